@@ -1,0 +1,8 @@
+/* reseau: include this to get the whole public API. */
+#ifndef RESEAU_RESEAU_H
+#define RESEAU_RESEAU_H
+
+#include <reseau/common.h>
+#include <reseau/event_loop.h>
+
+#endif

@@ -1,0 +1,24 @@
+/* Internal to the libevent backend. */
+#ifndef RS_LE_BACKEND_H
+#define RS_LE_BACKEND_H
+
+#include "../../common/backend.h"
+#include "../../common/event_loop_impl.h"
+
+#include <event2/event.h>
+
+struct rs__le_loop {
+    struct event_base *base;
+    struct event *wake_event;
+    struct event *timer_event;
+    int wake_fds[2]; /* read end, write end (the same eventfd twice on Linux) */
+};
+
+/* Maps an errno value to an RS_ERROR_* code (le_errors.c). */
+int rs__le_error_from_errno(int err);
+/* Raises the mapped code and returns -1. */
+int rs__le_raise_errno(int err);
+/* pipe2(O_CLOEXEC | O_NONBLOCK), or pipe + fcntl where pipe2 is missing. */
+int rs__le_pipe_cloexec_nonblock(int fds[2]);
+
+#endif

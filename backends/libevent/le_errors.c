@@ -1,0 +1,109 @@
+/*
+ * The libevent backend's one errno -> RS_ERROR_* table. Every system error
+ * crosses into common/ through here.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "le_backend.h"
+
+#include "../../common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int rs__le_error_from_errno(int err)
+{
+    switch (err) {
+    case 0:
+        return RS_ERROR_SUCCESS;
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return RS_ERROR_WOULD_BLOCK;
+    case ENOMEM:
+        return RS_ERROR_OUT_OF_MEMORY;
+    case EINVAL:
+        return RS_ERROR_INVALID_ARGUMENT;
+    case ECONNREFUSED:
+        return RS_ERROR_CONNECTION_REFUSED;
+    case ECONNRESET:
+        return RS_ERROR_CONNECTION_RESET;
+    case ECONNABORTED:
+        return RS_ERROR_CONNECTION_ABORTED;
+    case ENOTCONN:
+        return RS_ERROR_NOT_CONNECTED;
+    case EPIPE:
+        return RS_ERROR_SOCKET_CLOSED;
+    case ETIMEDOUT:
+        return RS_ERROR_TIMEOUT;
+    case EADDRINUSE:
+        return RS_ERROR_ADDRESS_IN_USE;
+    case EADDRNOTAVAIL:
+        return RS_ERROR_ADDRESS_NOT_AVAILABLE;
+    case EAFNOSUPPORT:
+        return RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED;
+    case EACCES:
+    case EPERM:
+        return RS_ERROR_NO_PERMISSION;
+    case ENETUNREACH:
+    case ENETDOWN:
+        return RS_ERROR_NETWORK_UNREACHABLE;
+    case EHOSTUNREACH:
+    case EHOSTDOWN:
+        return RS_ERROR_HOST_UNREACHABLE;
+    case EMSGSIZE:
+        return RS_ERROR_MESSAGE_TOO_LARGE;
+    case EMFILE:
+    case ENFILE:
+        return RS_ERROR_TOO_MANY_HANDLES;
+    case ENOBUFS:
+        return RS_ERROR_NO_BUFFER_SPACE;
+    case ENOENT:
+    case ENOTDIR:
+        return RS_ERROR_FILE_INVALID_PATH;
+    case ENAMETOOLONG:
+        return RS_ERROR_NAME_TOO_LONG;
+    case ECANCELED:
+        return RS_ERROR_CANCELED;
+    default:
+        RS__LOG(RS_LOG_WARN, "unmapped errno %d (%s)", err, strerror(err));
+        return RS_ERROR_SYS_CALL_FAILURE;
+    }
+}
+
+int rs__le_raise_errno(int err)
+{
+    return rs_raise(rs__le_error_from_errno(err));
+}
+
+int rs__le_pipe_cloexec_nonblock(int fds[2])
+{
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    return 0;
+#else
+    /* No pipe2 (macOS): a fork between pipe() and FD_CLOEXEC can leak the
+     * descriptors into a child; nothing better exists there. */
+    if (pipe(fds) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    for (int i = 0; i < 2; i++) {
+        int fdflags = fcntl(fds[i], F_GETFD);
+        int flflags = fcntl(fds[i], F_GETFL);
+        if (fdflags < 0 || flflags < 0 || fcntl(fds[i], F_SETFD, fdflags | FD_CLOEXEC) != 0 ||
+            fcntl(fds[i], F_SETFL, flflags | O_NONBLOCK) != 0) {
+            int err = errno;
+            close(fds[0]);
+            close(fds[1]);
+            return rs__le_raise_errno(err);
+        }
+    }
+    return 0;
+#endif
+}

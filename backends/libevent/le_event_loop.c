@@ -1,0 +1,168 @@
+/*
+ * libevent backend: one event_base per loop, used only by the loop thread
+ * (so libevent needs no locking: evthread is never enabled). Timers live in
+ * the common scheduler; libevent only sleeps until the next deadline.
+ * Cross-thread wake-ups go through one eventfd (a pipe where there is no
+ * eventfd), written at most once per loop iteration (common/ coalesces).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2 */
+#endif
+#include "le_backend.h"
+
+#include "../../common/alloc.h"
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/eventfd.h>
+#define RS_HAVE_EVENTFD 1
+#endif
+
+rs_backend rs__backend_id(void)
+{
+    return RS_BACKEND_LIBEVENT;
+}
+
+const char *rs__backend_name(void)
+{
+    return "libevent";
+}
+
+int rs__backend_library_init(void)
+{
+    return 0;
+}
+
+void rs__backend_library_clean_up(void)
+{
+}
+
+static int open_wake_channel(int fds[2])
+{
+#if RS_HAVE_EVENTFD
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) {
+        return rs__le_raise_errno(errno);
+    }
+    fds[0] = fds[1] = fd;
+    return 0;
+#else
+    if (rs__le_pipe_cloexec_nonblock(fds) != 0) {
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+static void close_wake_channel(int fds[2])
+{
+    close(fds[0]);
+    if (fds[1] != fds[0]) {
+        close(fds[1]);
+    }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    /* Empty the channel; the loop drains its queues after this wait. */
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+int rs__backend_loop_init(rs_event_loop *loop)
+{
+    struct rs__le_loop *le = rs__mem_calloc(1, sizeof *le);
+    if (!le) {
+        return -1;
+    }
+    le->base = event_base_new();
+    if (!le->base) {
+        rs__mem_release(le);
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    if (open_wake_channel(le->wake_fds) != 0) {
+        goto fail_base;
+    }
+    le->wake_event = event_new(le->base, le->wake_fds[0], EV_READ | EV_PERSIST, on_wake, le);
+    le->timer_event = evtimer_new(le->base, on_timer, le);
+    if (!le->wake_event || !le->timer_event || event_add(le->wake_event, NULL) != 0) {
+        rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        goto fail_events;
+    }
+    loop->impl = le;
+    return 0;
+fail_events:
+    if (le->wake_event) {
+        event_free(le->wake_event);
+    }
+    if (le->timer_event) {
+        event_free(le->timer_event);
+    }
+    close_wake_channel(le->wake_fds);
+fail_base:
+    event_base_free(le->base);
+    rs__mem_release(le);
+    return -1;
+}
+
+void rs__backend_loop_clean_up(rs_event_loop *loop)
+{
+    struct rs__le_loop *le = loop->impl;
+    event_free(le->wake_event);
+    event_free(le->timer_event);
+    close_wake_channel(le->wake_fds);
+    event_base_free(le->base);
+    rs__mem_release(le);
+    loop->impl = NULL;
+}
+
+void rs__backend_loop_wake(rs_event_loop *loop)
+{
+    struct rs__le_loop *le = loop->impl;
+#if RS_HAVE_EVENTFD
+    uint64_t one = 1;
+    ssize_t n = write(le->wake_fds[1], &one, sizeof one);
+#else
+    char one = 1;
+    ssize_t n = write(le->wake_fds[1], &one, 1);
+#endif
+    /* EAGAIN means the channel is already full: the loop will wake anyway. */
+    if (n < 0 && errno != EAGAIN) {
+        RS__LOG(RS_LOG_ERROR, "event-loop wake-up write failed: %s", strerror(errno));
+    }
+}
+
+void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
+{
+    struct rs__le_loop *le = loop->impl;
+    if (timeout_ns == 0) {
+        event_base_loop(le->base, EVLOOP_NONBLOCK);
+        return;
+    }
+    if (timeout_ns > 0) {
+        /* Round up: waking before the deadline would only cost a spin. */
+        uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
+        struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+        evtimer_add(le->timer_event, &tv);
+    }
+    event_base_loop(le->base, EVLOOP_ONCE);
+    if (timeout_ns > 0) {
+        evtimer_del(le->timer_event);
+    }
+}

@@ -1,0 +1,77 @@
+/*
+ * Internal atomics on plain integers. Public structs (rs_task) hold plain
+ * `long` fields so that public headers need no <stdatomic.h>; the library
+ * accesses them only through these wrappers.
+ */
+#ifndef RS_COMMON_ATOMICS_H
+#define RS_COMMON_ATOMICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+
+static inline long rs__atomic_load(const volatile long *p)
+{
+    return _InterlockedCompareExchange((volatile long *)p, 0, 0);
+}
+static inline void rs__atomic_store(volatile long *p, long v)
+{
+    _InterlockedExchange(p, v);
+}
+static inline long rs__atomic_exchange(volatile long *p, long v)
+{
+    return _InterlockedExchange(p, v);
+}
+static inline bool rs__atomic_cas(volatile long *p, long expected, long desired)
+{
+    return _InterlockedCompareExchange(p, desired, expected) == expected;
+}
+static inline long rs__atomic_add(volatile long *p, long v)
+{
+    return _InterlockedExchangeAdd(p, v) + v;
+}
+static inline uint64_t rs__atomic_load_u64(const volatile uint64_t *p)
+{
+    return (uint64_t)_InterlockedCompareExchange64((volatile long long *)p, 0, 0);
+}
+static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
+{
+    _InterlockedExchange64((volatile long long *)p, (long long)v);
+}
+#else
+
+static inline long rs__atomic_load(const volatile long *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void rs__atomic_store(volatile long *p, long v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline long rs__atomic_exchange(volatile long *p, long v)
+{
+    return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
+}
+static inline bool rs__atomic_cas(volatile long *p, long expected, long desired)
+{
+    return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+/* Returns the new value. */
+static inline long rs__atomic_add(volatile long *p, long v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+}
+static inline uint64_t rs__atomic_load_u64(const volatile uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+#endif
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * The backend-neutral event loop: thread control, task scheduling from any
+ * thread, cancellation and the iteration skeleton. A backend supplies only the
+ * wait for I/O and the wake-up (common/backend.h).
+ */
+#include "event_loop_impl.h"
+
+#include "alloc.h"
+#include "atomics.h"
+#include "backend.h"
+#include "clock.h"
+#include "error.h"
+#include "library.h"
+#include "log.h"
+
+#include <string.h>
+
+/*
+ * Live loops, so that destroying a loop twice (or a pointer that was never a
+ * loop) fails with RS_ERROR_INVALID_ARGUMENT instead of freeing twice. Loops
+ * are few and created rarely: a small array under a lock is enough.
+ */
+static rs__mutex live_lock = RS__MUTEX_INIT;
+static rs_event_loop **live_loops;
+static size_t live_count;
+static size_t live_capacity;
+
+static int live_add(rs_event_loop *loop)
+{
+    rs__mutex_lock(&live_lock);
+    if (live_count == live_capacity) {
+        size_t cap = live_capacity ? live_capacity * 2 : 16;
+        rs_event_loop **grown = rs__mem_acquire(cap * sizeof *grown);
+        if (!grown) {
+            rs__mutex_unlock(&live_lock);
+            return -1;
+        }
+        if (live_count) {
+            memcpy(grown, live_loops, live_count * sizeof *grown);
+        }
+        rs__mem_release(live_loops);
+        live_loops = grown;
+        live_capacity = cap;
+    }
+    live_loops[live_count++] = loop;
+    rs__mutex_unlock(&live_lock);
+    return 0;
+}
+
+/* Caller holds live_lock. */
+static size_t live_find(const rs_event_loop *loop)
+{
+    for (size_t i = 0; i < live_count; i++) {
+        if (live_loops[i] == loop) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Caller holds live_lock. */
+static void live_remove_at(size_t i)
+{
+    live_loops[i] = live_loops[--live_count];
+    if (live_count == 0) {
+        rs__mem_release(live_loops);
+        live_loops = NULL;
+        live_capacity = 0;
+    }
+}
+
+void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
+{
+    if (!task) {
+        return;
+    }
+    memset(task, 0, sizeof *task);
+    task->fn = fn;
+    task->arg = arg;
+    task->name = name;
+}
+
+bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
+{
+    return loop && rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id();
+}
+
+uint64_t rs_event_loop_now(const rs_event_loop *loop)
+{
+    return loop ? rs__clock_now_ns() : 0;
+}
+
+rs_backend rs_event_loop_backend(const rs_event_loop *loop)
+{
+    return loop ? loop->backend : RS_BACKEND_DEFAULT;
+}
+
+void rs__event_loop_add_load(rs_event_loop *loop, long delta)
+{
+    rs__atomic_add(&loop->load, delta);
+}
+
+void rs__event_loop_wake(rs_event_loop *loop)
+{
+    if (rs__atomic_exchange(&loop->wake_pending, 1) == 0) {
+        rs__backend_loop_wake(loop);
+    }
+}
+
+rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
+{
+    if (rs__library_check() != 0) {
+        return NULL;
+    }
+    rs_backend backend = options ? options->backend : RS_BACKEND_DEFAULT;
+    if (backend != RS_BACKEND_DEFAULT && backend != rs__backend_id()) {
+        return rs__raise_null(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    rs_event_loop *loop = rs__mem_calloc(1, sizeof *loop);
+    if (!loop) {
+        return NULL;
+    }
+    loop->backend = rs__backend_id();
+    rs__scheduler_init(&loop->scheduler);
+    rs__mutex_init(&loop->synced.lock);
+    rs__mutex_init(&loop->thread_lock);
+    if (rs__backend_loop_init(loop) != 0) {
+        goto fail;
+    }
+    if (live_add(loop) != 0) {
+        rs__backend_loop_clean_up(loop);
+        goto fail;
+    }
+    return loop;
+fail:
+    rs__mutex_clean_up(&loop->thread_lock);
+    rs__mutex_clean_up(&loop->synced.lock);
+    rs__mem_release(loop);
+    return NULL;
+}
+
+/* ---- running tasks (loop thread) ---- */
+
+static void run_task(rs_task *task, rs_task_status status)
+{
+    task->fn(task, task->arg, status);
+}
+
+/* A task taken off the scheduler runs unless a foreign cancel claimed it
+ * first; then the cancel request, still queued, is what calls it. */
+static void run_unlinked(rs_task *task)
+{
+    if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+        run_task(task, RS_TASK_STATUS_RUN);
+    }
+}
+
+/* Moves cross-thread submissions into the scheduler and carries out cancel
+ * requests. Loop thread. */
+static void drain_synced(rs_event_loop *loop)
+{
+    rs__mutex_lock(&loop->synced.lock);
+    rs_task *incoming = loop->synced.incoming.head;
+    rs_task *cancels = loop->synced.cancel_head;
+    loop->synced.incoming.head = loop->synced.incoming.tail = NULL;
+    loop->synced.cancel_head = loop->synced.cancel_tail = NULL;
+    rs__mutex_unlock(&loop->synced.lock);
+
+    while (incoming) {
+        rs_task *next = incoming->priv_next;
+        if (incoming->priv_where == RS__WHERE_INCOMING) {
+            rs__scheduler_push_now(&loop->scheduler, incoming);
+        } else {
+            rs__scheduler_push_at(&loop->scheduler, incoming, incoming->priv_time_ns);
+        }
+        incoming = next;
+    }
+    while (cancels) {
+        rs_task *next = cancels->priv_cancel_next;
+        cancels->priv_cancel_next = NULL;
+        rs__scheduler_remove(&loop->scheduler, cancels);
+        rs__atomic_store(&cancels->priv_state, RS__TASK_IDLE);
+        run_task(cancels, RS_TASK_STATUS_CANCELED);
+        cancels = next;
+    }
+}
+
+static void run_iteration(rs_event_loop *loop)
+{
+    struct rs__scheduler *s = &loop->scheduler;
+    /* Clear before draining: a submission after this point wakes us again. */
+    rs__atomic_exchange(&loop->wake_pending, 0);
+    drain_synced(loop);
+
+    rs__scheduler_begin_batch(s);
+    rs_task *task;
+    while ((task = rs__scheduler_pop_running(s))) {
+        run_unlinked(task);
+    }
+
+    uint64_t now = rs__clock_now_ns();
+    s->floor_ns = now;
+    uint64_t seq_limit = s->seq;
+    while ((task = rs__scheduler_pop_due(s, now, seq_limit))) {
+        run_unlinked(task);
+    }
+
+    int64_t timeout = -1;
+    uint64_t next;
+    if (rs__scheduler_has_now(s) || rs__atomic_load(&loop->stop_requested)) {
+        timeout = 0;
+    } else if (rs__scheduler_next_time(s, &next)) {
+        now = rs__clock_now_ns();
+        timeout = next > now ? (int64_t)(next - now) : 0;
+    }
+    rs__backend_loop_wait(loop, timeout);
+}
+
+static void loop_thread_main(void *arg)
+{
+    rs_event_loop *loop = arg;
+    rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    while (!rs__atomic_load(&loop->stop_requested)) {
+        run_iteration(loop);
+    }
+    rs__atomic_store_u64(&loop->owner_thread, 0);
+}
+
+/* ---- thread control ---- */
+
+int rs_event_loop_run(rs_event_loop *loop)
+{
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs_event_loop_is_on_thread(loop)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    rs__mutex_lock(&loop->thread_lock);
+    if (loop->thread_started) {
+        if (!rs__atomic_load(&loop->stop_requested)) {
+            rs__mutex_unlock(&loop->thread_lock);
+            return rs_raise(RS_ERROR_INVALID_STATE);
+        }
+        rs__thread_join(&loop->thread);
+        loop->thread_started = false;
+    }
+    rs__atomic_store(&loop->stop_requested, 0);
+    if (rs__thread_start(&loop->thread, loop_thread_main, loop, "rs-event-loop") != 0) {
+        rs__mutex_unlock(&loop->thread_lock);
+        return -1;
+    }
+    loop->thread_started = true;
+    rs__mutex_unlock(&loop->thread_lock);
+    return 0;
+}
+
+int rs_event_loop_stop(rs_event_loop *loop)
+{
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs__atomic_exchange(&loop->stop_requested, 1) == 0) {
+        rs__event_loop_wake(loop);
+    }
+    return 0;
+}
+
+int rs_event_loop_wait_for_stop(rs_event_loop *loop)
+{
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs_event_loop_is_on_thread(loop)) {
+        return rs_raise(RS_ERROR_WOULD_DEADLOCK);
+    }
+    rs__mutex_lock(&loop->thread_lock);
+    if (loop->thread_started) {
+        rs__thread_join(&loop->thread);
+        loop->thread_started = false;
+    }
+    rs__mutex_unlock(&loop->thread_lock);
+    return 0;
+}
+
+/* Cancels every task: the scheduler's, the cross-thread queue's and the
+ * pending cancel requests, until none is left (a cancelled task may schedule
+ * another). Calling thread acts as the loop thread. */
+static void cancel_all(rs_event_loop *loop)
+{
+    for (;;) {
+        drain_synced(loop);
+        rs_task *task = rs__scheduler_pop_any(&loop->scheduler);
+        if (!task) {
+            rs__mutex_lock(&loop->synced.lock);
+            bool idle = !loop->synced.incoming.head && !loop->synced.cancel_head;
+            rs__mutex_unlock(&loop->synced.lock);
+            if (idle) {
+                return;
+            }
+            continue;
+        }
+        if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+            run_task(task, RS_TASK_STATUS_CANCELED);
+        }
+    }
+}
+
+int rs_event_loop_destroy(rs_event_loop *loop)
+{
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    rs__mutex_lock(&live_lock);
+    size_t i = live_find(loop);
+    if (i == SIZE_MAX) {
+        rs__mutex_unlock(&live_lock);
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs_event_loop_is_on_thread(loop)) {
+        rs__mutex_unlock(&live_lock);
+        return rs_raise(RS_ERROR_WOULD_DEADLOCK);
+    }
+    live_remove_at(i);
+    rs__mutex_unlock(&live_lock);
+
+    rs_event_loop_stop(loop);
+    rs_event_loop_wait_for_stop(loop);
+
+    rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    cancel_all(loop);
+    rs__backend_loop_clean_up(loop);
+    rs__atomic_store_u64(&loop->owner_thread, 0);
+
+    rs__mutex_clean_up(&loop->thread_lock);
+    rs__mutex_clean_up(&loop->synced.lock);
+    rs__mem_release(loop);
+    return 0;
+}
+
+/* ---- scheduling ---- */
+
+static int schedule(rs_event_loop *loop, rs_task *task, int where, uint64_t time_ns)
+{
+    if (!loop || !task || !task->fn) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (where != RS__WHERE_INCOMING && rs_event_loop_is_on_thread(loop)) {
+        if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
+            return rs_raise(RS_ERROR_INVALID_STATE);
+        }
+        task->priv_cancel_next = NULL;
+        if (where == RS__WHERE_NOW) {
+            rs__scheduler_push_now(&loop->scheduler, task);
+        } else {
+            rs__scheduler_push_at(&loop->scheduler, task, time_ns);
+        }
+        return 0;
+    }
+    /* Through the cross-thread FIFO; the loop files it on its next drain. The
+     * state changes under the lock so that a cancel on the loop thread sees
+     * either an idle task or one already linked in the queue. */
+    rs__mutex_lock(&loop->synced.lock);
+    if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
+        rs__mutex_unlock(&loop->synced.lock);
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    task->priv_cancel_next = NULL;
+    task->priv_child = NULL;
+    task->priv_time_ns = time_ns;
+    task->priv_where = where == RS__WHERE_TIMED ? RS__WHERE_INCOMING_TIMED : RS__WHERE_INCOMING;
+    rs__task_list_append(&loop->synced.incoming, task);
+    rs__mutex_unlock(&loop->synced.lock);
+    rs__event_loop_wake(loop);
+    return 0;
+}
+
+int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task)
+{
+    return schedule(loop, task, RS__WHERE_NOW, 0);
+}
+
+int rs_event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns)
+{
+    return schedule(loop, task, RS__WHERE_TIMED, time_ns);
+}
+
+int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
+{
+    return schedule(loop, task, RS__WHERE_INCOMING, 0);
+}
+
+int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
+{
+    if (!loop || !task) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs_event_loop_is_on_thread(loop)) {
+        rs__mutex_lock(&loop->synced.lock);
+        if (!rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+            rs__mutex_unlock(&loop->synced.lock);
+            return 0; /* not scheduled, or a foreign cancel already owns it */
+        }
+        bool incoming =
+            task->priv_where == RS__WHERE_INCOMING || task->priv_where == RS__WHERE_INCOMING_TIMED;
+        if (incoming) {
+            rs__task_list_unlink(&loop->synced.incoming, task);
+            task->priv_where = RS__WHERE_NONE;
+        }
+        rs__mutex_unlock(&loop->synced.lock);
+        if (!incoming) {
+            rs__scheduler_remove(&loop->scheduler, task);
+        }
+        run_task(task, RS_TASK_STATUS_CANCELED);
+        return 0;
+    }
+    if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_CANCEL_REQUESTED)) {
+        rs__mutex_lock(&loop->synced.lock);
+        task->priv_cancel_next = NULL;
+        if (loop->synced.cancel_tail) {
+            loop->synced.cancel_tail->priv_cancel_next = task;
+        } else {
+            loop->synced.cancel_head = task;
+        }
+        loop->synced.cancel_tail = task;
+        rs__mutex_unlock(&loop->synced.lock);
+        rs__event_loop_wake(loop);
+    }
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* The event loop object shared by common/ and the backends. */
+#ifndef RS_COMMON_EVENT_LOOP_IMPL_H
+#define RS_COMMON_EVENT_LOOP_IMPL_H
+
+#include "scheduler.h"
+#include "thread.h"
+
+#include <reseau/event_loop.h>
+
+struct rs_event_loop {
+    rs_backend backend;
+    void *impl; /* the backend's state */
+
+    /* Loop-thread data. */
+    struct rs__scheduler scheduler;
+
+    /* Cross-thread data: everything under `lock`. */
+    struct {
+        rs__mutex lock;
+        struct rs__task_list incoming; /* tasks scheduled from other threads, FIFO */
+        rs_task *cancel_head;          /* cancel requests from other threads */
+        rs_task *cancel_tail;
+    } synced;
+
+    volatile long wake_pending;   /* a wake-up is on its way; coalesces wakes */
+    volatile long stop_requested; /* the thread leaves after this iteration */
+    volatile uint64_t owner_thread;
+    volatile long load; /* I/O objects assigned, for group load balancing */
+
+    /* Thread control (run / wait_for_stop), serialised by thread_lock. */
+    rs__mutex thread_lock;
+    rs__thread thread;
+    bool thread_started;
+};
+
+/* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
+void rs__event_loop_add_load(rs_event_loop *loop, long delta);
+/* Wakes the loop unless a wake-up is already pending. Any thread. */
+void rs__event_loop_wake(rs_event_loop *loop);
+
+#endif

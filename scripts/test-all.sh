@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds and tests reseau on both backends, with warnings as errors:
+#   1. libevent, native
+#   2. libevent, native, under ASan + UBSan
+#   3. libevent, native, under TSan
+#   4. iocp, cross-built with mingw-w64, run under Wine
+# then prints the per-backend scenario summary. Installs what it needs first
+# (scripts/install-deps.sh). Exit status: 0 only if every run passed.
+set -uo pipefail
+RS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export RS_ROOT
+cd "$RS_ROOT"
+
+bash scripts/install-deps.sh || exit 1
+
+status=0
+run() { # name, meson setup args...
+    local name="$1"
+    shift
+    local dir="build/$name"
+    echo "=== $name ==="
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" --wrap-mode=nodownload "$@" >/dev/null || { status=1; return; }
+    else
+        meson setup "$dir" --wrap-mode=nodownload "$@" >/dev/null || { status=1; return; }
+    fi
+    ninja -C "$dir" || { status=1; return; }
+    meson test -C "$dir" --print-errorlogs --num-processes 1 || status=1
+}
+
+run libevent -Dwerror=true
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run libevent-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+TSAN_OPTIONS=halt_on_error=1 \
+    run libevent-tsan -Dwerror=true -Db_sanitize=thread -Db_lundef=false
+
+. scripts/wine-env.sh
+wine_env_start
+run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
+wine_env_stop
+
+python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
+    libevent-tsan=build/libevent-tsan iocp=build/iocp || status=1
+exit $status
