@@ -483,20 +483,22 @@ static void test_el10_timed_tasks_in_time_order_never_early(void **state)
     rs_test_latch_clean_up(&latch);
 
     /* A task an hour away does not keep the loop from stopping. */
-    struct record far;
-    record_init(&far, loop, NULL);
+    struct record distant;
+    record_init(&distant, loop, NULL);
     uint64_t hour = 3600ull * 1000000000ull;
-    assert_int_equal(rs_event_loop_schedule_at(loop, &far.task, rs_event_loop_now(loop) + hour), 0);
+    assert_int_equal(rs_event_loop_schedule_at(loop, &distant.task, rs_event_loop_now(loop) + hour),
+                     0);
     assert_int_equal(rs_event_loop_stop(loop), 0);
     struct rs_test_latch stopped;
     rs_test_latch_init(&stopped, 1);
     void *args[2] = {loop, &stopped};
     rs__thread joiner;
     assert_int_equal(rs__thread_start(&joiner, join_loop_thread, args, "el10 join"), 0);
-    rs_test_latch_await(&stopped, "the loop to stop with a far-future task pending");
+    rs_test_latch_await(&stopped, "the loop to stop with a distant-future task pending");
     rs__thread_join(&joiner);
-    assert_int_equal(far.runs, 0);
-    assert_int_equal(rs_event_loop_run(loop), 0); /* the teardown destroys it: far is cancelled */
+    assert_int_equal(distant.runs, 0);
+    assert_int_equal(rs_event_loop_run(loop),
+                     0); /* the teardown destroys it: distant is cancelled */
     rs_test_latch_clean_up(&stopped);
 }
 

@@ -1,0 +1,94 @@
+/* Internal to the IOCP backend (and its white-box tests). */
+#ifndef RS_IOCP_BACKEND_H
+#define RS_IOCP_BACKEND_H
+
+/* <winsock2.h> must come before <windows.h>, which would otherwise pull in
+ * the old <winsock.h>. */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <windows.h>
+#include <mswsock.h>
+
+#include "../../common/backend.h"
+#include "../../common/event_loop_impl.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- overlapped operations ---- */
+
+struct rs__iocp_op;
+
+/*
+ * Called on the loop thread with the completion exactly as
+ * GetQueuedCompletionStatusEx dequeued it: status is the NTSTATUS of the
+ * OVERLAPPED_ENTRY's Internal field (0 = success; map it with
+ * rs__iocp_error_from_ntstatus) and bytes its dwNumberOfBytesTransferred.
+ */
+typedef void(rs__iocp_op_fn)(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status,
+                             size_t bytes);
+
+/*
+ * One overlapped operation. The OVERLAPPED is the first member, so the
+ * lpOverlapped of a completion is the op itself. The op's memory must stay
+ * valid until its completion has been dispatched: the kernel writes into the
+ * OVERLAPPED until then, even after the handle is closed.
+ */
+struct rs__iocp_op {
+    OVERLAPPED overlapped;
+    rs__iocp_op_fn *on_completion;
+    void *user_data;
+};
+
+/* Zeroes the OVERLAPPED (required before every new operation) and sets the
+ * callback. */
+void rs__iocp_op_init(struct rs__iocp_op *op, rs__iocp_op_fn *fn, void *user_data);
+
+/*
+ * Associates an overlapped handle with the loop's completion port, for the
+ * handle's whole life: completions of its overlapped operations are then
+ * dispatched by that loop. Any thread. Errors:
+ * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (the handle is already associated, with
+ * this loop or another), RS_ERROR_INVALID_ARGUMENT (NULL or
+ * INVALID_HANDLE_VALUE), or the mapped Win32 error.
+ */
+int rs__iocp_associate(rs_event_loop *loop, HANDLE handle);
+
+/* The loop's completion port. */
+HANDLE rs__iocp_loop_port(rs_event_loop *loop);
+
+/* ---- Winsock (winsock_init.c) ---- */
+
+/* Extension functions, loaded by rs__backend_library_init; valid while the
+ * library is initialised. */
+struct rs__winsock_ext {
+    LPFN_ACCEPTEX accept_ex;
+    LPFN_CONNECTEX connect_ex;
+    LPFN_GETACCEPTEXSOCKADDRS get_accept_ex_sockaddrs;
+};
+extern struct rs__winsock_ext rs__winsock;
+
+/* For tests: successful WSAStartup calls and WSACleanup calls the library has
+ * made in this process. Any thread. */
+long rs__winsock_startup_count(void);
+long rs__winsock_cleanup_count(void);
+/* For tests: makes the next inits treat the negotiated Winsock version as
+ * `version` (0 turns this off), to run the version-check failure path. Call it
+ * while the library is not initialised. */
+void rs__winsock_test_force_version(WORD version);
+
+/* ---- errors (iocp_errors.c): the backend's one OS code -> RS_ERROR_* table ---- */
+
+/* Win32 error codes (GetLastError). Winsock codes are Win32 codes too. */
+int rs__iocp_error_from_win32(DWORD err);
+/* Winsock error codes (WSAGetLastError, or WSAStartup's result). */
+int rs__iocp_error_from_wsa(int err);
+/* NTSTATUS values, as found in a completion's status. */
+int rs__iocp_error_from_ntstatus(uint32_t status);
+/* Raise the mapped code and return -1. */
+int rs__iocp_raise_win32(DWORD err);
+int rs__iocp_raise_wsa(int err);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * Backend identity and the process-wide Winsock set-up: WSAStartup 2.2 with
+ * its version check, the extension functions, and WSACleanup. common/library.c
+ * calls init and clean-up under its lock on the 0 -> 1 and 1 -> 0 transitions
+ * of the library's reference count, so every successful WSAStartup made here
+ * is paired with exactly one WSACleanup.
+ */
+#include "iocp_backend.h"
+
+#include "../../common/atomics.h"
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <string.h>
+
+struct rs__winsock_ext rs__winsock;
+
+static volatile long startup_count;
+static volatile long cleanup_count;
+static WORD forced_version;
+
+rs_backend rs__backend_id(void)
+{
+    return RS_BACKEND_IOCP;
+}
+
+const char *rs__backend_name(void)
+{
+    return "iocp";
+}
+
+long rs__winsock_startup_count(void)
+{
+    return rs__atomic_load(&startup_count);
+}
+
+long rs__winsock_cleanup_count(void)
+{
+    return rs__atomic_load(&cleanup_count);
+}
+
+void rs__winsock_test_force_version(WORD version)
+{
+    forced_version = version;
+}
+
+static void cleanup(void)
+{
+    /* Each successful WSAStartup must be matched by one WSACleanup. */
+    WSACleanup();
+    rs__atomic_add(&cleanup_count, 1);
+    memset(&rs__winsock, 0, sizeof rs__winsock);
+}
+
+static int load_ext(SOCKET s, GUID guid, void *fn, size_t fn_size, const char *name)
+{
+    DWORD bytes = 0;
+    /* SIO_GET_EXTENSION_FUNCTION_POINTER: the function is the provider's own
+     * and is only reachable through this ioctl on a socket of that provider;
+     * the pointer stays valid for every socket of the same provider. */
+    if (WSAIoctl(s, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, sizeof guid, fn, (DWORD)fn_size,
+                 &bytes, NULL, NULL) != 0) {
+        RS__LOG(RS_LOG_ERROR, "WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER, %s) failed: %d", name,
+                WSAGetLastError());
+        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    return 0;
+}
+
+/* Loaded on an overlapped TCP/IPv4 socket: the same Microsoft TCP provider
+ * serves IPv4 and IPv6 sockets. */
+static int load_extensions(void)
+{
+    /* WSA_FLAG_NO_HANDLE_INHERIT: no child process started meanwhile may
+     * inherit this socket. */
+    SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (s == INVALID_SOCKET) {
+        RS__LOG(RS_LOG_ERROR, "WSASocketW for the extension functions failed: %d",
+                WSAGetLastError());
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    struct rs__winsock_ext ext = {0};
+    int rc = load_ext(s, (GUID)WSAID_ACCEPTEX, &ext.accept_ex, sizeof ext.accept_ex, "AcceptEx");
+    if (rc == 0) {
+        rc =
+            load_ext(s, (GUID)WSAID_CONNECTEX, &ext.connect_ex, sizeof ext.connect_ex, "ConnectEx");
+    }
+    if (rc == 0) {
+        rc = load_ext(s, (GUID)WSAID_GETACCEPTEXSOCKADDRS, &ext.get_accept_ex_sockaddrs,
+                      sizeof ext.get_accept_ex_sockaddrs, "GetAcceptExSockaddrs");
+    }
+    if (rc == 0 && (!ext.accept_ex || !ext.connect_ex || !ext.get_accept_ex_sockaddrs)) {
+        RS__LOG(RS_LOG_ERROR, "WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) returned NULL");
+        rc = rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    closesocket(s);
+    if (rc == 0) {
+        rs__winsock = ext;
+    }
+    return rc;
+}
+
+int rs__backend_library_init(void)
+{
+    WSADATA wsa;
+    /* WSAStartup returns its error code (WSAGetLastError is not set) and
+     * must not be paired with WSACleanup when it fails. */
+    int err = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (err != 0) {
+        RS__LOG(RS_LOG_ERROR, "WSAStartup(2.2) failed: %d", err);
+        return rs_raise(err == WSASYSNOTREADY || err == WSAVERNOTSUPPORTED
+                            ? RS_ERROR_PLATFORM_NOT_SUPPORTED
+                            : RS_ERROR_SYS_CALL_FAILURE);
+    }
+    rs__atomic_add(&startup_count, 1);
+    /* WSAStartup also succeeds when the DLL offers only a version below the
+     * one requested, reporting it in wVersion: the caller must check it. */
+    WORD version = forced_version ? forced_version : wsa.wVersion;
+    if (version != MAKEWORD(2, 2)) {
+        RS__LOG(RS_LOG_ERROR, "Winsock negotiated version %u.%u, reseau needs 2.2",
+                (unsigned)LOBYTE(version), (unsigned)HIBYTE(version));
+        cleanup();
+        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    if (load_extensions() != 0) {
+        cleanup();
+        return -1;
+    }
+    return 0;
+}
+
+void rs__backend_library_clean_up(void)
+{
+    cleanup();
+}
