@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "error.h"
+#include "host_resolver_impl.h"
 #include "library.h"
 #include "log.h"
 
@@ -328,6 +329,7 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs_event_loop_wait_for_stop(loop);
 
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    rs__resolver_forget_loop(loop);
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
     rs__atomic_store_u64(&loop->owner_thread, 0);

@@ -4,6 +4,7 @@
 #include "atomics.h"
 #include "backend.h"
 #include "error.h"
+#include "host_resolver_impl.h"
 #include "thread.h"
 
 #include <reseau/common.h>
@@ -35,6 +36,7 @@ int rs_library_cleanup(void)
     }
     long n = rs__atomic_add(&init_count, -1);
     if (n == 0) {
+        rs__resolver_wait_idle();
         rs__backend_library_clean_up();
     }
     rs__alloc_lock_hook((int)n);
