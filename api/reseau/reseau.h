@@ -2,6 +2,7 @@
 #ifndef RESEAU_RESEAU_H
 #define RESEAU_RESEAU_H
 
+#include <reseau/address.h>
 #include <reseau/common.h>
 #include <reseau/event_loop.h>
 #include <reseau/host_resolver.h>

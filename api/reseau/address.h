@@ -1,0 +1,55 @@
+/*
+ * reseau: socket addresses: domains, endpoints, and their validation (ports,
+ * strict IPv4/IPv6 literals, interface names). Any thread; the library need
+ * not be initialised.
+ */
+#ifndef RESEAU_ADDRESS_H
+#define RESEAU_ADDRESS_H
+
+#include <reseau/common.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rs_socket_domain {
+    RS_SOCKET_IPV4 = 0,
+    RS_SOCKET_IPV6,
+    RS_SOCKET_LOCAL,
+} rs_socket_domain;
+
+/* Longest interface name, including the terminating NUL (IFNAMSIZ). */
+#define RS_NETWORK_INTERFACE_NAME_MAX 16
+/* Longest endpoint address, including the NUL: the largest of an IPv6
+ * literal, a sun_path and a pipe name. */
+#define RS_ADDRESS_MAX_LEN 256
+
+typedef struct rs_socket_endpoint {
+    /* IPv4 dotted quad, IPv6 literal (no brackets, no zone), or for LOCAL a
+     * path (POSIX, at most sizeof(sun_path) - 1 bytes) or a pipe name
+     * (Windows, \\.\pipe\...). */
+    char address[RS_ADDRESS_MAX_LEN];
+    /* 1..65535 to connect, 0..65535 to bind (0: the OS picks). Ignored for LOCAL. */
+    uint32_t port;
+} rs_socket_endpoint;
+
+/* 0 if port can be connected to in this domain: 1..65535 for IPv4/IPv6, any
+ * for LOCAL. Else RS_ERROR_INVALID_PORT. */
+RS_API int rs_socket_validate_port_for_connect(uint32_t port, rs_socket_domain domain);
+/* 0 if port can be bound: 0..65535 for IPv4/IPv6, any for LOCAL. */
+RS_API int rs_socket_validate_port_for_bind(uint32_t port, rs_socket_domain domain);
+/* Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else. */
+RS_API int rs_parse_ipv4_address(const char *text, uint8_t out[4]);
+/* RFC 4291 text form: hex groups, one "::", optional trailing dotted quad; no zone. */
+RS_API int rs_parse_ipv6_address(const char *text, uint8_t out[16]);
+/* True if name is a non-empty interface name that fits and exists on this host. */
+RS_API bool rs_is_network_interface_name_valid(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
