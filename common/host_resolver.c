@@ -212,9 +212,11 @@ static void worker_main(void *arg)
          * before freeing it. */
         rs_event_loop_schedule_now(req->loop, &req->deliver);
     }
+    /* Both under the lock: the last library cleanup, woken by the unlink,
+     * runs only after the worker's reference is gone. */
     unlink_pending(req);
-    rs__mutex_unlock(&pending_lock);
     request_release(req);
+    rs__mutex_unlock(&pending_lock);
 }
 
 int rs_resolve(rs_event_loop *loop, const char *host, rs_resolve_fn *on_result, void *user_data)

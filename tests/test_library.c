@@ -3,6 +3,7 @@
 
 #include "../common/atomics.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,6 +200,19 @@ static void test_lb_allocator_hook(void **state)
     assert_int_equal(rs_set_allocator(NULL), 0);
 }
 
+static void test_lb_version_and_backend_identity(void **state)
+{
+    (void)state;
+    char expected[32];
+    snprintf(expected, sizeof expected, "%d.%d.%d", RS_VERSION_MAJOR, RS_VERSION_MINOR,
+             RS_VERSION_PATCH);
+    assert_string_equal(rs_version(), expected);
+    assert_string_equal(rs_version(), RS_TEST_PROJECT_VERSION);
+    assert_true(rs_backend_id() == RS_BACKEND_LIBEVENT || rs_backend_id() == RS_BACKEND_IOCP);
+    assert_string_equal(rs_backend_name(),
+                        rs_backend_id() == RS_BACKEND_IOCP ? "iocp" : "libevent");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +222,7 @@ int main(void)
         cmocka_unit_test(test_lb3_last_error_is_thread_local),
         cmocka_unit_test(test_lb4_entry_points_before_init_fail),
         cmocka_unit_test(test_lb_allocator_hook),
+        cmocka_unit_test(test_lb_version_and_backend_identity),
     };
     return RS_TEST_MAIN("library", tests);
 }

@@ -16,13 +16,16 @@
 extern "C" {
 #endif
 
+/* RS_API marks the public symbols: exported from the shared library
+ * (dllexport / default visibility), imported by users of the Windows DLL
+ * (who define RS_SHARED_LIBRARY, as reseau.pc does). */
 #if defined(_WIN32) && defined(RS_SHARED_LIBRARY)
 #if defined(RS_BUILDING_LIBRARY)
 #define RS_API __declspec(dllexport)
 #else
 #define RS_API __declspec(dllimport)
 #endif
-#elif defined(__GNUC__) && defined(RS_SHARED_LIBRARY)
+#elif defined(__GNUC__)
 #define RS_API __attribute__((visibility("default")))
 #else
 #define RS_API
