@@ -40,5 +40,6 @@ run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
 wine_env_stop
 
 python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
-    libevent-tsan=build/libevent-tsan iocp=build/iocp || status=1
+    libevent-tsan=build/libevent-tsan iocp=build/iocp \
+    --markdown docs/conformance.md || status=1
 exit $status
