@@ -11,8 +11,13 @@
  * unsubscribe run on that loop's thread (elsewhere: RS_ERROR_WRONG_THREAD).
  * Every callback runs on the end's loop thread, never inside the call that
  * started it. Cleaning up an end is safe from any thread: from a foreign
- * thread it hops to the end's loop and waits; from another loop's thread it
- * completes asynchronously (never waits for another loop).
+ * thread it hops to the end's loop and waits (so that loop must be running,
+ * or run later); from another loop's thread it completes asynchronously
+ * (never waits for another loop).
+ *
+ * Lifetime: clean up both ends before destroying their loops. An end's
+ * on_complete runs last, after every callback of that end, when the library
+ * holds nothing of it any more.
  */
 #ifndef RESEAU_PIPE_H
 #define RESEAU_PIPE_H
@@ -33,14 +38,21 @@ typedef struct rs_pipe_write_end rs_pipe_write_end;
  * Readable (error_code 0), or RS_ERROR_BROKEN_PIPE once the write end is
  * closed and every byte written before was read. Edge-triggered, as for
  * sockets: once when data arrives; right after subscribing if data is
- * already there; again after a read that drained the pipe
- * (RS_ERROR_WOULD_BLOCK or fewer bytes than asked) once new data arrives; on
- * the next iteration if the last read filled the buffer; not again while the
- * callback does not read.
+ * already there (on the next loop iteration, never inside the subscribe
+ * call); again after a read that drained the pipe (RS_ERROR_WOULD_BLOCK,
+ * RS_ERROR_BROKEN_PIPE or fewer bytes than asked) once new data arrives; on
+ * the next iteration if the callback's last read filled its buffer; not
+ * again, even when more data arrives, while nothing drained the pipe.
+ * RS_ERROR_BROKEN_PIPE comes once and is the last event.
  */
 typedef void(rs_pipe_on_readable_fn)(rs_pipe_read_end *read_end, int error_code, void *user_data);
-/* Exactly once per write. write_end is NULL if the end was cleaned up first
- * (then error_code is RS_ERROR_BROKEN_PIPE). */
+/*
+ * Exactly once per write, with the bytes written. write_end is NULL if the
+ * end was cleaned up before the callback ran; error_code is then
+ * RS_ERROR_BROKEN_PIPE, or 0 if the write had finished before the clean-up.
+ * If the loop is destroyed while the callback is still owed:
+ * RS_ERROR_EVENT_LOOP_SHUTDOWN (on the destroying thread).
+ */
 typedef void(rs_pipe_on_write_completed_fn)(rs_pipe_write_end *write_end, int error_code,
                                             size_t bytes_written, void *user_data);
 /* An end's clean-up finished (on the end's loop thread). */
@@ -60,45 +72,53 @@ RS_API int rs_pipe_new(rs_event_loop *read_loop, rs_pipe_read_end **read_end,
  * Frees the read end. Any thread (see the threading rule above); safe inside
  * its own readable callback. No readable callback starts after it returns
  * (from a foreign thread: after the loop finished it). on_complete, if not
- * NULL, runs on the loop thread when the end is gone.
+ * NULL, runs on the loop thread when the end is gone. Call it once per end;
+ * after it, the end's other functions fail with RS_ERROR_INVALID_STATE
+ * until it is gone (inside a callback that cleaned it up).
  * Errors: RS_ERROR_INVALID_ARGUMENT (NULL).
  */
 RS_API int rs_pipe_clean_up_read_end(rs_pipe_read_end *read_end,
                                      rs_pipe_on_clean_up_complete_fn *on_complete, void *user_data);
 /*
  * Frees the write end. Writes still pending complete with RS_ERROR_BROKEN_PIPE
- * (write_end NULL in the callback), on the loop thread, after the clean-up.
- * The read end then sees RS_ERROR_BROKEN_PIPE after the data already written.
- * Any thread. Errors: RS_ERROR_INVALID_ARGUMENT.
+ * (write_end NULL in the callback), on the loop thread, after the clean-up
+ * and before on_complete. The read end then sees RS_ERROR_BROKEN_PIPE after
+ * the data already written. Any thread; safe inside its own write callback.
+ * Errors: RS_ERROR_INVALID_ARGUMENT.
  */
 RS_API int rs_pipe_clean_up_write_end(rs_pipe_write_end *write_end,
                                       rs_pipe_on_clean_up_complete_fn *on_complete,
                                       void *user_data);
 
 /*
- * Loop thread. Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_ARGUMENT,
- * RS_ERROR_INVALID_STATE (already subscribed).
+ * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_INVALID_STATE (already subscribed, or being cleaned up).
+ * Argument errors are reported before thread errors, thread errors before
+ * state errors, on both backends.
  */
 RS_API int rs_pipe_subscribe_to_readable_events(rs_pipe_read_end *read_end,
                                                 rs_pipe_on_readable_fn *on_readable,
                                                 void *user_data);
-/* Loop thread. Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_ARGUMENT,
- * RS_ERROR_INVALID_STATE (not subscribed). */
+/* Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_INVALID_STATE (not subscribed, or being cleaned up). */
 RS_API int rs_pipe_unsubscribe_from_readable_events(rs_pipe_read_end *read_end);
 
 /*
  * Reads up to len bytes without blocking. Loop thread. Errors:
  * RS_ERROR_WOULD_BLOCK (nothing now), RS_ERROR_BROKEN_PIPE (write end closed
- * and everything read), RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_ARGUMENT (NULL,
- * len 0).
+ * and everything read), RS_ERROR_INVALID_ARGUMENT (NULL, len 0),
+ * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (being cleaned up).
  */
 RS_API int rs_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, size_t *amount_read);
 
 /*
  * Queues len bytes of data (not copied: valid until on_complete). FIFO;
  * on_complete runs exactly once on the loop thread, never inside this call.
- * Loop thread. Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_ARGUMENT (NULL
- * data or callback, len 0).
+ * A write to a pipe whose read end is gone completes with
+ * RS_ERROR_BROKEN_PIPE (on POSIX without raising SIGPIPE).
+ * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL end, data or callback,
+ * len 0), RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (being cleaned up),
+ * RS_ERROR_OUT_OF_MEMORY.
  */
 RS_API int rs_pipe_write(rs_pipe_write_end *write_end, const void *data, size_t len,
                          rs_pipe_on_write_completed_fn *on_complete, void *user_data);
