@@ -6,5 +6,6 @@
 #include <reseau/common.h>
 #include <reseau/event_loop.h>
 #include <reseau/host_resolver.h>
+#include <reseau/pipe.h>
 
 #endif

@@ -79,6 +79,20 @@ long rs__winsock_cleanup_count(void);
  * while the library is not initialised. */
 void rs__winsock_test_force_version(WORD version);
 
+/* ---- pipes (iocp_pipe.c) ---- */
+
+/* Names rs_pipe_new tries (each with a fresh rs_pipe_unique_name) before it
+ * fails with RS_ERROR_SYS_CALL_FAILURE. */
+#define RS__IOCP_PIPE_NAME_TRIES 16
+
+/* For tests: the next `count` CreateNamedPipe calls of rs_pipe_new fail as a
+ * name collision (ERROR_ACCESS_DENIED), which Windows reports under
+ * FILE_FLAG_FIRST_PIPE_INSTANCE when the name exists and Wine never does.
+ * 0 turns it off. Any thread. */
+void rs__iocp_pipe_test_inject_collisions(long count);
+/* Injected collisions not yet consumed. */
+long rs__iocp_pipe_test_pending_collisions(void);
+
 /* ---- errors (iocp_errors.c): the backend's one OS code -> RS_ERROR_* table ---- */
 
 /* Win32 error codes (GetLastError). Winsock codes are Win32 codes too. */

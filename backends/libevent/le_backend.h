@@ -16,6 +16,8 @@ struct rs__le_loop {
 
 /* Maps an errno value to an RS_ERROR_* code (le_errors.c). */
 int rs__le_error_from_errno(int err);
+/* As rs__le_error_from_errno, for errors of pipe descriptors. */
+int rs__le_pipe_error_from_errno(int err);
 /* Raises the mapped code and returns -1. */
 int rs__le_raise_errno(int err);
 /* pipe2(O_CLOEXEC | O_NONBLOCK), or pipe + fcntl where pipe2 is missing. */

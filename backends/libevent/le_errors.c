@@ -75,6 +75,13 @@ int rs__le_error_from_errno(int err)
     }
 }
 
+int rs__le_pipe_error_from_errno(int err)
+{
+    /* On a pipe, EPIPE means the read end is closed: what the same write
+     * reports on Windows (ERROR_NO_DATA / STATUS_PIPE_BROKEN). */
+    return err == EPIPE ? RS_ERROR_BROKEN_PIPE : rs__le_error_from_errno(err);
+}
+
 int rs__le_raise_errno(int err)
 {
     return rs_raise(rs__le_error_from_errno(err));
