@@ -13,7 +13,7 @@ need_root() {
 }
 
 packages=(meson ninja-build pkg-config gcc clang libevent-dev libcmocka-dev libuv1-dev
-          gcc-mingw-w64-x86-64 wine wine64 python3 netcat-openbsd valgrind)
+          gcc-mingw-w64-x86-64 wine wine64 python3 netcat-openbsd valgrind doxygen)
 
 missing=()
 for p in "${packages[@]}"; do

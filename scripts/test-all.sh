@@ -29,6 +29,8 @@ run() { # name, meson setup args...
 }
 
 run libevent -Dwerror=true
+echo "=== API reference (doxygen, undocumented symbols are errors) ==="
+ninja -C build/libevent docs || status=1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run libevent-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1 \

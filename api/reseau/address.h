@@ -1,4 +1,4 @@
-/*
+/** @file
  * reseau: socket addresses: domains, endpoints, and their validation (ports,
  * strict IPv4/IPv6 literals, interface names). Any thread; the library need
  * not be initialised.
@@ -15,37 +15,39 @@
 extern "C" {
 #endif
 
+/** Address family of a socket. */
 typedef enum rs_socket_domain {
-    RS_SOCKET_IPV4 = 0,
-    RS_SOCKET_IPV6,
-    RS_SOCKET_LOCAL,
+    RS_SOCKET_IPV4 = 0, /**< IPv4 */
+    RS_SOCKET_IPV6,     /**< IPv6 */
+    RS_SOCKET_LOCAL,    /**< Unix-domain socket (POSIX) or named pipe (Windows) */
 } rs_socket_domain;
 
-/* Longest interface name, including the terminating NUL (IFNAMSIZ). */
+/** Longest interface name, including the terminating NUL (IFNAMSIZ). */
 #define RS_NETWORK_INTERFACE_NAME_MAX 16
-/* Longest endpoint address, including the NUL: the largest of an IPv6
+/** Longest endpoint address, including the NUL: the largest of an IPv6
  * literal, a sun_path and a pipe name. */
 #define RS_ADDRESS_MAX_LEN 256
 
+/** An address and port to bind or connect to. */
 typedef struct rs_socket_endpoint {
-    /* IPv4 dotted quad, IPv6 literal (no brackets, no zone), or for LOCAL a
+    /** IPv4 dotted quad, IPv6 literal (no brackets, no zone), or for LOCAL a
      * path (POSIX, at most sizeof(sun_path) - 1 bytes) or a pipe name
-     * (Windows, \\.\pipe\...). */
+     * (Windows, \\\\.\\pipe\\NAME). */
     char address[RS_ADDRESS_MAX_LEN];
-    /* 1..65535 to connect, 0..65535 to bind (0: the OS picks). Ignored for LOCAL. */
+    /** 1..65535 to connect, 0..65535 to bind (0: the OS picks). Ignored for LOCAL. */
     uint32_t port;
 } rs_socket_endpoint;
 
-/* 0 if port can be connected to in this domain: 1..65535 for IPv4/IPv6, any
+/** 0 if port can be connected to in this domain: 1..65535 for IPv4/IPv6, any
  * for LOCAL. Else RS_ERROR_INVALID_PORT. */
 RS_API int rs_socket_validate_port_for_connect(uint32_t port, rs_socket_domain domain);
-/* 0 if port can be bound: 0..65535 for IPv4/IPv6, any for LOCAL. */
+/** 0 if port can be bound: 0..65535 for IPv4/IPv6, any for LOCAL. */
 RS_API int rs_socket_validate_port_for_bind(uint32_t port, rs_socket_domain domain);
-/* Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else. */
+/** Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else. */
 RS_API int rs_parse_ipv4_address(const char *text, uint8_t out[4]);
-/* RFC 4291 text form: hex groups, one "::", optional trailing dotted quad; no zone. */
+/** RFC 4291 text form: hex groups, one "::", optional trailing dotted quad; no zone. */
 RS_API int rs_parse_ipv6_address(const char *text, uint8_t out[16]);
-/* True if name is a non-empty interface name that fits and exists on this host. */
+/** True if name is a non-empty interface name that fits and exists on this host. */
 RS_API bool rs_is_network_interface_name_valid(const char *name);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/*
+/** @file
  * reseau: event loops, tasks and event-loop groups.
  *
  * An event loop owns one thread, started by rs_event_loop_run. Every callback
@@ -16,19 +16,24 @@
 extern "C" {
 #endif
 
+/** An event loop and its thread (opaque). */
 typedef struct rs_event_loop rs_event_loop;
+/** A set of running event loops (opaque). */
 typedef struct rs_event_loop_group rs_event_loop_group;
 
+/** How a task's function is being called. */
 typedef enum rs_task_status {
+    /** The task's time came. */
     RS_TASK_STATUS_RUN = 0,
-    /* Cancelled by rs_event_loop_cancel_task or by the loop's destruction. */
+    /** Cancelled by rs_event_loop_cancel_task or by the loop's destruction. */
     RS_TASK_STATUS_CANCELED,
 } rs_task_status;
 
 struct rs_task;
+/** A task's function: called exactly once per scheduling, on the loop thread. */
 typedef void(rs_task_fn)(struct rs_task *task, void *arg, rs_task_status status);
 
-/*
+/**
  * A task is owned by the caller, usually embedded in the caller's object, so
  * scheduling never allocates. Initialise it with rs_task_init; the fields
  * after `arg` belong to the library while the task is scheduled. A scheduled
@@ -40,10 +45,10 @@ typedef void(rs_task_fn)(struct rs_task *task, void *arg, rs_task_status status)
  * from inside its own function.
  */
 typedef struct rs_task {
-    rs_task_fn *fn;
-    void *arg;
-    const char *name; /* for logs; may be NULL */
-    /* private */
+    rs_task_fn *fn;   /**< called once per scheduling */
+    void *arg;        /**< passed to fn */
+    const char *name; /**< for logs; may be NULL */
+    /** @cond PRIVATE */
     struct rs_task *priv_next;
     struct rs_task *priv_prev;
     struct rs_task *priv_child;
@@ -52,25 +57,27 @@ typedef struct rs_task {
     uint64_t priv_seq;
     int priv_where;
     volatile long priv_state;
+    /** @endcond */
 } rs_task;
 
-/* Any thread. Resets the private fields; never call it on a scheduled task. */
+/** Any thread. Resets the private fields; never call it on a scheduled task. */
 RS_API void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name);
 
+/** Options of rs_event_loop_new. */
 typedef struct rs_event_loop_options {
-    /* RS_BACKEND_DEFAULT, or the backend built in; any other backend fails
+    /** RS_BACKEND_DEFAULT, or the backend built in; any other backend fails
      * with RS_ERROR_PLATFORM_NOT_SUPPORTED. */
     rs_backend backend;
 } rs_event_loop_options;
 
-/*
+/**
  * Creates a loop (not running). options may be NULL.
  * Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED, RS_ERROR_PLATFORM_NOT_SUPPORTED,
  * RS_ERROR_OUT_OF_MEMORY, RS_ERROR_SYS_CALL_FAILURE.
  */
 RS_API rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options);
 
-/*
+/**
  * Stops the loop if it runs, waits for its thread, then calls every task
  * still scheduled with RS_TASK_STATUS_CANCELED on the calling thread, which
  * counts as the loop's thread meanwhile. Any thread but the loop's own.
@@ -79,7 +86,7 @@ RS_API rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options);
  */
 RS_API int rs_event_loop_destroy(rs_event_loop *loop);
 
-/*
+/**
  * Starts the loop's thread. Any thread. A stopped loop (after wait_for_stop)
  * can be run again; tasks still scheduled run after the restart.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (already running
@@ -87,20 +94,20 @@ RS_API int rs_event_loop_destroy(rs_event_loop *loop);
  */
 RS_API int rs_event_loop_run(rs_event_loop *loop);
 
-/*
+/**
  * Asks the loop to stop after the current iteration. Any thread, idempotent;
  * a no-op on a loop that does not run. Errors: RS_ERROR_INVALID_ARGUMENT.
  */
 RS_API int rs_event_loop_stop(rs_event_loop *loop);
 
-/*
+/**
  * Waits until the loop's thread has exited (after rs_event_loop_stop). Returns
  * at once if the loop does not run. Never on the loop's own thread.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WOULD_DEADLOCK (own thread).
  */
 RS_API int rs_event_loop_wait_for_stop(rs_event_loop *loop);
 
-/*
+/**
  * Schedules task to run on the loop's next iteration. Any thread. From the
  * loop thread it runs after the tasks already queued, from other threads it
  * wakes the loop. Errors: RS_ERROR_INVALID_ARGUMENT (NULL loop, task or fn),
@@ -108,7 +115,7 @@ RS_API int rs_event_loop_wait_for_stop(rs_event_loop *loop);
  */
 RS_API int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task);
 
-/*
+/**
  * Schedules task to run at or after time_ns on the loop's clock
  * (rs_event_loop_now); a time in the past runs on the next iteration. Tasks
  * with equal times run in scheduling order. Any thread. Errors: as
@@ -116,14 +123,14 @@ RS_API int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task);
  */
 RS_API int rs_event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns);
 
-/*
+/**
  * Schedules task to run now, in strict submission order with every other
  * serialized task of this loop whatever thread scheduled it (one FIFO shared by
  * all threads). Any thread. Errors: as rs_event_loop_schedule_now.
  */
 RS_API int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task);
 
-/*
+/**
  * Cancels a scheduled task: its function is called with
  * RS_TASK_STATUS_CANCELED on the loop thread (inline when called there, on the
  * loop's next iteration otherwise). A task that is not scheduled (never was,
@@ -132,41 +139,45 @@ RS_API int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
  */
 RS_API int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task);
 
-/* True when called on the loop's thread (or during destroy, on the destroying thread). */
+/** True when called on the loop's thread (or during destroy, on the destroying thread). */
 RS_API bool rs_event_loop_is_on_thread(const rs_event_loop *loop);
 
-/* Monotonic clock of the loop, in nanoseconds. Any thread. 0 for NULL. */
+/** Monotonic clock of the loop, in nanoseconds. Any thread. 0 for NULL. */
 RS_API uint64_t rs_event_loop_now(const rs_event_loop *loop);
 
-/* The backend a loop runs on. */
+/** The backend a loop runs on. */
 RS_API rs_backend rs_event_loop_backend(const rs_event_loop *loop);
 
-/* Number of CPUs this process may run on (its affinity mask), at least 1. */
+/** Number of CPUs this process may run on (its affinity mask), at least 1. */
 RS_API unsigned rs_usable_cpu_count(void);
 
+/** Told that a group's loops are all destroyed. */
 typedef void(rs_event_loop_group_shutdown_fn)(void *user_data);
 
+/** Options of rs_event_loop_group_new. */
 typedef struct rs_event_loop_group_options {
-    /* 0: one loop per CPU the process may run on (rs_usable_cpu_count). */
+    /** 0: one loop per CPU the process may run on (rs_usable_cpu_count). */
     unsigned loop_count;
+    /** As rs_event_loop_options.backend. */
     rs_backend backend;
-    /* Called once every loop has been destroyed, after the last release, on
+    /** Called once every loop has been destroyed, after the last release, on
      * the thread that destroyed them. May be NULL. */
     rs_event_loop_group_shutdown_fn *on_shutdown;
+    /** Passed to on_shutdown. */
     void *shutdown_user_data;
 } rs_event_loop_group_options;
 
-/*
+/**
  * Creates loop_count loops and runs them. The group starts with one reference.
  * Errors: as rs_event_loop_new, RS_ERROR_INVALID_ARGUMENT (NULL options,
  * loop_count over 4096).
  */
 RS_API rs_event_loop_group *rs_event_loop_group_new(const rs_event_loop_group_options *options);
 
-/* Adds a reference. Any thread. Returns group (NULL for NULL). */
+/** Adds a reference. Any thread. Returns group (NULL for NULL). */
 RS_API rs_event_loop_group *rs_event_loop_group_acquire(rs_event_loop_group *group);
 
-/*
+/**
  * Drops a reference. The last release destroys the loops: synchronously when
  * called from a thread that is not one of the group's loops, otherwise on a
  * new thread (so a loop never waits for itself). Any thread.
@@ -174,10 +185,11 @@ RS_API rs_event_loop_group *rs_event_loop_group_acquire(rs_event_loop_group *gro
  */
 RS_API int rs_event_loop_group_release(rs_event_loop_group *group);
 
+/** Number of loops in the group (0 for NULL). Any thread. */
 RS_API size_t rs_event_loop_group_count(const rs_event_loop_group *group);
-/* The loop at index, or NULL (RS_ERROR_INVALID_ARGUMENT) when out of range. */
+/** The loop at index, or NULL (RS_ERROR_INVALID_ARGUMENT) when out of range. */
 RS_API rs_event_loop *rs_event_loop_group_get_loop(const rs_event_loop_group *group, size_t index);
-/* A loop for new work: the less loaded of two random picks. Any thread. */
+/** A loop for new work: the less loaded of two random picks. Any thread. */
 RS_API rs_event_loop *rs_event_loop_group_get_next(rs_event_loop_group *group);
 
 #ifdef __cplusplus

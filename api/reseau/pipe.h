@@ -1,4 +1,4 @@
-/*
+/** @file
  * reseau: anonymous one-way byte pipes whose two ends live on event loops
  * (the same loop or two different ones).
  *
@@ -31,10 +31,12 @@
 extern "C" {
 #endif
 
+/** The reading end of a pipe (opaque). */
 typedef struct rs_pipe_read_end rs_pipe_read_end;
+/** The writing end of a pipe (opaque). */
 typedef struct rs_pipe_write_end rs_pipe_write_end;
 
-/*
+/**
  * Readable (error_code 0), or RS_ERROR_BROKEN_PIPE once the write end is
  * closed and every byte written before was read. Edge-triggered, as for
  * sockets: once when data arrives; right after subscribing if data is
@@ -46,7 +48,7 @@ typedef struct rs_pipe_write_end rs_pipe_write_end;
  * RS_ERROR_BROKEN_PIPE comes once and is the last event.
  */
 typedef void(rs_pipe_on_readable_fn)(rs_pipe_read_end *read_end, int error_code, void *user_data);
-/*
+/**
  * Exactly once per write, with the bytes written. write_end is NULL if the
  * end was cleaned up before the callback ran; error_code is then
  * RS_ERROR_BROKEN_PIPE, or 0 if the write had finished before the clean-up.
@@ -55,10 +57,10 @@ typedef void(rs_pipe_on_readable_fn)(rs_pipe_read_end *read_end, int error_code,
  */
 typedef void(rs_pipe_on_write_completed_fn)(rs_pipe_write_end *write_end, int error_code,
                                             size_t bytes_written, void *user_data);
-/* An end's clean-up finished (on the end's loop thread). */
+/** An end's clean-up finished (on the end's loop thread). */
 typedef void(rs_pipe_on_clean_up_complete_fn)(void *user_data);
 
-/*
+/**
  * Creates a pipe. *read_end lives on read_loop, *write_end on write_loop.
  * Any thread. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
  * RS_ERROR_INVALID_ARGUMENT (a NULL argument), RS_ERROR_TOO_MANY_HANDLES,
@@ -68,7 +70,7 @@ typedef void(rs_pipe_on_clean_up_complete_fn)(void *user_data);
 RS_API int rs_pipe_new(rs_event_loop *read_loop, rs_pipe_read_end **read_end,
                        rs_event_loop *write_loop, rs_pipe_write_end **write_end);
 
-/*
+/**
  * Frees the read end. Any thread (see the threading rule above); safe inside
  * its own readable callback. No readable callback starts after it returns
  * (from a foreign thread: after the loop finished it). on_complete, if not
@@ -79,7 +81,7 @@ RS_API int rs_pipe_new(rs_event_loop *read_loop, rs_pipe_read_end **read_end,
  */
 RS_API int rs_pipe_clean_up_read_end(rs_pipe_read_end *read_end,
                                      rs_pipe_on_clean_up_complete_fn *on_complete, void *user_data);
-/*
+/**
  * Frees the write end. Writes still pending complete with RS_ERROR_BROKEN_PIPE
  * (write_end NULL in the callback), on the loop thread, after the clean-up
  * and before on_complete. The read end then sees RS_ERROR_BROKEN_PIPE after
@@ -90,7 +92,7 @@ RS_API int rs_pipe_clean_up_write_end(rs_pipe_write_end *write_end,
                                       rs_pipe_on_clean_up_complete_fn *on_complete,
                                       void *user_data);
 
-/*
+/**
  * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_WRONG_THREAD,
  * RS_ERROR_INVALID_STATE (already subscribed, or being cleaned up).
  * Argument errors are reported before thread errors, thread errors before
@@ -99,11 +101,11 @@ RS_API int rs_pipe_clean_up_write_end(rs_pipe_write_end *write_end,
 RS_API int rs_pipe_subscribe_to_readable_events(rs_pipe_read_end *read_end,
                                                 rs_pipe_on_readable_fn *on_readable,
                                                 void *user_data);
-/* Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
+/** Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
  * RS_ERROR_INVALID_STATE (not subscribed, or being cleaned up). */
 RS_API int rs_pipe_unsubscribe_from_readable_events(rs_pipe_read_end *read_end);
 
-/*
+/**
  * Reads up to len bytes without blocking. Loop thread. Errors:
  * RS_ERROR_WOULD_BLOCK (nothing now), RS_ERROR_BROKEN_PIPE (write end closed
  * and everything read), RS_ERROR_INVALID_ARGUMENT (NULL, len 0),
@@ -111,7 +113,7 @@ RS_API int rs_pipe_unsubscribe_from_readable_events(rs_pipe_read_end *read_end);
  */
 RS_API int rs_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, size_t *amount_read);
 
-/*
+/**
  * Queues len bytes of data (not copied: valid until on_complete). FIFO;
  * on_complete runs exactly once on the loop thread, never inside this call.
  * A write to a pipe whose read end is gone completes with
@@ -123,15 +125,18 @@ RS_API int rs_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, si
 RS_API int rs_pipe_write(rs_pipe_write_end *write_end, const void *data, size_t len,
                          rs_pipe_on_write_completed_fn *on_complete, void *user_data);
 
+/** The loop a read end lives on (NULL for NULL). Any thread. */
 RS_API rs_event_loop *rs_pipe_read_end_loop(const rs_pipe_read_end *read_end);
+/** The loop a write end lives on (NULL for NULL). Any thread. */
 RS_API rs_event_loop *rs_pipe_write_end_loop(const rs_pipe_write_end *write_end);
 
-/* Longest name rs_pipe_unique_name writes, with the NUL. */
+/** Longest name rs_pipe_unique_name writes, with the NUL. */
 #define RS_PIPE_NAME_MAX 128
 
-/*
- * Writes a pipe name unique to this call: "\\.\pipe\reseau-<pid>-<thread>-
- * <counter>-<random>" (every platform; only Windows uses it). Any thread.
+/**
+ * Writes a pipe name unique to this call,
+ * \\\\.\\pipe\\reseau-PID-THREAD-COUNTER-RANDOM (every platform; only
+ * Windows uses it). Any thread.
  * Errors: RS_ERROR_INVALID_ARGUMENT (NULL buffer, or len < RS_PIPE_NAME_MAX).
  */
 RS_API int rs_pipe_unique_name(char *buffer, size_t len);

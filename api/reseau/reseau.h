@@ -1,4 +1,5 @@
-/* reseau: include this to get the whole public API. */
+/** @file
+ * reseau: include this to get the whole public API. */
 #ifndef RESEAU_RESEAU_H
 #define RESEAU_RESEAU_H
 
