@@ -4,5 +4,6 @@
 
 #include <reseau/common.h>
 #include <reseau/event_loop.h>
+#include <reseau/socket.h>
 
 #endif

@@ -1,0 +1,293 @@
+/*
+ * reseau: sockets: TCP and UDP over IPv4 and IPv6, and LOCAL stream sockets
+ * (a Unix domain socket on POSIX, a named pipe \\.\pipe\NAME on Windows).
+ *
+ * Life cycle: rs_socket_new -> (bind -> listen -> start_accept) or connect ->
+ * I/O on the loop thread -> rs_socket_close (any thread) -> rs_socket_destroy.
+ *
+ * Threading: a socket belongs to one event loop once connect, start_accept or
+ * assign_to_event_loop has named it. read, write, subscribe_to_readable_events
+ * and shutdown must then be called on that loop's thread (elsewhere:
+ * RS_ERROR_WRONG_THREAD). Every callback runs on that loop's thread, never
+ * inside the call that started the operation. close and destroy are safe
+ * from any thread (see rs_socket_close).
+ *
+ * Option failures: when the operating system refuses an option that was
+ * requested (keepalive, TCP_NODELAY on/off, interface binding, address reuse),
+ * the operation that applies it fails with RS_ERROR_SOCKET_OPTION (for a
+ * connect: synchronously if the option is applied before the connect starts,
+ * otherwise through the connection callback). Nothing is silently
+ * best-effort. Both backends apply the options the same way for TCP, UDP and
+ * LOCAL.
+ */
+#ifndef RESEAU_SOCKET_H
+#define RESEAU_SOCKET_H
+
+#include <reseau/event_loop.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rs_socket rs_socket;
+
+typedef enum rs_socket_type {
+    RS_SOCKET_STREAM = 0,
+    RS_SOCKET_DGRAM,
+} rs_socket_type;
+
+typedef enum rs_socket_domain {
+    RS_SOCKET_IPV4 = 0,
+    RS_SOCKET_IPV6,
+    RS_SOCKET_LOCAL,
+} rs_socket_domain;
+
+typedef enum rs_socket_tristate {
+    RS_SOCKET_OPTION_DEFAULT = 0, /* leave the OS default alone */
+    RS_SOCKET_OPTION_ON,
+    RS_SOCKET_OPTION_OFF,
+} rs_socket_tristate;
+
+typedef enum rs_socket_reuse {
+    /* POSIX listeners: SO_REUSEADDR (a restarted server rebinds despite
+     * TIME_WAIT). Windows TCP listeners: SO_EXCLUSIVEADDRUSE (no other socket
+     * can steal the port; Windows' SO_REUSEADDR would allow that). */
+    RS_SOCKET_REUSE_DEFAULT = 0,
+    /* Nothing set: the OS default. */
+    RS_SOCKET_REUSE_NONE,
+} rs_socket_reuse;
+
+/* Longest interface name, including the terminating NUL (IFNAMSIZ). */
+#define RS_NETWORK_INTERFACE_NAME_MAX 16
+/* Longest endpoint address, including the NUL: the largest of an IPv6
+ * literal, a sun_path and a pipe name. */
+#define RS_ADDRESS_MAX_LEN 256
+
+typedef struct rs_socket_options {
+    rs_socket_type type;
+    rs_socket_domain domain;
+    /* Connect timeout in ms; 0 means 3000. */
+    uint32_t connect_timeout_ms;
+    /* TCP keepalive; the three values are used when keepalive is true and a
+     * value is non-zero (0: the OS default). */
+    bool keepalive;
+    uint16_t keep_alive_idle_s;
+    uint16_t keep_alive_interval_s;
+    uint16_t keep_alive_probes;
+    rs_socket_tristate tcp_nodelay;
+    rs_socket_reuse reuse;
+    /* Bind the socket to this interface ("" for none): SO_BINDTODEVICE on
+     * Linux, IP_BOUND_IF on macOS, IP_UNICAST_IF / IPV6_UNICAST_IF on
+     * Windows; RS_ERROR_PLATFORM_NOT_SUPPORTED elsewhere. */
+    char network_interface_name[RS_NETWORK_INTERFACE_NAME_MAX];
+} rs_socket_options;
+
+typedef struct rs_socket_endpoint {
+    /* IPv4 dotted quad, IPv6 literal (no brackets, no zone), or for LOCAL a
+     * path (POSIX, at most sizeof(sun_path) - 1 bytes) or a pipe name
+     * (Windows, \\.\pipe\...). */
+    char address[RS_ADDRESS_MAX_LEN];
+    /* 1..65535 to connect, 0..65535 to bind (0: the OS picks). Ignored for LOCAL. */
+    uint32_t port;
+} rs_socket_endpoint;
+
+/* Called once per connect: error_code 0 on success. */
+typedef void(rs_socket_on_connection_result_fn)(rs_socket *socket, int error_code, void *user_data);
+/*
+ * Called once per accepted connection (error_code 0, new_socket owned by the
+ * callee, not yet assigned to a loop), or with an error and new_socket NULL;
+ * after an error other than RS_ERROR_TOO_MANY_HANDLES accepting stops.
+ */
+typedef void(rs_socket_on_accept_result_fn)(rs_socket *listener, int error_code,
+                                            rs_socket *new_socket, void *user_data);
+/* Called exactly once per write. socket is NULL if the socket was destroyed
+ * before the completion was delivered. */
+typedef void(rs_socket_on_write_completed_fn)(rs_socket *socket, int error_code,
+                                              size_t bytes_written, void *user_data);
+/* Readable (error_code 0) or an error on the socket (e.g. RS_ERROR_SOCKET_CLOSED
+ * once the peer closed and all data was read, RS_ERROR_CONNECTION_RESET). */
+typedef void(rs_socket_on_readable_fn)(rs_socket *socket, int error_code, void *user_data);
+/* Close or destroy finished (see rs_socket_set_close_callback). */
+typedef void(rs_socket_on_shutdown_complete_fn)(void *user_data);
+
+/* ---- validation (any thread, library not required) ---- */
+
+/* 0 if port can be connected to in this domain: 1..65535 for IPv4/IPv6, any
+ * for LOCAL. Else RS_ERROR_INVALID_PORT. */
+RS_API int rs_socket_validate_port_for_connect(uint32_t port, rs_socket_domain domain);
+/* 0 if port can be bound: 0..65535 for IPv4/IPv6, any for LOCAL. */
+RS_API int rs_socket_validate_port_for_bind(uint32_t port, rs_socket_domain domain);
+/* Strict dotted quad: four decimal parts 0..255, no leading zeros, nothing else. */
+RS_API int rs_parse_ipv4_address(const char *text, uint8_t out[4]);
+/* RFC 4291 text form: hex groups, one "::", optional trailing dotted quad; no zone. */
+RS_API int rs_parse_ipv6_address(const char *text, uint8_t out[16]);
+/* True if name is a non-empty interface name that fits and exists on this host. */
+RS_API bool rs_is_network_interface_name_valid(const char *name);
+
+/* ---- life cycle ---- */
+
+/*
+ * Creates a socket. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
+ * RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_INVALID_OPTIONS (LOCAL + DGRAM,
+ * unknown enum values, interface name not NUL-terminated),
+ * RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES,
+ * RS_ERROR_SOCKET_OPTION.
+ */
+RS_API rs_socket *rs_socket_new(const rs_socket_options *options);
+
+/*
+ * Closes the socket if it is open and frees it. Any thread; safe inside the
+ * socket's own callbacks. No callback of the socket starts after destroy
+ * returns, except write completions still pending, which arrive later on the
+ * loop thread with socket == NULL and RS_ERROR_SOCKET_CLOSED. A connect still
+ * pending is cancelled without a callback. Errors: RS_ERROR_INVALID_ARGUMENT.
+ */
+RS_API int rs_socket_destroy(rs_socket *socket);
+
+/*
+ * Closes the socket. Any thread. On the loop thread (or before the socket has
+ * a loop) it closes at once. From a foreign thread it hops to the loop thread
+ * and waits until the loop has closed it; from another loop's thread it does
+ * not wait (two loops waiting on each other would deadlock): it returns 0 and
+ * the close completes asynchronously, reported by the close callback.
+ * Pending writes complete with RS_ERROR_SOCKET_CLOSED on the loop thread
+ * after the close. Closing a closed socket does nothing.
+ * Errors: RS_ERROR_INVALID_ARGUMENT.
+ */
+RS_API int rs_socket_close(rs_socket *socket);
+
+/* Called (on the loop thread, or on the closing thread for a socket without a
+ * loop) once the socket is closed. Set before close. Any thread. */
+RS_API int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                        void *user_data);
+/* Called once destroy has released the socket (after every pending completion
+ * was delivered). */
+RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                          void *user_data);
+
+/* ---- addresses ---- */
+
+/*
+ * Binds to local. Before connect (to pick the source address) or listen.
+ * Errors: RS_ERROR_INVALID_STATE (not a fresh socket), RS_ERROR_INVALID_PORT,
+ * RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too
+ * long), RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
+ * RS_ERROR_ADDRESS_NOT_AVAILABLE. Any thread before the socket has a loop.
+ */
+RS_API int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
+
+/* The bound (local) address, with the port the OS chose for port 0.
+ * Errors: RS_ERROR_INVALID_STATE (not bound yet). */
+RS_API int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out);
+/* The peer's address of a connected or accepted socket. Errors: RS_ERROR_NOT_CONNECTED. */
+RS_API int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *out);
+
+/* ---- stream server ---- */
+
+/* Errors: RS_ERROR_INVALID_STATE (not bound, or DGRAM: a UDP socket cannot
+ * listen), RS_ERROR_INVALID_ARGUMENT (backlog < 1). */
+RS_API int rs_socket_listen(rs_socket *socket, int backlog);
+
+/*
+ * Starts accepting on loop: on_accept runs on that loop for each connection.
+ * Any thread; restartable after stop_accept (on the same loop).
+ * Errors: RS_ERROR_INVALID_STATE (not listening, or already accepting),
+ * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop than before).
+ */
+RS_API int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
+                                  rs_socket_on_accept_result_fn *on_accept, void *user_data);
+/* Stops accepting; no accept callback starts after it returns. Any thread
+ * (waits for the loop from a foreign thread). Errors: RS_ERROR_INVALID_STATE. */
+RS_API int rs_socket_stop_accept(rs_socket *socket);
+
+/* ---- client ---- */
+
+/*
+ * Connects to remote; on_result runs once on loop: 0, RS_ERROR_CONNECTION_REFUSED,
+ * RS_ERROR_TIMEOUT (options.connect_timeout_ms), RS_ERROR_EVENT_LOOP_SHUTDOWN
+ * (the loop was destroyed first), ... Any thread.
+ * Synchronous errors: RS_ERROR_INVALID_STATE, RS_ERROR_INVALID_PORT,
+ * RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too
+ * long), RS_ERROR_CONNECTION_REFUSED (LOCAL: no listener at the path),
+ * RS_ERROR_SOCKET_OPTION. A UDP connect completes (asynchronously) at once.
+ */
+RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote,
+                             rs_event_loop *loop, rs_socket_on_connection_result_fn *on_result,
+                             void *user_data);
+
+/* ---- I/O (loop thread) ---- */
+
+/* Gives an accepted socket (or a bound UDP socket) its loop. Any thread, once.
+ * Errors: RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED, RS_ERROR_INVALID_STATE. */
+RS_API int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop);
+RS_API rs_event_loop *rs_socket_get_event_loop(const rs_socket *socket);
+
+/*
+ * Edge-triggered readability, once per socket: on_readable runs when data
+ * arrives (or right after subscribing, if data is already there). After a read
+ * that drained the socket (RS_ERROR_WOULD_BLOCK, or a stream read shorter than
+ * asked) the next call comes when new data arrives; if the last read filled
+ * the buffer it comes again on the next loop iteration; if the callback did
+ * not read it is not repeated until new data arrives. End of stream: a read
+ * returns RS_ERROR_SOCKET_CLOSED once all data has been read.
+ * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (not connected, or
+ * already subscribed), RS_ERROR_INVALID_ARGUMENT.
+ */
+RS_API int rs_socket_subscribe_to_readable_events(rs_socket *socket,
+                                                  rs_socket_on_readable_fn *on_readable,
+                                                  void *user_data);
+
+/*
+ * Reads up to len bytes without blocking. UDP: one datagram per call; a
+ * datagram longer than len is truncated to len and the rest is discarded
+ * (both backends). Errors: RS_ERROR_WOULD_BLOCK (nothing now),
+ * RS_ERROR_SOCKET_CLOSED (end of stream), RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_INVALID_STATE, RS_ERROR_INVALID_ARGUMENT (NULL or len 0),
+ * RS_ERROR_CONNECTION_RESET, ...
+ */
+RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
+
+/*
+ * Queues len bytes from data (not copied: data must stay valid until
+ * on_complete runs). Writes complete in FIFO order; on_complete runs exactly
+ * once, on the loop thread, never inside this call, with the bytes written or
+ * an error (RS_ERROR_SOCKET_CLOSED for writes pending at close).
+ * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (not connected),
+ * RS_ERROR_INVALID_ARGUMENT (NULL data or callback, len 0),
+ * RS_ERROR_MESSAGE_TOO_LARGE (UDP datagram over 65507 bytes).
+ */
+RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
+                           rs_socket_on_write_completed_fn *on_complete, void *user_data);
+
+typedef enum rs_socket_direction {
+    RS_SOCKET_DIRECTION_READ = 1,
+    RS_SOCKET_DIRECTION_WRITE = 2,
+    RS_SOCKET_DIRECTION_BOTH = 3,
+} rs_socket_direction;
+
+/* shutdown(2) for one direction. Loop thread. Errors: RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_NOT_CONNECTED, RS_ERROR_INVALID_ARGUMENT. */
+RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
+
+/* ---- options and state ---- */
+
+/* Applies options (type and domain must match). Loop thread once assigned.
+ * Errors: RS_ERROR_INVALID_OPTIONS, RS_ERROR_SOCKET_OPTION. */
+RS_API int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options);
+RS_API int rs_socket_get_options(const rs_socket *socket, rs_socket_options *out);
+/* Whether TCP_NODELAY is on, read back from the OS (getsockopt). */
+RS_API int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
+
+/* The socket's pending error (SO_ERROR), mapped; 0 if none. */
+RS_API int rs_socket_get_error(rs_socket *socket);
+RS_API bool rs_socket_is_open(const rs_socket *socket);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
