@@ -9,6 +9,7 @@
 #include "atomics.h"
 #include "backend.h"
 #include "clock.h"
+#include "compat.h"
 #include "error.h"
 #include "library.h"
 #include "log.h"
@@ -67,6 +68,16 @@ static void live_remove_at(size_t i)
         live_loops = NULL;
         live_capacity = 0;
     }
+}
+
+/* The loop whose thread this is (its run thread, or the thread destroying
+ * it), so that a blocking cross-thread call can tell "some loop's thread"
+ * from a plain foreign thread. */
+static RS__THREAD_LOCAL rs_event_loop *current_loop;
+
+rs_event_loop *rs__event_loop_current(void)
+{
+    return current_loop;
 }
 
 void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
@@ -220,9 +231,11 @@ static void loop_thread_main(void *arg)
 {
     rs_event_loop *loop = arg;
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    current_loop = loop;
     while (!rs__atomic_load(&loop->stop_requested)) {
         run_iteration(loop);
     }
+    current_loop = NULL;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 }
 
@@ -328,8 +341,11 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs_event_loop_wait_for_stop(loop);
 
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    rs_event_loop *outer = current_loop;
+    current_loop = loop;
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
+    current_loop = outer;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 
     rs__mutex_clean_up(&loop->thread_lock);

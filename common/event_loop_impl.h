@@ -35,6 +35,9 @@ struct rs_event_loop {
 
 /* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
 void rs__event_loop_add_load(rs_event_loop *loop, long delta);
+/* The loop whose thread is the calling thread (running it, or destroying
+ * it); NULL on any other thread. */
+rs_event_loop *rs__event_loop_current(void);
 /* Wakes the loop unless a wake-up is already pending. Any thread. */
 void rs__event_loop_wake(rs_event_loop *loop);
 

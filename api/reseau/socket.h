@@ -12,13 +12,23 @@
  * inside the call that started the operation. close and destroy are safe
  * from any thread (see rs_socket_close).
  *
+ * Options are applied to the OS socket when it binds, when it connects
+ * (before the connect starts) and, for an accepted socket, right after the
+ * accept (the listener's options, the interface binding being inherited);
+ * rs_socket_set_options applies them at once. Keepalive and TCP_NODELAY
+ * concern TCP only (IPv4/IPv6 streams): UDP and LOCAL sockets ignore them.
+ *
  * Option failures: when the operating system refuses an option that was
  * requested (keepalive, TCP_NODELAY on/off, interface binding, address reuse),
- * the operation that applies it fails with RS_ERROR_SOCKET_OPTION (for a
- * connect: synchronously if the option is applied before the connect starts,
- * otherwise through the connection callback). Nothing is silently
+ * the operation that applies it fails with RS_ERROR_SOCKET_OPTION: bind and
+ * connect synchronously (the connect has not started: no callback, no state
+ * change), an accepted connection is dropped. Nothing is silently
  * best-effort. Both backends apply the options the same way for TCP, UDP and
  * LOCAL.
+ *
+ * Loops: close (or destroy) every socket before destroying its loop. The one
+ * exception is a connect still pending: destroying the loop ends it with
+ * RS_ERROR_EVENT_LOOP_SHUTDOWN and leaves the socket closed and without a loop.
  */
 #ifndef RESEAU_SOCKET_H
 #define RESEAU_SOCKET_H
@@ -131,11 +141,10 @@ RS_API bool rs_is_network_interface_name_valid(const char *name);
 /* ---- life cycle ---- */
 
 /*
- * Creates a socket. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
+ * Creates a socket. Any thread. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
  * RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_INVALID_OPTIONS (LOCAL + DGRAM,
- * unknown enum values, interface name not NUL-terminated),
- * RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES,
- * RS_ERROR_SOCKET_OPTION.
+ * unknown enum values, interface name not NUL-terminated or not an interface
+ * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES.
  */
 RS_API rs_socket *rs_socket_new(const rs_socket_options *options);
 
@@ -151,12 +160,14 @@ RS_API int rs_socket_destroy(rs_socket *socket);
 /*
  * Closes the socket. Any thread. On the loop thread (or before the socket has
  * a loop) it closes at once. From a foreign thread it hops to the loop thread
- * and waits until the loop has closed it; from another loop's thread it does
- * not wait (two loops waiting on each other would deadlock): it returns 0 and
- * the close completes asynchronously, reported by the close callback.
- * Pending writes complete with RS_ERROR_SOCKET_CLOSED on the loop thread
- * after the close. Closing a closed socket does nothing.
- * Errors: RS_ERROR_INVALID_ARGUMENT.
+ * and waits until the loop has closed it (the loop must be running); from
+ * another loop's thread it does not wait (two loops waiting on each other
+ * would deadlock): it returns 0 and the close completes asynchronously,
+ * reported by the close callback. A connect still pending ends without a
+ * callback; pending writes complete with RS_ERROR_SOCKET_CLOSED on the loop
+ * thread after the close. No other callback of the socket starts once the
+ * close is done. Closing a closed socket does nothing (and returns at once).
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_OUT_OF_MEMORY.
  */
 RS_API int rs_socket_close(rs_socket *socket);
 
@@ -173,47 +184,61 @@ RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdo
 
 /*
  * Binds to local. Before connect (to pick the source address) or listen.
- * Errors: RS_ERROR_INVALID_STATE (not a fresh socket), RS_ERROR_INVALID_PORT,
- * RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too
- * long), RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
- * RS_ERROR_ADDRESS_NOT_AVAILABLE. Any thread before the socket has a loop.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not a fresh
+ * socket), RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS,
+ * RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too long),
+ * RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
+ * RS_ERROR_ADDRESS_NOT_AVAILABLE, RS_ERROR_SOCKET_OPTION. Any thread before
+ * the socket has a loop.
  */
 RS_API int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
 
-/* The bound (local) address, with the port the OS chose for port 0.
- * Errors: RS_ERROR_INVALID_STATE (not bound yet). */
+/* The bound (local) address, with the port the OS chose for port 0; for a
+ * connected socket, the address the OS gave it. Any thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not bound yet). */
 RS_API int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out);
-/* The peer's address of a connected or accepted socket. Errors: RS_ERROR_NOT_CONNECTED. */
+/* The peer's address of a connected or accepted socket (LOCAL: the path).
+ * Any thread. Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_NOT_CONNECTED. */
 RS_API int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *out);
 
 /* ---- stream server ---- */
 
-/* Errors: RS_ERROR_INVALID_STATE (not bound, or DGRAM: a UDP socket cannot
- * listen), RS_ERROR_INVALID_ARGUMENT (backlog < 1). */
+/* Any thread before the socket has a loop. Errors: RS_ERROR_INVALID_ARGUMENT
+ * (backlog < 1), RS_ERROR_INVALID_STATE (not bound, or DGRAM: a UDP socket
+ * cannot listen). */
 RS_API int rs_socket_listen(rs_socket *socket, int backlog);
 
 /*
- * Starts accepting on loop: on_accept runs on that loop for each connection.
- * Any thread; restartable after stop_accept (on the same loop).
- * Errors: RS_ERROR_INVALID_STATE (not listening, or already accepting),
- * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop than before).
+ * Starts accepting on loop: on_accept runs on that loop for each connection,
+ * never inside this call; connections that queued up while not accepting are
+ * delivered too. Any thread (a foreign thread waits until the loop has
+ * registered the listener); restartable after stop_accept (on the same loop).
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not listening, or
+ * already accepting), RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop
+ * than before).
  */
 RS_API int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
                                   rs_socket_on_accept_result_fn *on_accept, void *user_data);
 /* Stops accepting; no accept callback starts after it returns. Any thread
- * (waits for the loop from a foreign thread). Errors: RS_ERROR_INVALID_STATE. */
+ * (waits for the loop from a foreign thread, as close does; not from another
+ * loop's thread). Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE
+ * (not accepting). */
 RS_API int rs_socket_stop_accept(rs_socket *socket);
 
 /* ---- client ---- */
 
 /*
- * Connects to remote; on_result runs once on loop: 0, RS_ERROR_CONNECTION_REFUSED,
- * RS_ERROR_TIMEOUT (options.connect_timeout_ms), RS_ERROR_EVENT_LOOP_SHUTDOWN
- * (the loop was destroyed first), ... Any thread.
- * Synchronous errors: RS_ERROR_INVALID_STATE, RS_ERROR_INVALID_PORT,
- * RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too
- * long), RS_ERROR_CONNECTION_REFUSED (LOCAL: no listener at the path),
- * RS_ERROR_SOCKET_OPTION. A UDP connect completes (asynchronously) at once.
+ * Connects to remote; on_result runs once on loop, never inside this call: 0,
+ * RS_ERROR_CONNECTION_REFUSED, RS_ERROR_TIMEOUT (options.connect_timeout_ms),
+ * RS_ERROR_EVENT_LOOP_SHUTDOWN (the loop was destroyed first), ... After an
+ * error the socket is closed (rs_socket_is_open is false); destroy it. Any
+ * thread. Synchronous errors (the socket is left as it was):
+ * RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not fresh or bound),
+ * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a bound UDP socket on another loop),
+ * RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH
+ * (LOCAL path empty, too long or missing), RS_ERROR_CONNECTION_REFUSED (LOCAL:
+ * no listener at the path), RS_ERROR_SOCKET_OPTION. A UDP connect completes
+ * (asynchronously) at once.
  */
 RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote,
                              rs_event_loop *loop, rs_socket_on_connection_result_fn *on_result,
@@ -222,20 +247,24 @@ RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote
 /* ---- I/O (loop thread) ---- */
 
 /* Gives an accepted socket (or a bound UDP socket) its loop. Any thread, once.
- * Errors: RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED, RS_ERROR_INVALID_STATE. */
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED,
+ * RS_ERROR_INVALID_STATE (neither accepted nor a bound UDP socket). */
 RS_API int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop);
 RS_API rs_event_loop *rs_socket_get_event_loop(const rs_socket *socket);
 
 /*
  * Edge-triggered readability, once per socket: on_readable runs when data
- * arrives (or right after subscribing, if data is already there). After a read
- * that drained the socket (RS_ERROR_WOULD_BLOCK, or a stream read shorter than
- * asked) the next call comes when new data arrives; if the last read filled
- * the buffer it comes again on the next loop iteration; if the callback did
- * not read it is not repeated until new data arrives. End of stream: a read
- * returns RS_ERROR_SOCKET_CLOSED once all data has been read.
- * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (not connected, or
- * already subscribed), RS_ERROR_INVALID_ARGUMENT.
+ * arrives (or on the next iteration after subscribing, if data is already
+ * there). After a read that drained the socket (RS_ERROR_WOULD_BLOCK, or a
+ * stream read shorter than asked) the next call comes when new data arrives;
+ * if the last read filled the buffer it comes again on the next loop
+ * iteration; if the callback did not read it is not repeated until new data
+ * arrives. UDP: a read that returned a datagram counts as filling the buffer
+ * (another datagram may wait), so only RS_ERROR_WOULD_BLOCK drains. End of
+ * stream: a read returns RS_ERROR_SOCKET_CLOSED once all data has been read.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (no loop, not
+ * connected (a bound UDP socket may subscribe), or already subscribed),
+ * RS_ERROR_WRONG_THREAD.
  */
 RS_API int rs_socket_subscribe_to_readable_events(rs_socket *socket,
                                                   rs_socket_on_readable_fn *on_readable,
@@ -246,7 +275,8 @@ RS_API int rs_socket_subscribe_to_readable_events(rs_socket *socket,
  * datagram longer than len is truncated to len and the rest is discarded
  * (both backends). Errors: RS_ERROR_WOULD_BLOCK (nothing now),
  * RS_ERROR_SOCKET_CLOSED (end of stream), RS_ERROR_WRONG_THREAD,
- * RS_ERROR_INVALID_STATE, RS_ERROR_INVALID_ARGUMENT (NULL or len 0),
+ * RS_ERROR_INVALID_STATE (no loop, not connected, closed, or shut down for
+ * reading), RS_ERROR_INVALID_ARGUMENT (NULL or len 0),
  * RS_ERROR_CONNECTION_RESET, ...
  */
 RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
@@ -256,9 +286,10 @@ RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *a
  * on_complete runs). Writes complete in FIFO order; on_complete runs exactly
  * once, on the loop thread, never inside this call, with the bytes written or
  * an error (RS_ERROR_SOCKET_CLOSED for writes pending at close).
- * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (not connected),
- * RS_ERROR_INVALID_ARGUMENT (NULL data or callback, len 0),
- * RS_ERROR_MESSAGE_TOO_LARGE (UDP datagram over 65507 bytes).
+ * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (no loop, not
+ * connected, closed, or shut down for writing), RS_ERROR_INVALID_ARGUMENT
+ * (NULL data or callback, len 0), RS_ERROR_MESSAGE_TOO_LARGE (UDP datagram over
+ * 65507 bytes).
  */
 RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
                            rs_socket_on_write_completed_fn *on_complete, void *user_data);
@@ -269,21 +300,32 @@ typedef enum rs_socket_direction {
     RS_SOCKET_DIRECTION_BOTH = 3,
 } rs_socket_direction;
 
-/* shutdown(2) for one direction. Loop thread. Errors: RS_ERROR_WRONG_THREAD,
- * RS_ERROR_NOT_CONNECTED, RS_ERROR_INVALID_ARGUMENT. */
+/* shutdown(2) for one direction. Loop thread (any thread before the socket
+ * has a loop). Shutting down writing ends the writes still queued with
+ * RS_ERROR_SOCKET_CLOSED: wait for their completions first to send them.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_NOT_CONNECTED. */
 RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */
 
 /* Applies options (type and domain must match). Loop thread once assigned.
- * Errors: RS_ERROR_INVALID_OPTIONS, RS_ERROR_SOCKET_OPTION. */
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_OPTIONS,
+ * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (closed),
+ * RS_ERROR_SOCKET_OPTION. */
 RS_API int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options);
+/* Any thread. Errors: RS_ERROR_INVALID_ARGUMENT. */
 RS_API int rs_socket_get_options(const rs_socket *socket, rs_socket_options *out);
-/* Whether TCP_NODELAY is on, read back from the OS (getsockopt). */
+/* Whether TCP_NODELAY is on, read back from the OS (getsockopt). Any thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (closed), the OS
+ * error for a socket that is not TCP. */
 RS_API int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
 
-/* The socket's pending error (SO_ERROR), mapped; 0 if none. */
+/* The socket's pending error (SO_ERROR), mapped; 0 if none;
+ * RS_ERROR_SOCKET_CLOSED once closed; RS_ERROR_INVALID_ARGUMENT (also
+ * raised) for NULL. */
 RS_API int rs_socket_get_error(rs_socket *socket);
+/* False once closed (or after a failed connect) and for NULL. Any thread. */
 RS_API bool rs_socket_is_open(const rs_socket *socket);
 
 #ifdef __cplusplus

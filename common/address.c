@@ -1,0 +1,334 @@
+/*
+ * Port, address and interface-name validation. The address parsers are
+ * written by hand rather than on inet_pton, whose treatment of leading zeros
+ * in a dotted quad differs between C libraries and Windows: both backends
+ * must accept and reject exactly the same strings.
+ */
+#ifndef _WIN32
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* if_nametoindex */
+#endif
+#endif
+
+#include "address.h"
+
+#include "error.h"
+
+#include <reseau/common.h>
+
+#include <stddef.h>
+#include <string.h>
+
+#ifdef _WIN32
+/* <winsock2.h> must come before <windows.h> (pulled in by <iphlpapi.h>),
+ * which would otherwise include the old <winsock.h>. */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <iphlpapi.h>
+#else
+#include <net/if.h>
+#include <sys/un.h>
+#endif
+
+#ifdef _WIN32
+/* Named pipes live under this prefix; CreateNamedPipe rejects other names. */
+static const char pipe_prefix[] = "\\\\.\\pipe\\";
+/* CreateNamedPipe's limit on the whole name, prefix included. */
+#define RS__PIPE_NAME_MAX 256
+/* An endpoint address holds at most RS_ADDRESS_MAX_LEN - 1 characters, so the
+ * NUL-termination check already enforces the pipe-name limit. */
+_Static_assert(RS_ADDRESS_MAX_LEN - 1 <= RS__PIPE_NAME_MAX,
+               "an endpoint address could exceed the named-pipe limit");
+#else
+/* The longest path a sockaddr_un can hold with its terminating NUL (103 on
+ * macOS, 107 on Linux). */
+#define RS__LOCAL_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#endif
+
+/* strlen(s) if s has a NUL among its first max bytes, else max. Reads no
+ * byte past the NUL, so a short string in a short buffer is safe. */
+static size_t bounded_len(const char *s, size_t max)
+{
+    size_t n = 0;
+    while (n < max && s[n] != '\0') {
+        n++;
+    }
+    return n;
+}
+
+static bool is_ip_domain(rs_socket_domain domain)
+{
+    return domain == RS_SOCKET_IPV4 || domain == RS_SOCKET_IPV6;
+}
+
+static bool is_known_domain(rs_socket_domain domain)
+{
+    return is_ip_domain(domain) || domain == RS_SOCKET_LOCAL;
+}
+
+int rs_socket_validate_port_for_connect(uint32_t port, rs_socket_domain domain)
+{
+    if (!is_known_domain(domain)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    /* Port 0 cannot be connected to; LOCAL endpoints have no port at all. */
+    if (is_ip_domain(domain) && (port == 0 || port > 65535)) {
+        return rs_raise(RS_ERROR_INVALID_PORT);
+    }
+    return 0;
+}
+
+int rs_socket_validate_port_for_bind(uint32_t port, rs_socket_domain domain)
+{
+    if (!is_known_domain(domain)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    /* Port 0 asks the OS to pick one. */
+    if (is_ip_domain(domain) && port > 65535) {
+        return rs_raise(RS_ERROR_INVALID_PORT);
+    }
+    return 0;
+}
+
+/* ASCII only: the C library's isdigit/isxdigit follow the locale. */
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int hex_value(char c)
+{
+    if (is_digit(c)) {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Strict dotted quad that runs to the end of text. Shared by the IPv4 parser
+ * and the IPv6 parser's embedded-IPv4 tail. */
+static bool parse_dotted_quad(const char *text, uint8_t out[4])
+{
+    const char *p = text;
+    for (int part = 0; part < 4; part++) {
+        if (part > 0 && *p++ != '.') {
+            return false;
+        }
+        if (!is_digit(*p)) {
+            return false;
+        }
+        /* "0" is a part; "01" is not: some parsers read it as octal. */
+        if (*p == '0' && is_digit(p[1])) {
+            return false;
+        }
+        unsigned value = 0;
+        int digits = 0;
+        while (is_digit(*p)) {
+            if (++digits > 3) {
+                return false;
+            }
+            value = value * 10 + (unsigned)(*p++ - '0');
+        }
+        if (value > 255) {
+            return false;
+        }
+        out[part] = (uint8_t)value;
+    }
+    return *p == '\0';
+}
+
+int rs_parse_ipv4_address(const char *text, uint8_t out[4])
+{
+    if (!text || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    /* Parsed into a copy: out is left untouched on failure. */
+    uint8_t bytes[4];
+    if (!parse_dotted_quad(text, bytes)) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    memcpy(out, bytes, sizeof bytes);
+    return 0;
+}
+
+/* RFC 4291 section 2.2 text forms into eight 16-bit groups. */
+static bool parse_ipv6_groups(const char *text, uint16_t groups[8])
+{
+    const char *p = text;
+    int count = 0; /* groups parsed so far */
+    int gap = -1;  /* index of the groups "::" stands for, -1 if none */
+
+    /* A leading colon is only valid as the start of "::". */
+    if (p[0] == ':') {
+        if (p[1] != ':') {
+            return false;
+        }
+        gap = 0;
+        p += 2;
+    }
+    while (*p != '\0') {
+        const char *start = p;
+        unsigned value = 0;
+        int digits = 0;
+        int v;
+        while ((v = hex_value(*p)) >= 0) {
+            if (++digits > 4) {
+                return false;
+            }
+            value = value * 16 + (unsigned)v;
+            p++;
+        }
+        /* No group where one must be: ":::", or a stray character. */
+        if (digits == 0) {
+            return false;
+        }
+        if (*p == '.') {
+            /* An embedded dotted quad fills the last two groups and must end
+             * the text; parse_dotted_quad checks that. */
+            uint8_t quad[4];
+            if (count > 6 || !parse_dotted_quad(start, quad)) {
+                return false;
+            }
+            groups[count++] = (uint16_t)(quad[0] << 8 | quad[1]);
+            groups[count++] = (uint16_t)(quad[2] << 8 | quad[3]);
+            break;
+        }
+        if (count == 8) {
+            return false;
+        }
+        groups[count++] = (uint16_t)value;
+        if (*p == '\0') {
+            break;
+        }
+        /* Anything but ':' here (a '%' zone id, ']', a space) is invalid. */
+        if (*p++ != ':') {
+            return false;
+        }
+        if (*p == ':') {
+            if (gap >= 0) {
+                return false;
+            }
+            gap = count;
+            p++;
+        } else if (*p == '\0') {
+            /* A single colon must be followed by a group. */
+            return false;
+        }
+    }
+
+    if (gap < 0) {
+        return count == 8;
+    }
+    /* "::" stands for at least one zero group. */
+    if (count > 7) {
+        return false;
+    }
+    int zeros = 8 - count;
+    memmove(&groups[gap + zeros], &groups[gap], (size_t)(count - gap) * sizeof groups[0]);
+    for (int i = gap; i < gap + zeros; i++) {
+        groups[i] = 0;
+    }
+    return true;
+}
+
+int rs_parse_ipv6_address(const char *text, uint8_t out[16])
+{
+    if (!text || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    uint16_t groups[8];
+    if (!parse_ipv6_groups(text, groups)) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = (uint8_t)(groups[i] >> 8);
+        out[2 * i + 1] = (uint8_t)(groups[i] & 0xff);
+    }
+    return 0;
+}
+
+unsigned int rs__network_interface_index(const char *name)
+{
+    if (!name) {
+        return 0;
+    }
+    size_t len = bounded_len(name, RS_NETWORK_INTERFACE_NAME_MAX);
+    if (len == 0 || len == RS_NETWORK_INTERFACE_NAME_MAX) {
+        return 0;
+    }
+    unsigned int index = if_nametoindex(name);
+#ifdef _WIN32
+    /* Windows names interfaces by NDIS type and number ("loopback_0",
+     * "ethernet_32768"), and the lookup may parse the number leniently (Wine
+     * maps "loopback_01", "loopback_1x" and "loopback_1 " to loopback_1;
+     * Windows documents no rule). Only the name the interface reports back
+     * is accepted, so a name passes exactly when it would on POSIX. */
+    NET_LUID luid;
+    char canonical[RS_NETWORK_INTERFACE_NAME_MAX];
+    if (index == 0 || ConvertInterfaceIndexToLuid(index, &luid) != NO_ERROR ||
+        ConvertInterfaceLuidToNameA(&luid, canonical, sizeof canonical) != NO_ERROR ||
+        strcmp(canonical, name) != 0) {
+        return 0;
+    }
+#endif
+    return index;
+}
+
+bool rs_is_network_interface_name_valid(const char *name)
+{
+    return rs__network_interface_index(name) != 0;
+}
+
+static int validate_local_path(const char *path, size_t len)
+{
+    if (len == 0) {
+        return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+    }
+#ifdef _WIN32
+    size_t prefix_len = sizeof pipe_prefix - 1;
+    /* The object manager matches "\\.\pipe\" without regard to case. */
+    if (len <= prefix_len || _strnicmp(path, pipe_prefix, prefix_len) != 0) {
+        return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+    }
+    /* The pipe's own name may hold any character but a backslash. */
+    if (strchr(path + prefix_len, '\\')) {
+        return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+    }
+#else
+    (void)path;
+    if (len > RS__LOCAL_PATH_MAX) {
+        return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+    }
+#endif
+    return 0;
+}
+
+int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind)
+{
+    if (!ep || !is_known_domain(domain)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    size_t len = bounded_len(ep->address, RS_ADDRESS_MAX_LEN);
+    if (len == RS_ADDRESS_MAX_LEN) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    if (domain == RS_SOCKET_LOCAL) {
+        return validate_local_path(ep->address, len);
+    }
+    uint8_t bytes[16];
+    int rc = domain == RS_SOCKET_IPV4 ? rs_parse_ipv4_address(ep->address, bytes)
+                                      : rs_parse_ipv6_address(ep->address, bytes);
+    if (rc != 0) {
+        return rc;
+    }
+    return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
+                    : rs_socket_validate_port_for_connect(ep->port, domain);
+}

@@ -1,0 +1,35 @@
+/*
+ * Endpoint validation shared by common/socket.c and the backends, so that a
+ * malformed endpoint fails with the same code on every backend before any OS
+ * call is made.
+ */
+#ifndef RS_COMMON_ADDRESS_H
+#define RS_COMMON_ADDRESS_H
+
+#include <reseau/socket.h>
+
+#include <stdbool.h>
+
+/*
+ * 0 if ep can be bound (for_bind) or connected to in domain; otherwise raises
+ * and returns -1. Checks, in this order: RS_ERROR_INVALID_ARGUMENT (ep NULL,
+ * unknown domain), RS_ERROR_INVALID_ADDRESS (address not NUL-terminated within
+ * RS_ADDRESS_MAX_LEN; IPv4/IPv6: not a literal rs_parse_ipv4_address /
+ * rs_parse_ipv6_address accepts), RS_ERROR_INVALID_PORT (IPv4/IPv6 only, the
+ * rules of rs_socket_validate_port_for_bind / _for_connect),
+ * RS_ERROR_FILE_INVALID_PATH (LOCAL: empty path; POSIX: longer than
+ * sizeof(sun_path) - 1; Windows: not \\.\pipe\NAME with a non-empty NAME
+ * free of backslashes). Any thread.
+ */
+int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind);
+
+/*
+ * The index of the interface called exactly name (the name
+ * rs_is_network_interface_name_valid accepts), for SO_BINDTODEVICE,
+ * IP_BOUND_IF or IP_UNICAST_IF / IPV6_UNICAST_IF; 0 if name is NULL, empty,
+ * not NUL-terminated within RS_NETWORK_INTERFACE_NAME_MAX or names no
+ * interface. Raises nothing. Any thread.
+ */
+unsigned int rs__network_interface_index(const char *name);
+
+#endif
