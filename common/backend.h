@@ -13,6 +13,9 @@
 
 #include <reseau/event_loop.h>
 #include <reseau/pipe.h>
+#include <reseau/socket.h>
+
+#include <stdbool.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -78,5 +81,62 @@ void rs__backend_pipe_write(rs_pipe_write_end *write_end, struct rs__pipe_write_
  * (possibly inside this call), rs__pipe_*_end_on_closed. */
 void rs__backend_pipe_read_end_close(rs_pipe_read_end *read_end);
 void rs__backend_pipe_write_end_close(rs_pipe_write_end *write_end);
+
+/* ---- sockets ----
+ *
+ * common/socket.c validates every call (arguments, state, thread) before it
+ * reaches these, keeps the state machine and delivers every user callback;
+ * a backend does the OS work and reports completions through the rs__socket_*
+ * calls of common/socket_impl.h. "No loop" means the socket has no loop yet
+ * and the (single) calling thread owns it.
+ */
+struct rs__socket_write;
+
+/* Creates the OS socket for socket->options and stores the backend's state
+ * in socket->impl. Any thread. Raises on failure, leaving nothing behind. */
+int rs__backend_socket_init(rs_socket *socket);
+/* Frees socket->impl; the OS socket is already closed. Any thread, the socket
+ * has no I/O in progress. */
+void rs__backend_socket_clean_up(rs_socket *socket);
+/* Binds to local (validated) and stores the bound address, with the port the
+ * OS chose, in socket->local. Any thread before the socket has a loop. */
+int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
+/* listen(2) with backlog. Any thread before the socket has a loop. */
+int rs__backend_socket_listen(rs_socket *socket, int backlog);
+/* Starts connecting to remote (validated) from the calling thread: applies
+ * the options and raises only the errors the public header documents as
+ * synchronous. The OS connect may start here or be deferred to
+ * rs__backend_socket_attach (a completion port needs the association first);
+ * either way it completes through rs__socket_connect_done, after attach. */
+int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote);
+/* Registers the socket with socket->loop. Loop thread, once per socket. A
+ * connect that is pending (or already failed, or a UDP connect) reports
+ * through rs__socket_connect_done from here on. */
+int rs__backend_socket_attach(rs_socket *socket);
+/* Accepting was (re)started: deliver pending and future connections through
+ * rs__socket_accepted, never inside this call. Loop thread, after attach. */
+int rs__backend_socket_start_accept(rs_socket *socket);
+/* Accepting stopped: no rs__socket_accepted after this. Loop thread. */
+void rs__backend_socket_stop_accept(rs_socket *socket);
+/* A readable callback was subscribed. Loop thread. */
+int rs__backend_socket_subscribe(rs_socket *socket);
+/* Non-blocking read; *amount_read set on success. Raises RS_ERROR_WOULD_BLOCK,
+ * RS_ERROR_SOCKET_CLOSED (end of stream), ... Loop thread. */
+int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
+/* Takes req (validated) into the backend's FIFO. Every accepted req ends in
+ * exactly one rs__socket_write_done. Loop thread. */
+int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req);
+/* shutdown(2) for direction. Loop thread (or no loop). */
+int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
+/* Closes the OS socket: unregisters it, aborts a pending connect without a
+ * report, and ends every queued write with rs__socket_write_done(
+ * RS_ERROR_SOCKET_CLOSED). Loop thread (or no loop). Idempotent. */
+void rs__backend_socket_close(rs_socket *socket);
+/* Applies options to the open OS socket (type and domain unchanged). */
+int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options);
+/* Reads TCP_NODELAY back from the OS. */
+int rs__backend_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
+/* The pending socket error (SO_ERROR) as an RS_ERROR_* code; 0 if none. */
+int rs__backend_socket_get_error(rs_socket *socket);
 
 #endif

@@ -8,5 +8,6 @@
 #include <reseau/event_loop.h>
 #include <reseau/host_resolver.h>
 #include <reseau/pipe.h>
+#include <reseau/socket.h>
 
 #endif

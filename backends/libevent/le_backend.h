@@ -20,6 +20,9 @@ int rs__le_error_from_errno(int err);
 int rs__le_pipe_error_from_errno(int err);
 /* Raises the mapped code and returns -1. */
 int rs__le_raise_errno(int err);
+/* FD_CLOEXEC (F_SETFD) and O_NONBLOCK (F_SETFL) on fd, for systems without
+ * the atomic SOCK_CLOEXEC / pipe2 / accept4 flags. */
+int rs__le_fd_cloexec_nonblock(int fd);
 /* pipe2(O_CLOEXEC | O_NONBLOCK), or pipe + fcntl where pipe2 is missing. */
 int rs__le_pipe_cloexec_nonblock(int fds[2]);
 

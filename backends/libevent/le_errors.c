@@ -45,6 +45,7 @@ int rs__le_error_from_errno(int err)
     case EADDRNOTAVAIL:
         return RS_ERROR_ADDRESS_NOT_AVAILABLE;
     case EAFNOSUPPORT:
+    case EPROTONOSUPPORT:
         return RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED;
     case EACCES:
     case EPERM:
@@ -67,6 +68,11 @@ int rs__le_error_from_errno(int err)
         return RS_ERROR_FILE_INVALID_PATH;
     case ENAMETOOLONG:
         return RS_ERROR_NAME_TOO_LONG;
+    case EISCONN:
+    case EALREADY:
+        return RS_ERROR_INVALID_STATE;
+    case EDESTADDRREQ:
+        return RS_ERROR_NOT_CONNECTED;
     case ECANCELED:
         return RS_ERROR_CANCELED;
     default:
@@ -87,6 +93,17 @@ int rs__le_raise_errno(int err)
     return rs_raise(rs__le_error_from_errno(err));
 }
 
+int rs__le_fd_cloexec_nonblock(int fd)
+{
+    int fdflags = fcntl(fd, F_GETFD);
+    int flflags = fcntl(fd, F_GETFL);
+    if (fdflags < 0 || flflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) != 0 ||
+        fcntl(fd, F_SETFL, flflags | O_NONBLOCK) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    return 0;
+}
+
 int rs__le_pipe_cloexec_nonblock(int fds[2])
 {
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
@@ -100,16 +117,10 @@ int rs__le_pipe_cloexec_nonblock(int fds[2])
     if (pipe(fds) != 0) {
         return rs__le_raise_errno(errno);
     }
-    for (int i = 0; i < 2; i++) {
-        int fdflags = fcntl(fds[i], F_GETFD);
-        int flflags = fcntl(fds[i], F_GETFL);
-        if (fdflags < 0 || flflags < 0 || fcntl(fds[i], F_SETFD, fdflags | FD_CLOEXEC) != 0 ||
-            fcntl(fds[i], F_SETFL, flflags | O_NONBLOCK) != 0) {
-            int err = errno;
-            close(fds[0]);
-            close(fds[1]);
-            return rs__le_raise_errno(err);
-        }
+    if (rs__le_fd_cloexec_nonblock(fds[0]) != 0 || rs__le_fd_cloexec_nonblock(fds[1]) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
     }
     return 0;
 #endif

@@ -1,0 +1,308 @@
+/** @file
+ * reseau: sockets: TCP and UDP over IPv4 and IPv6, and LOCAL stream sockets
+ * (a Unix domain socket on POSIX, a named pipe \\\\.\\pipe\\NAME on Windows).
+ *
+ * Life cycle: rs_socket_new -> (bind -> listen -> start_accept) or connect ->
+ * I/O on the loop thread -> rs_socket_close (any thread) -> rs_socket_destroy.
+ *
+ * Threading: a socket belongs to one event loop once connect, start_accept or
+ * assign_to_event_loop has named it. read, write, subscribe_to_readable_events
+ * and shutdown must then be called on that loop's thread (elsewhere:
+ * RS_ERROR_WRONG_THREAD). Every callback runs on that loop's thread, never
+ * inside the call that started the operation. close and destroy are safe
+ * from any thread (see rs_socket_close).
+ *
+ * Options are applied to the OS socket when it binds, when it connects
+ * (before the connect starts) and, for an accepted socket, right after the
+ * accept (the listener's options, the interface binding being inherited);
+ * rs_socket_set_options applies them at once. Keepalive and TCP_NODELAY
+ * concern TCP only (IPv4/IPv6 streams): UDP and LOCAL sockets ignore them.
+ *
+ * Option failures: when the operating system refuses an option that was
+ * requested (keepalive, TCP_NODELAY on/off, interface binding, address reuse),
+ * the operation that applies it fails with RS_ERROR_SOCKET_OPTION: bind and
+ * connect synchronously (the connect has not started: no callback, no state
+ * change), an accepted connection is dropped. Nothing is silently
+ * best-effort. Both backends apply the options the same way for TCP, UDP and
+ * LOCAL.
+ *
+ * Loops: close (or destroy) every socket before destroying its loop. The one
+ * exception is a connect still pending: destroying the loop ends it with
+ * RS_ERROR_EVENT_LOOP_SHUTDOWN and leaves the socket closed and without a loop.
+ */
+#ifndef RESEAU_SOCKET_H
+#define RESEAU_SOCKET_H
+
+#include <reseau/address.h>
+#include <reseau/event_loop.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A socket (opaque). */
+typedef struct rs_socket rs_socket;
+
+/** Stream or datagram. */
+typedef enum rs_socket_type {
+    RS_SOCKET_STREAM = 0, /**< TCP, or a LOCAL stream */
+    RS_SOCKET_DGRAM,      /**< UDP (not LOCAL) */
+} rs_socket_type;
+
+/** An on/off option that can also be left to the OS. */
+typedef enum rs_socket_tristate {
+    RS_SOCKET_OPTION_DEFAULT = 0, /**< leave the OS default alone */
+    RS_SOCKET_OPTION_ON,          /**< set it on */
+    RS_SOCKET_OPTION_OFF,         /**< set it off */
+} rs_socket_tristate;
+
+/** Address-reuse policy of a bound socket. */
+typedef enum rs_socket_reuse {
+    /** POSIX listeners: SO_REUSEADDR (a restarted server rebinds despite
+     * TIME_WAIT). Windows TCP listeners: SO_EXCLUSIVEADDRUSE (no other socket
+     * can steal the port; Windows' SO_REUSEADDR would allow that). */
+    RS_SOCKET_REUSE_DEFAULT = 0,
+    /** Nothing set: the OS default. */
+    RS_SOCKET_REUSE_NONE,
+} rs_socket_reuse;
+
+/** What a socket is and how it is set up (rs_socket_new, rs_socket_set_options). */
+typedef struct rs_socket_options {
+    rs_socket_type type;     /**< stream or datagram */
+    rs_socket_domain domain; /**< IPv4, IPv6 or LOCAL */
+    /** Connect timeout in ms; 0 means 3000. */
+    uint32_t connect_timeout_ms;
+    /** TCP keepalive; the three values are used when keepalive is true and a
+     * value is non-zero (0: the OS default). */
+    bool keepalive;
+    uint16_t keep_alive_idle_s;     /**< idle seconds before the first probe */
+    uint16_t keep_alive_interval_s; /**< seconds between probes */
+    uint16_t keep_alive_probes;     /**< unanswered probes before the connection drops */
+    rs_socket_tristate tcp_nodelay; /**< TCP_NODELAY (TCP only) */
+    rs_socket_reuse reuse;          /**< address reuse of bound sockets */
+    /** Bind the socket to this interface ("" for none): SO_BINDTODEVICE on
+     * Linux, IP_BOUND_IF on macOS, IP_UNICAST_IF / IPV6_UNICAST_IF on
+     * Windows; RS_ERROR_PLATFORM_NOT_SUPPORTED elsewhere. */
+    char network_interface_name[RS_NETWORK_INTERFACE_NAME_MAX];
+} rs_socket_options;
+
+/** Called once per connect: error_code 0 on success. */
+typedef void(rs_socket_on_connection_result_fn)(rs_socket *socket, int error_code, void *user_data);
+/**
+ * Called once per accepted connection (error_code 0, new_socket owned by the
+ * callee, not yet assigned to a loop), or with an error and new_socket NULL;
+ * after an error other than RS_ERROR_TOO_MANY_HANDLES accepting stops.
+ */
+typedef void(rs_socket_on_accept_result_fn)(rs_socket *listener, int error_code,
+                                            rs_socket *new_socket, void *user_data);
+/** Called exactly once per write. socket is NULL if the socket was destroyed
+ * before the completion was delivered. */
+typedef void(rs_socket_on_write_completed_fn)(rs_socket *socket, int error_code,
+                                              size_t bytes_written, void *user_data);
+/** Readable (error_code 0) or an error on the socket (e.g. RS_ERROR_SOCKET_CLOSED
+ * once the peer closed and all data was read, RS_ERROR_CONNECTION_RESET). */
+typedef void(rs_socket_on_readable_fn)(rs_socket *socket, int error_code, void *user_data);
+/** Close or destroy finished (see rs_socket_set_close_callback). */
+typedef void(rs_socket_on_shutdown_complete_fn)(void *user_data);
+
+/* ---- life cycle ---- */
+
+/**
+ * Creates a socket. Any thread. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
+ * RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_INVALID_OPTIONS (LOCAL + DGRAM,
+ * unknown enum values, interface name not NUL-terminated or not an interface
+ * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES.
+ */
+RS_API rs_socket *rs_socket_new(const rs_socket_options *options);
+
+/**
+ * Closes the socket if it is open and frees it. Any thread; safe inside the
+ * socket's own callbacks. No callback of the socket starts after destroy
+ * returns, except write completions still pending, which arrive later on the
+ * loop thread with socket == NULL and RS_ERROR_SOCKET_CLOSED. A connect still
+ * pending is cancelled without a callback. Errors: RS_ERROR_INVALID_ARGUMENT.
+ */
+RS_API int rs_socket_destroy(rs_socket *socket);
+
+/**
+ * Closes the socket. Any thread. On the loop thread (or before the socket has
+ * a loop) it closes at once. From a foreign thread it hops to the loop thread
+ * and waits until the loop has closed it (the loop must be running); from
+ * another loop's thread it does not wait (two loops waiting on each other
+ * would deadlock): it returns 0 and the close completes asynchronously,
+ * reported by the close callback. A connect still pending ends without a
+ * callback; pending writes complete with RS_ERROR_SOCKET_CLOSED on the loop
+ * thread after the close. No other callback of the socket starts once the
+ * close is done. Closing a closed socket does nothing (and returns at once).
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_OUT_OF_MEMORY.
+ */
+RS_API int rs_socket_close(rs_socket *socket);
+
+/** Called (on the loop thread, or on the closing thread for a socket without a
+ * loop) once the socket is closed. Set before close. Any thread. */
+RS_API int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                        void *user_data);
+/** Called once destroy has released the socket (after every pending completion
+ * was delivered). */
+RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                          void *user_data);
+
+/* ---- addresses ---- */
+
+/**
+ * Binds to local. Before connect (to pick the source address) or listen.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not a fresh
+ * socket), RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS,
+ * RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too long),
+ * RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
+ * RS_ERROR_ADDRESS_NOT_AVAILABLE, RS_ERROR_SOCKET_OPTION. Any thread before
+ * the socket has a loop.
+ */
+RS_API int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
+
+/** The bound (local) address, with the port the OS chose for port 0; for a
+ * connected socket, the address the OS gave it. Any thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not bound yet). */
+RS_API int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out);
+/** The peer's address of a connected or accepted socket (LOCAL: the path).
+ * Any thread. Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_NOT_CONNECTED. */
+RS_API int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *out);
+
+/* ---- stream server ---- */
+
+/** Any thread before the socket has a loop. Errors: RS_ERROR_INVALID_ARGUMENT
+ * (backlog < 1), RS_ERROR_INVALID_STATE (not bound, or DGRAM: a UDP socket
+ * cannot listen). */
+RS_API int rs_socket_listen(rs_socket *socket, int backlog);
+
+/**
+ * Starts accepting on loop: on_accept runs on that loop for each connection,
+ * never inside this call; connections that queued up while not accepting are
+ * delivered too. Any thread (a foreign thread waits until the loop has
+ * registered the listener); restartable after stop_accept (on the same loop).
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not listening, or
+ * already accepting), RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop
+ * than before).
+ */
+RS_API int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
+                                  rs_socket_on_accept_result_fn *on_accept, void *user_data);
+/** Stops accepting; no accept callback starts after it returns. Any thread
+ * (waits for the loop from a foreign thread, as close does; not from another
+ * loop's thread). Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE
+ * (not accepting). */
+RS_API int rs_socket_stop_accept(rs_socket *socket);
+
+/* ---- client ---- */
+
+/**
+ * Connects to remote; on_result runs once on loop, never inside this call: 0,
+ * RS_ERROR_CONNECTION_REFUSED, RS_ERROR_TIMEOUT (options.connect_timeout_ms),
+ * RS_ERROR_EVENT_LOOP_SHUTDOWN (the loop was destroyed first), ... After an
+ * error the socket is closed (rs_socket_is_open is false); destroy it. Any
+ * thread. Synchronous errors (the socket is left as it was):
+ * RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not fresh or bound),
+ * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a bound UDP socket on another loop),
+ * RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH
+ * (LOCAL path empty, too long or missing), RS_ERROR_CONNECTION_REFUSED (LOCAL:
+ * no listener at the path), RS_ERROR_SOCKET_OPTION. A UDP connect completes
+ * (asynchronously) at once.
+ */
+RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote,
+                             rs_event_loop *loop, rs_socket_on_connection_result_fn *on_result,
+                             void *user_data);
+
+/* ---- I/O (loop thread) ---- */
+
+/** Gives an accepted socket (or a bound UDP socket) its loop. Any thread, once.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED,
+ * RS_ERROR_INVALID_STATE (neither accepted nor a bound UDP socket). */
+RS_API int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop);
+/** The socket's loop, or NULL if it has none yet (or socket is NULL). Any thread. */
+RS_API rs_event_loop *rs_socket_get_event_loop(const rs_socket *socket);
+
+/**
+ * Edge-triggered readability, once per socket: on_readable runs when data
+ * arrives (or on the next iteration after subscribing, if data is already
+ * there). After a read that drained the socket (RS_ERROR_WOULD_BLOCK, or a
+ * stream read shorter than asked) the next call comes when new data arrives;
+ * if the last read filled the buffer it comes again on the next loop
+ * iteration; if the callback did not drain the socket it is not called again,
+ * even when more data arrives, until a read drains it (docs/readable-events.md:
+ * the rule both backends can keep exactly). UDP: a read that returned a datagram counts as filling
+ * the buffer (another datagram may wait), so only RS_ERROR_WOULD_BLOCK drains. End of stream: a
+ * read returns RS_ERROR_SOCKET_CLOSED once all data has been read. Errors:
+ * RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (no loop, not connected (a bound UDP socket may
+ * subscribe), or already subscribed), RS_ERROR_WRONG_THREAD.
+ */
+RS_API int rs_socket_subscribe_to_readable_events(rs_socket *socket,
+                                                  rs_socket_on_readable_fn *on_readable,
+                                                  void *user_data);
+
+/**
+ * Reads up to len bytes without blocking. UDP: one datagram per call; a
+ * datagram longer than len is truncated to len and the rest is discarded
+ * (both backends). Errors: RS_ERROR_WOULD_BLOCK (nothing now),
+ * RS_ERROR_SOCKET_CLOSED (end of stream), RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_INVALID_STATE (no loop, not connected, closed, or shut down for
+ * reading), RS_ERROR_INVALID_ARGUMENT (NULL or len 0),
+ * RS_ERROR_CONNECTION_RESET, ...
+ */
+RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
+
+/**
+ * Queues len bytes from data (not copied: data must stay valid until
+ * on_complete runs). Writes complete in FIFO order; on_complete runs exactly
+ * once, on the loop thread, never inside this call, with the bytes written or
+ * an error (RS_ERROR_SOCKET_CLOSED for writes pending at close).
+ * Errors: RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (no loop, not
+ * connected, closed, or shut down for writing), RS_ERROR_INVALID_ARGUMENT
+ * (NULL data or callback, len 0), RS_ERROR_MESSAGE_TOO_LARGE (UDP datagram over
+ * 65507 bytes).
+ */
+RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
+                           rs_socket_on_write_completed_fn *on_complete, void *user_data);
+
+/** Which half of a connection rs_socket_shutdown ends. */
+typedef enum rs_socket_direction {
+    RS_SOCKET_DIRECTION_READ = 1,  /**< no more reading */
+    RS_SOCKET_DIRECTION_WRITE = 2, /**< no more writing: the peer reads end of stream */
+    RS_SOCKET_DIRECTION_BOTH = 3,  /**< both */
+} rs_socket_direction;
+
+/** shutdown(2) for one direction. Loop thread (any thread before the socket
+ * has a loop). Shutting down writing ends the writes still queued with
+ * RS_ERROR_SOCKET_CLOSED: wait for their completions first to send them.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_NOT_CONNECTED. */
+RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
+
+/* ---- options and state ---- */
+
+/** Applies options (type and domain must match). Loop thread once assigned.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_OPTIONS,
+ * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (closed),
+ * RS_ERROR_SOCKET_OPTION. */
+RS_API int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options);
+/** Any thread. Errors: RS_ERROR_INVALID_ARGUMENT. */
+RS_API int rs_socket_get_options(const rs_socket *socket, rs_socket_options *out);
+/** Whether TCP_NODELAY is on, read back from the OS (getsockopt). Any thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (closed), the OS
+ * error for a socket that is not TCP. */
+RS_API int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
+
+/** The socket's pending error (SO_ERROR), mapped; 0 if none;
+ * RS_ERROR_SOCKET_CLOSED once closed; RS_ERROR_INVALID_ARGUMENT (also
+ * raised) for NULL. */
+RS_API int rs_socket_get_error(rs_socket *socket);
+/** False once closed (or after a failed connect) and for NULL. Any thread. */
+RS_API bool rs_socket_is_open(const rs_socket *socket);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

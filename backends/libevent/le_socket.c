@@ -1,0 +1,406 @@
+/*
+ * libevent backend, sockets: creation, options, addresses, bind, listen,
+ * connect and close. The I/O paths (readiness, accept, read, write) are in
+ * le_socket_io.c.
+ *
+ * Every descriptor is created close-on-exec and non-blocking, and never
+ * raises SIGPIPE (MSG_NOSIGNAL on send, SO_NOSIGPIPE where that is the
+ * mechanism).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, SOCK_CLOEXEC */
+#endif
+#include "le_socket.h"
+
+#include "../../common/alloc.h"
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+#define HAVE_SOCK_CLOEXEC 1
+#else
+#define HAVE_SOCK_CLOEXEC 0
+#endif
+
+/* ---- addresses ---- */
+
+int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                                  struct sockaddr_storage *out, socklen_t *len)
+{
+    memset(out, 0, sizeof *out);
+    switch (domain) {
+    case RS_SOCKET_IPV4: {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        uint8_t bytes[4];
+        if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
+            return -1;
+        }
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)ep->port);
+        memcpy(&sin->sin_addr, bytes, sizeof bytes);
+        *len = sizeof *sin;
+        return 0;
+    }
+    case RS_SOCKET_IPV6: {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+        uint8_t bytes[16];
+        if (rs_parse_ipv6_address(ep->address, bytes) != 0) {
+            return -1;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)ep->port);
+        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
+        *len = sizeof *sin6;
+        return 0;
+    }
+    case RS_SOCKET_LOCAL: {
+        struct sockaddr_un *sun = (struct sockaddr_un *)out;
+        size_t n = strlen(ep->address);
+        if (n == 0 || n >= sizeof sun->sun_path) {
+            return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+        }
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, ep->address, n + 1);
+        *len = (socklen_t)sizeof *sun;
+        return 0;
+    }
+    }
+    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+}
+
+void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t len,
+                                   rs_socket_endpoint *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &sin->sin_addr, ep->address, sizeof ep->address);
+        ep->port = ntohs(sin->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ep->address, sizeof ep->address);
+        ep->port = ntohs(sin6->sin6_port);
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
+        size_t offset = offsetof(struct sockaddr_un, sun_path);
+        /* An unnamed peer (the client end of a Unix socket) has no path. */
+        if ((size_t)len > offset) {
+            size_t n = strnlen(sun->sun_path, (size_t)len - offset);
+            if (n >= sizeof ep->address) {
+                n = sizeof ep->address - 1;
+            }
+            memcpy(ep->address, sun->sun_path, n);
+        }
+    }
+}
+
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    rs__le_endpoint_from_sockaddr(&ss, len, ep);
+    return 0;
+}
+
+/* ---- descriptors and options ---- */
+
+int rs__le_prepare_fd(int fd, bool flags_done)
+{
+    if (!flags_done && rs__le_fd_cloexec_nonblock(fd) != 0) {
+        return -1;
+    }
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+#endif
+    return 0;
+}
+
+static int set_int(int fd, int level, int name, int value, const char *what)
+{
+    if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
+        RS__LOG(RS_LOG_ERROR, "socket option %s refused: %s", what, strerror(errno));
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    return 0;
+}
+
+static int bind_to_interface(int fd, const rs_socket_options *o)
+{
+    const char *name = o->network_interface_name;
+#if defined(__linux__)
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name)) != 0) {
+        RS__LOG(RS_LOG_ERROR, "SO_BINDTODEVICE %s refused: %s", name, strerror(errno));
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    return 0;
+#elif defined(__APPLE__)
+    unsigned index = if_nametoindex(name);
+    if (index == 0) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    if (o->domain == RS_SOCKET_IPV6) {
+        return set_int(fd, IPPROTO_IPV6, IPV6_BOUND_IF, (int)index, "IPV6_BOUND_IF");
+    }
+    return set_int(fd, IPPROTO_IP, IP_BOUND_IF, (int)index, "IP_BOUND_IF");
+#else
+    (void)fd;
+    (void)name;
+    (void)o;
+    return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+#endif
+}
+
+int rs__le_apply_options(int fd, const rs_socket_options *o)
+{
+    if (rs__socket_take_option_fault()) {
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    bool tcp = o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL;
+    if (tcp && o->keepalive) {
+        if (set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
+            return -1;
+        }
+#if defined(TCP_KEEPIDLE)
+        if (o->keep_alive_idle_s &&
+            set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keep_alive_idle_s, "TCP_KEEPIDLE") != 0) {
+            return -1;
+        }
+#elif defined(TCP_KEEPALIVE)
+        if (o->keep_alive_idle_s &&
+            set_int(fd, IPPROTO_TCP, TCP_KEEPALIVE, o->keep_alive_idle_s, "TCP_KEEPALIVE") != 0) {
+            return -1;
+        }
+#endif
+        if (o->keep_alive_interval_s && set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL,
+                                                o->keep_alive_interval_s, "TCP_KEEPINTVL") != 0) {
+            return -1;
+        }
+        if (o->keep_alive_probes &&
+            set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keep_alive_probes, "TCP_KEEPCNT") != 0) {
+            return -1;
+        }
+    }
+    if (tcp && o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT &&
+        set_int(fd, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
+                "TCP_NODELAY") != 0) {
+        return -1;
+    }
+    if (o->network_interface_name[0] && o->domain != RS_SOCKET_LOCAL &&
+        bind_to_interface(fd, o) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+static int family_of(rs_socket_domain domain)
+{
+    return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
+}
+
+int rs__backend_socket_init(rs_socket *s)
+{
+    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    if (!le) {
+        return -1;
+    }
+    int type = s->options.type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
+    int family = family_of(s->options.domain);
+#if HAVE_SOCK_CLOEXEC
+    le->fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+#else
+    le->fd = socket(family, type, 0);
+#endif
+    if (le->fd < 0) {
+        int err = errno;
+        rs__mem_release(le);
+        return rs__le_raise_errno(err);
+    }
+    if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0) {
+        close(le->fd);
+        rs__mem_release(le);
+        return -1;
+    }
+    le->writable = true;
+    rs_task_init(&le->accept_task, rs__le_accept_task, s, "socket accept");
+    s->impl = le;
+    return 0;
+}
+
+void rs__backend_socket_clean_up(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    if (le && le->fd >= 0) {
+        close(le->fd);
+    }
+    rs__mem_release(le);
+    socket->impl = NULL;
+}
+
+int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
+{
+    struct le_socket *le = socket->impl;
+    const rs_socket_options *o = &socket->options;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (rs__le_sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
+        rs__le_apply_options(le->fd, o) != 0) {
+        return -1;
+    }
+    /* A restarted server must rebind despite connections in TIME_WAIT. Not
+     * for UDP, where SO_REUSEADDR would let two sockets share a port. */
+    if (o->reuse == RS_SOCKET_REUSE_DEFAULT && o->type == RS_SOCKET_STREAM &&
+        o->domain != RS_SOCKET_LOCAL &&
+        set_int(le->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") != 0) {
+        return -1;
+    }
+    if (bind(le->fd, (struct sockaddr *)&ss, len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    if (o->domain == RS_SOCKET_LOCAL) {
+        socket->local = *local;
+        socket->local.port = 0;
+        return 0;
+    }
+    return rs__le_local_endpoint(le->fd, &socket->local);
+}
+
+int rs__backend_socket_listen(rs_socket *socket, int backlog)
+{
+    struct le_socket *le = socket->impl;
+    if (listen(le->fd, backlog) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    return 0;
+}
+
+int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote)
+{
+    struct le_socket *le = socket->impl;
+    const rs_socket_options *o = &socket->options;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (rs__le_sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0 ||
+        rs__le_apply_options(le->fd, o) != 0) {
+        return -1;
+    }
+    int rc;
+    do {
+        rc = connect(le->fd, (struct sockaddr *)&ss, len);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 || errno == EINPROGRESS) {
+        le->connect_error = 0;
+    } else if (o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL) {
+        /* Loopback can refuse inside connect(2); a TCP refusal is still
+         * reported through the callback, as for a remote peer. */
+        le->connect_error = rs__le_error_from_errno(errno);
+    } else {
+        return rs__le_raise_errno(errno);
+    }
+    if (o->type == RS_SOCKET_DGRAM) {
+        /* connect(2) gave an unbound UDP socket its source address. */
+        if (rs__le_local_endpoint(le->fd, &socket->local) != 0) {
+            return -1;
+        }
+        socket->local_known = true;
+    }
+    return 0;
+}
+
+int rs__backend_socket_attach(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    struct rs__le_loop *ll = socket->loop->impl;
+    le->event = event_new(ll->base, le->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+                          rs__le_socket_on_event, socket);
+    if (!le->event) {
+        return rs_raise(RS_ERROR_OUT_OF_MEMORY);
+    }
+    if (event_add(le->event, NULL) != 0) {
+        event_free(le->event);
+        le->event = NULL;
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    if (le->connect_error && (rs__socket_state(socket) & RS__SOCKET_CONNECTING)) {
+        rs__socket_connect_done(socket, le->connect_error);
+    }
+    return 0;
+}
+
+int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
+{
+    struct le_socket *le = socket->impl;
+    int how = direction == RS_SOCKET_DIRECTION_READ    ? SHUT_RD
+              : direction == RS_SOCKET_DIRECTION_WRITE ? SHUT_WR
+                                                       : SHUT_RDWR;
+    if (shutdown(le->fd, how) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    if (direction & RS_SOCKET_DIRECTION_WRITE) {
+        rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
+    }
+    return 0;
+}
+
+void rs__backend_socket_close(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    if (le->event) {
+        event_free(le->event);
+        le->event = NULL;
+    }
+    if (socket->loop) {
+        rs_event_loop_cancel_task(socket->loop, &le->accept_task);
+    }
+    if (le->fd >= 0) {
+        close(le->fd);
+        le->fd = -1;
+    }
+    rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
+}
+
+int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options)
+{
+    struct le_socket *le = socket->impl;
+    return rs__le_apply_options(le->fd, options);
+}
+
+int rs__backend_socket_get_tcp_nodelay(const rs_socket *socket, bool *on)
+{
+    const struct le_socket *le = socket->impl;
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (getsockopt(le->fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    *on = value != 0;
+    return 0;
+}
+
+int rs__backend_socket_get_error(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    int value = 0;
+    socklen_t len = sizeof value;
+    if (getsockopt(le->fd, SOL_SOCKET, SO_ERROR, &value, &len) != 0) {
+        return rs__le_error_from_errno(errno);
+    }
+    return rs__le_error_from_errno(value);
+}

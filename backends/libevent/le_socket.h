@@ -1,0 +1,45 @@
+/* Internal to the libevent backend's sockets (le_socket.c, le_socket_io.c). */
+#ifndef RS_LE_SOCKET_H
+#define RS_LE_SOCKET_H
+
+#include "le_backend.h"
+
+#include "../../common/socket_impl.h"
+
+#include <sys/socket.h>
+
+struct le_socket {
+    int fd;
+    /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+     * from attach to close: edge-triggered, so nothing is re-armed per
+     * operation and an idle socket costs the loop nothing. */
+    struct event *event;
+    struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
+    struct rs__socket_write *write_tail;
+    bool writable; /* no send has hit EAGAIN since the last EV_WRITE edge */
+    /* A stream connect that failed inside connect(2): reported once the
+     * socket is attached, through the connection callback. */
+    int connect_error;
+    rs_task accept_task; /* drains the backlog after (re)starting to accept */
+};
+
+/* Fills a sockaddr for ep (already validated for domain). */
+int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                                  struct sockaddr_storage *out, socklen_t *len);
+/* Fills ep from a sockaddr of any supported family. */
+void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t len,
+                                   rs_socket_endpoint *ep);
+/* Applies options to fd; raises RS_ERROR_SOCKET_OPTION on refusal. */
+int rs__le_apply_options(int fd, const rs_socket_options *options);
+/* Makes fd close-on-exec, non-blocking and SIGPIPE-free where accept4 /
+ * SOCK_CLOEXEC are unavailable. */
+int rs__le_prepare_fd(int fd, bool flags_done);
+/* Reads the local address of fd into ep. */
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep);
+
+/* le_socket_io.c */
+void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);
+void rs__le_socket_fail_writes(rs_socket *socket, int error_code);
+void rs__le_accept_task(rs_task *task, void *arg, rs_task_status status);
+
+#endif

@@ -1,0 +1,355 @@
+/*
+ * libevent backend, socket I/O: the readiness callback of the socket's one
+ * edge-triggered registration, the accept loop, reads and the write queue.
+ *
+ * Edge-triggered readiness means every path that stops early must leave
+ * itself a way back: the accept loop drains until EAGAIN (or is restarted by
+ * a task), the write queue sends until EAGAIN and resumes on the next
+ * EV_WRITE edge, and readable callbacks are repeated by common/ after a read
+ * that filled the buffer.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, MSG_TRUNC */
+#endif
+#include "le_socket.h"
+
+#include "../../common/alloc.h"
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the descriptor instead */
+#endif
+
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+#define HAVE_ACCEPT4 1
+#else
+#define HAVE_ACCEPT4 0
+#endif
+
+/* How many queued writes one sendmsg gathers. */
+#define WRITE_BATCH 64
+
+/* ---- connect ---- */
+
+static void finish_connect(rs_socket *s)
+{
+    struct le_socket *le = s->impl;
+    int err = rs__backend_socket_get_error(s);
+    if (err == 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        memset(&ss, 0, sizeof ss);
+        if (getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
+            err = rs__le_error_from_errno(errno);
+        } else if (rs__le_local_endpoint(le->fd, &s->local) != 0) {
+            err = rs_last_error();
+        } else {
+            s->local_known = true;
+            if (s->options.domain != RS_SOCKET_LOCAL) {
+                rs__le_endpoint_from_sockaddr(&ss, len, &s->remote);
+            }
+        }
+    }
+    rs__socket_connect_done(s, err);
+}
+
+/* ---- accept ---- */
+
+static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockaddr_storage *ss,
+                                socklen_t len)
+{
+    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    if (!le) {
+        close(fd);
+        return NULL;
+    }
+    le->fd = fd;
+    le->writable = true;
+    rs_socket *s = rs__socket_new_accepted(listener, le);
+    if (!s) {
+        close(fd);
+        rs__mem_release(le);
+        return NULL;
+    }
+    rs_task_init(&le->accept_task, rs__le_accept_task, s, "socket accept");
+    /* The accepted socket inherits the listener's interface binding, and
+     * Linux refuses to bind an already bound socket again without
+     * CAP_NET_RAW: apply the other options only. */
+    rs_socket_options options = s->options;
+    options.network_interface_name[0] = '\0';
+    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_local_endpoint(fd, &s->local) != 0 ||
+        rs__le_apply_options(fd, &options) != 0) {
+        rs_socket_destroy(s);
+        return NULL;
+    }
+    s->local_known = true;
+    if (s->options.domain == RS_SOCKET_LOCAL) {
+        /* The client end of a Unix socket is usually unnamed: report the
+         * path it connected to, as the connecting side sees it. */
+        s->remote = listener->local;
+    } else {
+        rs__le_endpoint_from_sockaddr(ss, len, &s->remote);
+    }
+    s->remote_known = true;
+    return s;
+}
+
+/* Accepts until the backlog is empty or the listener stops accepting (its
+ * callback may stop, close or destroy it; the caller holds a reference). */
+static void accept_drain(rs_socket *listener)
+{
+    struct le_socket *le = listener->impl;
+    while ((rs__socket_state(listener) & RS__SOCKET_ACCEPTING) && le->fd >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        memset(&ss, 0, sizeof ss);
+#if HAVE_ACCEPT4
+        int fd = accept4(le->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+#else
+        int fd = accept(le->fd, (struct sockaddr *)&ss, &len);
+#endif
+        if (fd < 0) {
+            int err = errno;
+            if (err == EAGAIN || err == EWOULDBLOCK) {
+                return;
+            }
+            if (err == EINTR || err == ECONNABORTED) {
+                continue;
+            }
+            int code = rs__le_error_from_errno(err);
+            rs__socket_accepted(listener, code, NULL);
+            /* Out of descriptors: the edge is spent, so retry from a task
+             * rather than spin here. */
+            if (code == RS_ERROR_TOO_MANY_HANDLES &&
+                (rs__socket_state(listener) & RS__SOCKET_ACCEPTING)) {
+                rs__socket_acquire(listener);
+                if (rs_event_loop_schedule_now(listener->loop, &le->accept_task) != 0) {
+                    rs__socket_release(listener);
+                }
+            }
+            return;
+        }
+        rs_socket *s = wrap_accepted(listener, fd, &ss, len);
+        if (!s) {
+            RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
+            continue;
+        }
+        if (!rs__socket_accepted(listener, 0, s)) {
+            return;
+        }
+    }
+}
+
+void rs__le_accept_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *listener = arg;
+    if (status == RS_TASK_STATUS_RUN) {
+        accept_drain(listener);
+    }
+    rs__socket_release(listener);
+}
+
+int rs__backend_socket_start_accept(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    /* Connections that arrived while accepting was stopped produced their
+     * edge already: drain them from a task (never inside start_accept). */
+    rs__socket_acquire(socket);
+    if (rs_event_loop_schedule_now(socket->loop, &le->accept_task) != 0) {
+        rs__socket_release(socket);
+    }
+    return 0;
+}
+
+void rs__backend_socket_stop_accept(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    rs_event_loop_cancel_task(socket->loop, &le->accept_task);
+}
+
+/* ---- write queue ---- */
+
+static struct rs__socket_write *pop_write(struct le_socket *le)
+{
+    struct rs__socket_write *req = le->write_head;
+    le->write_head = req->next;
+    if (!le->write_head) {
+        le->write_tail = NULL;
+    }
+    req->next = NULL;
+    return req;
+}
+
+void rs__le_socket_fail_writes(rs_socket *socket, int error_code)
+{
+    struct le_socket *le = socket->impl;
+    while (le->write_head) {
+        rs__socket_write_done(pop_write(le), error_code);
+    }
+}
+
+/* Sends queued stream bytes, gathering up to WRITE_BATCH writes per call. */
+static void flush_stream(rs_socket *s)
+{
+    struct le_socket *le = s->impl;
+    while (le->write_head && le->writable) {
+        struct iovec iov[WRITE_BATCH];
+        int count = 0;
+        for (struct rs__socket_write *req = le->write_head; req && count < WRITE_BATCH;
+             req = req->next) {
+            iov[count].iov_base = (void *)(req->data + req->written);
+            iov[count].iov_len = req->len - req->written;
+            count++;
+        }
+        struct msghdr msg;
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)count;
+        ssize_t n = sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                le->writable = false; /* resume on the next EV_WRITE edge */
+                return;
+            }
+            rs__le_socket_fail_writes(s, rs__le_error_from_errno(errno));
+            return;
+        }
+        size_t left = (size_t)n;
+        while (left > 0) {
+            struct rs__socket_write *req = le->write_head;
+            size_t take = req->len - req->written;
+            if (take > left) {
+                take = left;
+            }
+            req->written += take;
+            left -= take;
+            if (req->written == req->len) {
+                rs__socket_write_done(pop_write(le), 0);
+            }
+        }
+    }
+}
+
+/* One datagram per write; an error belongs to that datagram only. */
+static void flush_dgram(rs_socket *s)
+{
+    struct le_socket *le = s->impl;
+    while (le->write_head && le->writable) {
+        struct rs__socket_write *req = le->write_head;
+        ssize_t n = send(le->fd, req->data, req->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                le->writable = false;
+                return;
+            }
+            rs__socket_write_done(pop_write(le), rs__le_error_from_errno(errno));
+            continue;
+        }
+        req->written = (size_t)n;
+        rs__socket_write_done(pop_write(le), 0);
+    }
+}
+
+static void flush(rs_socket *s)
+{
+    if (s->options.type == RS_SOCKET_STREAM) {
+        flush_stream(s);
+    } else {
+        flush_dgram(s);
+    }
+}
+
+int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
+{
+    struct le_socket *le = socket->impl;
+    if (le->write_tail) {
+        le->write_tail->next = req;
+    } else {
+        le->write_head = req;
+    }
+    le->write_tail = req;
+    /* Send now if the kernel has room: completions still go through a task. */
+    flush(socket);
+    return 0;
+}
+
+/* ---- read ---- */
+
+int rs__backend_socket_subscribe(rs_socket *socket)
+{
+    (void)socket;
+    return 0;
+}
+
+int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
+{
+    struct le_socket *le = socket->impl;
+    bool dgram = socket->options.type == RS_SOCKET_DGRAM;
+    int flags = 0;
+#ifdef __linux__
+    /* Linux reports a truncated datagram's full length with MSG_TRUNC; the
+     * rest of the datagram is discarded either way. */
+    if (dgram) {
+        flags = MSG_TRUNC;
+    }
+#endif
+    ssize_t n;
+    do {
+        n = recv(le->fd, buffer, len, flags);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return rs__le_raise_errno(errno);
+    }
+    if (n == 0 && !dgram) {
+        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+    }
+    *amount_read = (size_t)n > len ? len : (size_t)n;
+    return 0;
+}
+
+/* ---- readiness ---- */
+
+void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    rs_socket *s = arg;
+    struct le_socket *le = s->impl;
+    rs__socket_acquire(s);
+    long state = rs__socket_state(s);
+    if (state & RS__SOCKET_CONNECTING) {
+        finish_connect(s);
+        state = rs__socket_state(s);
+        if (!(state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE))) {
+            goto out;
+        }
+    }
+    if (state & RS__SOCKET_LISTENING) {
+        if (what & EV_READ) {
+            accept_drain(s);
+        }
+        goto out;
+    }
+    if ((what & EV_WRITE) && le->fd >= 0) {
+        le->writable = true;
+        flush(s);
+    }
+    if ((what & EV_READ) && !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        rs__socket_readable(s);
+    }
+out:
+    rs__socket_release(s);
+}

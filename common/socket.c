@@ -1,0 +1,734 @@
+/*
+ * The backend-neutral half of sockets: argument, state and thread checks of
+ * every public call (made before the backend is reached, so both backends
+ * fail the same way), the state machine, the hop to the loop thread for
+ * calls that are allowed from any thread and the connect timeout. The I/O
+ * calls are in socket_io.c.
+ */
+#include "socket_impl.h"
+
+#include "address.h"
+#include "alloc.h"
+#include "atomics.h"
+#include "backend.h"
+#include "error.h"
+#include "event_loop_impl.h"
+#include "library.h"
+#include "log.h"
+
+#include <string.h>
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 3000u
+
+static volatile long option_faults;
+
+void rs__socket_inject_option_faults(long count)
+{
+    rs__atomic_store(&option_faults, count);
+}
+
+bool rs__socket_take_option_fault(void)
+{
+    for (;;) {
+        long n = rs__atomic_load(&option_faults);
+        if (n <= 0) {
+            return false;
+        }
+        if (rs__atomic_cas(&option_faults, n, n - 1)) {
+            return true;
+        }
+    }
+}
+
+/* ---- state ---- */
+
+/* State changes are atomic read-modify-writes: start_accept and stop_accept
+ * flip RS__SOCKET_ACCEPTING from any thread while the loop thread may close. */
+void rs__socket_state_update(rs_socket *s, long clear, long set)
+{
+    for (;;) {
+        long old = rs__atomic_load(&s->state);
+        if (rs__atomic_cas(&s->state, old, (old & ~clear) | set)) {
+            return;
+        }
+    }
+}
+
+static void set_state(rs_socket *s, long state)
+{
+    rs__atomic_store(&s->state, state);
+}
+
+rs_event_loop *rs__socket_loop(const rs_socket *s)
+{
+    rs_socket *m = (rs_socket *)s;
+    rs__mutex_lock(&m->lock);
+    rs_event_loop *loop = m->loop;
+    rs__mutex_unlock(&m->lock);
+    return loop;
+}
+
+static void set_loop(rs_socket *s, rs_event_loop *loop)
+{
+    rs__mutex_lock(&s->lock);
+    if (!s->loop) {
+        s->loop = loop;
+        s->load_counted = true;
+        rs__event_loop_add_load(loop, 1);
+    }
+    rs__mutex_unlock(&s->lock);
+}
+
+bool rs__socket_is_destroyed(const rs_socket *s)
+{
+    return rs__atomic_load(&s->destroyed) != 0;
+}
+
+/* ---- references ---- */
+
+void rs__socket_acquire(rs_socket *s)
+{
+    rs__atomic_add(&s->refs, 1);
+}
+
+void rs__socket_release(rs_socket *s)
+{
+    if (rs__atomic_add(&s->refs, -1) != 0) {
+        return;
+    }
+    rs_socket_on_shutdown_complete_fn *on_destroy = s->on_destroy;
+    void *user_data = s->destroy_user_data;
+    rs__backend_socket_clean_up(s);
+    rs__condvar_clean_up(&s->cond);
+    rs__mutex_clean_up(&s->lock);
+    rs__mem_release(s);
+    if (on_destroy) {
+        on_destroy(user_data);
+    }
+}
+
+/* ---- creation ---- */
+
+static int validate_options(const rs_socket_options *o)
+{
+    if ((o->type != RS_SOCKET_STREAM && o->type != RS_SOCKET_DGRAM) ||
+        (o->domain != RS_SOCKET_IPV4 && o->domain != RS_SOCKET_IPV6 &&
+         o->domain != RS_SOCKET_LOCAL) ||
+        (o->domain == RS_SOCKET_LOCAL && o->type == RS_SOCKET_DGRAM) ||
+        (o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT && o->tcp_nodelay != RS_SOCKET_OPTION_ON &&
+         o->tcp_nodelay != RS_SOCKET_OPTION_OFF) ||
+        (o->reuse != RS_SOCKET_REUSE_DEFAULT && o->reuse != RS_SOCKET_REUSE_NONE) ||
+        !memchr(o->network_interface_name, 0, sizeof o->network_interface_name)) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    if (o->network_interface_name[0] &&
+        !rs_is_network_interface_name_valid(o->network_interface_name)) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    return 0;
+}
+
+static void connect_task_fn(rs_task *task, void *arg, rs_task_status status);
+static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status);
+
+static rs_socket *socket_alloc(const rs_socket_options *options, long state)
+{
+    rs_socket *s = rs__mem_calloc(1, sizeof *s);
+    if (!s) {
+        return NULL;
+    }
+    s->options = *options;
+    s->refs = 1;
+    s->state = state;
+    rs__mutex_init(&s->lock);
+    rs__condvar_init(&s->cond);
+    rs_task_init(&s->readable_task, rs__socket_readable_task, s, "socket readable");
+    rs_task_init(&s->connect_task, connect_task_fn, s, "socket connect");
+    rs_task_init(&s->timeout_task, timeout_task_fn, s, "socket connect timeout");
+    return s;
+}
+
+static void socket_free_unused(rs_socket *s)
+{
+    rs__condvar_clean_up(&s->cond);
+    rs__mutex_clean_up(&s->lock);
+    rs__mem_release(s);
+}
+
+rs_socket *rs_socket_new(const rs_socket_options *options)
+{
+    if (rs__library_check() != 0) {
+        return NULL;
+    }
+    if (!options) {
+        return rs__raise_null(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (validate_options(options) != 0) {
+        return NULL;
+    }
+    rs_socket *s = socket_alloc(options, RS__SOCKET_INIT);
+    if (!s) {
+        return NULL;
+    }
+    if (rs__backend_socket_init(s) != 0) {
+        socket_free_unused(s);
+        return NULL;
+    }
+    return s;
+}
+
+rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
+{
+    rs_socket *s =
+        socket_alloc(&listener->options, RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE);
+    if (s) {
+        s->impl = impl;
+    }
+    return s;
+}
+
+/* ---- running on the loop thread ---- */
+
+enum call_mode { CALL_INLINE, CALL_TASK, CALL_LOOP_GONE };
+
+typedef int(loop_call_fn)(rs_socket *s, enum call_mode mode);
+
+struct loop_call {
+    rs_task task;
+    rs_socket *socket;
+    loop_call_fn *fn;
+    bool wait; /* a foreign thread waits for `done` */
+    bool done; /* under socket->lock */
+};
+
+static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct loop_call *c = arg;
+    rs_socket *s = c->socket;
+    c->fn(s, status == RS_TASK_STATUS_RUN ? CALL_TASK : CALL_LOOP_GONE);
+    if (c->wait) {
+        rs__mutex_lock(&s->lock);
+        c->done = true;
+        rs__condvar_broadcast(&s->cond);
+        rs__mutex_unlock(&s->lock);
+    } else {
+        rs__mem_release(c);
+    }
+    rs__socket_release(s);
+}
+
+/*
+ * Runs fn on the socket's loop thread: inline when called there (or when the
+ * socket has no loop); from a foreign thread through a task, waiting until it
+ * ran; from another loop's thread through a task without waiting, since two
+ * loops waiting on each other would deadlock.
+ */
+static int run_on_loop(rs_socket *s, loop_call_fn *fn)
+{
+    rs_event_loop *loop = rs__socket_loop(s);
+    if (!loop || rs_event_loop_is_on_thread(loop)) {
+        return fn(s, CALL_INLINE);
+    }
+    struct loop_call *c = rs__mem_calloc(1, sizeof *c);
+    if (!c) {
+        return -1;
+    }
+    c->socket = s;
+    c->fn = fn;
+    c->wait = rs__event_loop_current() == NULL;
+    rs_task_init(&c->task, loop_call_task, c, "socket call");
+    bool wait = c->wait;
+    /* One reference for the task; a waiter keeps one more, since the loop
+     * may destroy the socket (in a callback) before the waiter wakes up. */
+    rs__socket_acquire(s);
+    if (wait) {
+        rs__socket_acquire(s);
+    }
+    if (rs_event_loop_schedule_now(loop, &c->task) != 0) {
+        rs__socket_release(s);
+        if (wait) {
+            rs__socket_release(s);
+        }
+        rs__mem_release(c);
+        return -1;
+    }
+    if (wait) {
+        rs__mutex_lock(&s->lock);
+        while (!c->done) {
+            rs__condvar_wait(&s->cond, &s->lock);
+        }
+        rs__mutex_unlock(&s->lock);
+        rs__mem_release(c);
+        rs__socket_release(s);
+    }
+    return 0;
+}
+
+/* ---- closing ---- */
+
+static void cancel_timeout(rs_socket *s)
+{
+    if (s->timeout_armed) {
+        s->timeout_armed = false;
+        rs_event_loop_cancel_task(s->loop, &s->timeout_task);
+    }
+}
+
+/* Releases the OS socket and everything registered on the loop for it.
+ * Loop thread (or no loop). */
+static void release_os(rs_socket *s)
+{
+    if (rs__socket_state(s) & RS__SOCKET_CLOSED) {
+        return;
+    }
+    rs__backend_socket_close(s);
+    set_state(s, RS__SOCKET_CLOSED);
+    s->redeliver = false;
+    if (s->loop) {
+        rs_event_loop_cancel_task(s->loop, &s->readable_task);
+    }
+    if (s->load_counted) {
+        s->load_counted = false;
+        rs__event_loop_add_load(s->loop, -1);
+    }
+}
+
+static int close_now(rs_socket *s, enum call_mode mode)
+{
+    (void)mode;
+    if (s->connect_pending) {
+        /* A pending connect ends without a callback (rs_socket_close). */
+        s->connect_pending = false;
+        cancel_timeout(s);
+        rs_event_loop_cancel_task(s->loop, &s->connect_task);
+    }
+    release_os(s);
+    if (!s->close_notified) {
+        s->close_notified = true;
+        if (s->on_close) {
+            s->on_close(s->close_user_data);
+        }
+    }
+    rs__atomic_store(&s->close_done, 1);
+    return 0;
+}
+
+int rs_socket_close(rs_socket *socket)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    /* Closed already: nothing to hop for, even if the loop no longer runs. */
+    if (rs__atomic_load(&socket->close_done)) {
+        return 0;
+    }
+    return run_on_loop(socket, close_now);
+}
+
+int rs_socket_destroy(rs_socket *socket)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs_socket_close(socket) != 0) {
+        return -1;
+    }
+    rs__atomic_store(&socket->destroyed, 1);
+    rs__socket_release(socket);
+    return 0;
+}
+
+int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                 void *user_data)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    rs__mutex_lock(&socket->lock);
+    socket->on_close = fn;
+    socket->close_user_data = user_data;
+    rs__mutex_unlock(&socket->lock);
+    return 0;
+}
+
+int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
+                                   void *user_data)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    rs__mutex_lock(&socket->lock);
+    socket->on_destroy = fn;
+    socket->destroy_user_data = user_data;
+    rs__mutex_unlock(&socket->lock);
+    return 0;
+}
+
+/* ---- addresses ---- */
+
+int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
+{
+    if (!socket || !local) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs__socket_state(socket) != RS__SOCKET_INIT) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (rs__endpoint_validate(local, socket->options.domain, true) != 0) {
+        return -1;
+    }
+    if (rs__backend_socket_bind(socket, local) != 0) {
+        return -1;
+    }
+    socket->local_known = true;
+    set_state(socket, RS__SOCKET_BOUND);
+    return 0;
+}
+
+int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out)
+{
+    if (!socket || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (!socket->local_known) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    *out = socket->local;
+    return 0;
+}
+
+int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *out)
+{
+    if (!socket || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (!socket->remote_known) {
+        return rs_raise(RS_ERROR_NOT_CONNECTED);
+    }
+    *out = socket->remote;
+    return 0;
+}
+
+/* ---- stream server ---- */
+
+int rs_socket_listen(rs_socket *socket, int backlog)
+{
+    if (!socket || backlog < 1) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (socket->options.type != RS_SOCKET_STREAM || rs__socket_state(socket) != RS__SOCKET_BOUND) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (rs__backend_socket_listen(socket, backlog) != 0) {
+        return -1;
+    }
+    set_state(socket, RS__SOCKET_LISTENING);
+    return 0;
+}
+
+/* Brings the backend in line with RS__SOCKET_ACCEPTING: whichever of
+ * start_accept and stop_accept came last wins. */
+static int accept_sync(rs_socket *s, enum call_mode mode)
+{
+    if (mode == CALL_LOOP_GONE || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        return 0;
+    }
+    if (!s->attached) {
+        if (rs__backend_socket_attach(s) != 0) {
+            int err = rs_last_error();
+            rs__socket_state_update(s, RS__SOCKET_ACCEPTING, 0);
+            if (mode == CALL_INLINE) {
+                return -1;
+            }
+            s->on_accept(s, err, NULL, s->accept_user_data);
+            return 0;
+        }
+        s->attached = true;
+    }
+    if (rs__socket_state(s) & RS__SOCKET_ACCEPTING) {
+        return rs__backend_socket_start_accept(s);
+    }
+    rs__backend_socket_stop_accept(s);
+    return 0;
+}
+
+int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
+                           rs_socket_on_accept_result_fn *on_accept, void *user_data)
+{
+    if (!socket || !loop || !on_accept) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    long state = rs__socket_state(socket);
+    if (state != RS__SOCKET_LISTENING) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    rs_event_loop *current = rs__socket_loop(socket);
+    if (current && current != loop) {
+        return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
+    }
+    socket->on_accept = on_accept;
+    socket->accept_user_data = user_data;
+    if (!rs__atomic_cas(&socket->state, state, state | RS__SOCKET_ACCEPTING)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    set_loop(socket, loop);
+    return run_on_loop(socket, accept_sync);
+}
+
+int rs_socket_stop_accept(rs_socket *socket)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    long state = rs__socket_state(socket);
+    if (!(state & RS__SOCKET_ACCEPTING) ||
+        !rs__atomic_cas(&socket->state, state, state & ~RS__SOCKET_ACCEPTING)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    return run_on_loop(socket, accept_sync);
+}
+
+bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket)
+{
+    if (!(rs__socket_state(listener) & RS__SOCKET_ACCEPTING) || rs__socket_is_destroyed(listener)) {
+        if (new_socket) {
+            rs_socket_destroy(new_socket);
+        }
+        return false;
+    }
+    if (error_code != 0 && error_code != RS_ERROR_TOO_MANY_HANDLES) {
+        rs__socket_state_update(listener, RS__SOCKET_ACCEPTING, 0);
+        rs__backend_socket_stop_accept(listener);
+    }
+    listener->on_accept(listener, error_code, new_socket, listener->accept_user_data);
+    return (rs__socket_state(listener) & RS__SOCKET_ACCEPTING) &&
+           !rs__socket_is_destroyed(listener);
+}
+
+/* ---- client ---- */
+
+/* The socket's loop is being destroyed under a pending connect. */
+static void connect_lost_loop(rs_socket *s)
+{
+    s->connect_pending = false;
+    release_os(s);
+    rs__mutex_lock(&s->lock);
+    s->loop = NULL;
+    rs__mutex_unlock(&s->lock);
+    if (!rs__socket_is_destroyed(s)) {
+        s->on_connect(s, RS_ERROR_EVENT_LOOP_SHUTDOWN, s->connect_user_data);
+    }
+}
+
+static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    if (s->timeout_armed) {
+        s->timeout_armed = false;
+        if (status == RS_TASK_STATUS_RUN) {
+            rs__socket_connect_done(s, RS_ERROR_TIMEOUT);
+        } else {
+            connect_lost_loop(s);
+        }
+    }
+    rs__socket_release(s);
+}
+
+static void connect_task_fn(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    if (!s->connect_pending) {
+        rs__socket_release(s);
+        return;
+    }
+    if (status != RS_TASK_STATUS_RUN) {
+        connect_lost_loop(s);
+        rs__socket_release(s);
+        return;
+    }
+    uint32_t ms =
+        s->options.connect_timeout_ms ? s->options.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    s->timeout_armed = true;
+    rs__socket_acquire(s);
+    rs_event_loop_schedule_at(s->loop, &s->timeout_task,
+                              rs_event_loop_now(s->loop) + (uint64_t)ms * 1000000u);
+    if (!s->attached) {
+        if (rs__backend_socket_attach(s) != 0) {
+            rs__socket_connect_done(s, rs_last_error());
+            rs__socket_release(s);
+            return;
+        }
+        s->attached = true;
+    }
+    if (s->options.type == RS_SOCKET_DGRAM) {
+        rs__socket_connect_done(s, 0);
+    }
+    rs__socket_release(s);
+}
+
+int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_event_loop *loop,
+                      rs_socket_on_connection_result_fn *on_result, void *user_data)
+{
+    if (!socket || !remote || !loop || !on_result) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    long state = rs__socket_state(socket);
+    if (state != RS__SOCKET_INIT && state != RS__SOCKET_BOUND) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    rs_event_loop *current = rs__socket_loop(socket);
+    if (current && current != loop) {
+        return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
+    }
+    if (rs__endpoint_validate(remote, socket->options.domain, false) != 0) {
+        return -1;
+    }
+    if (rs__backend_socket_connect(socket, remote) != 0) {
+        return -1;
+    }
+    socket->remote = *remote;
+    socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
+    socket->on_connect = on_result;
+    socket->connect_user_data = user_data;
+    socket->connect_pending = true;
+    set_state(socket, RS__SOCKET_CONNECTING);
+    set_loop(socket, loop);
+    rs__socket_acquire(socket);
+    if (rs_event_loop_schedule_now(loop, &socket->connect_task) != 0) {
+        /* Only a task still scheduled fails here: a connect is already running. */
+        rs__socket_release(socket);
+        return -1;
+    }
+    return 0;
+}
+
+void rs__socket_connect_done(rs_socket *s, int error_code)
+{
+    if (!s->connect_pending) {
+        return;
+    }
+    s->connect_pending = false;
+    cancel_timeout(s);
+    if (error_code == 0) {
+        set_state(s, RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE);
+        s->remote_known = true;
+    } else {
+        release_os(s);
+    }
+    if (!rs__socket_is_destroyed(s)) {
+        rs__socket_acquire(s);
+        s->on_connect(s, error_code, s->connect_user_data);
+        rs__socket_release(s);
+    }
+}
+
+/* ---- I/O ---- */
+
+static int attach_call(rs_socket *s, enum call_mode mode)
+{
+    if (mode == CALL_LOOP_GONE || s->attached || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        return 0;
+    }
+    if (rs__backend_socket_attach(s) != 0) {
+        if (mode == CALL_INLINE) {
+            return -1;
+        }
+        RS__LOG(RS_LOG_ERROR, "socket: registering with its event loop failed: %s",
+                rs_error_name(rs_last_error()));
+        release_os(s);
+        return 0;
+    }
+    s->attached = true;
+    return 0;
+}
+
+int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop)
+{
+    if (!socket || !loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs__socket_loop(socket)) {
+        return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
+    }
+    long state = rs__socket_state(socket);
+    bool connected = (state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE)) != 0;
+    bool bound_dgram = socket->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND;
+    if (!connected && !bound_dgram) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    set_loop(socket, loop);
+    return run_on_loop(socket, attach_call);
+}
+
+rs_event_loop *rs_socket_get_event_loop(const rs_socket *socket)
+{
+    if (!socket) {
+        return rs__raise_null(RS_ERROR_INVALID_ARGUMENT);
+    }
+    return rs__socket_loop(socket);
+}
+
+/* ---- options and state ---- */
+
+int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options)
+{
+    if (!socket || !options) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (options->type != socket->options.type || options->domain != socket->options.domain ||
+        validate_options(options) != 0) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    rs_event_loop *loop = rs__socket_loop(socket);
+    if (loop && !rs_event_loop_is_on_thread(loop)) {
+        return rs_raise(RS_ERROR_WRONG_THREAD);
+    }
+    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (rs__backend_socket_set_options(socket, options) != 0) {
+        return -1;
+    }
+    socket->options = *options;
+    return 0;
+}
+
+int rs_socket_get_options(const rs_socket *socket, rs_socket_options *out)
+{
+    if (!socket || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    *out = socket->options;
+    return 0;
+}
+
+int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on)
+{
+    if (!socket || !on) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    return rs__backend_socket_get_tcp_nodelay(socket, on);
+}
+
+int rs_socket_get_error(rs_socket *socket)
+{
+    if (!socket) {
+        rs_raise(RS_ERROR_INVALID_ARGUMENT);
+        return RS_ERROR_INVALID_ARGUMENT;
+    }
+    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+        return RS_ERROR_SOCKET_CLOSED;
+    }
+    return rs__backend_socket_get_error(socket);
+}
+
+bool rs_socket_is_open(const rs_socket *socket)
+{
+    return socket && !(rs__socket_state(socket) & RS__SOCKET_CLOSED);
+}

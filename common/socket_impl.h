@@ -1,0 +1,149 @@
+/*
+ * The socket object shared by common/socket.c and the backends: the
+ * backend-neutral fields, the state machine and the calls a backend makes
+ * back into common/ when I/O completes.
+ *
+ * Life time: a socket is reference counted. The user's reference is dropped
+ * by rs_socket_destroy; every queued write, every scheduled internal task and
+ * every I/O callback in progress holds one more. The memory (and the
+ * backend's impl) is released when the last reference goes, so a write
+ * completion that outlives rs_socket_destroy still finds its socket and
+ * reports NULL to the user instead of touching freed memory.
+ */
+#ifndef RS_COMMON_SOCKET_IMPL_H
+#define RS_COMMON_SOCKET_IMPL_H
+
+#include "atomics.h"
+#include "thread.h"
+
+#include <reseau/socket.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* rs_socket.state: bit flags, read from any thread (atomically), written on
+ * the loop thread once the socket has a loop. */
+enum {
+    RS__SOCKET_INIT = 0x01,
+    RS__SOCKET_BOUND = 0x02,
+    RS__SOCKET_LISTENING = 0x04,
+    RS__SOCKET_ACCEPTING = 0x08,
+    RS__SOCKET_CONNECTING = 0x10,
+    RS__SOCKET_CONNECTED_READ = 0x20,
+    RS__SOCKET_CONNECTED_WRITE = 0x40,
+    /* The OS handle is gone (close, or a connect that failed). */
+    RS__SOCKET_CLOSED = 0x80,
+};
+
+/* One queued write. Owned by the backend from rs__backend_socket_write until
+ * it calls rs__socket_write_done; then by common/ until the completion ran. */
+struct rs__socket_write {
+    rs_task task; /* delivers the completion */
+    struct rs__socket_write *next;
+    rs_socket *socket;
+    const unsigned char *data;
+    size_t len;
+    size_t written;
+    int error;
+    rs_socket_on_write_completed_fn *on_complete;
+    void *user_data;
+};
+
+struct rs_socket {
+    rs_socket_options options;
+    void *impl; /* the backend's state */
+    rs_event_loop *loop;
+    volatile long state;
+    volatile long refs;
+    volatile long destroyed;
+
+    rs_socket_endpoint local;
+    rs_socket_endpoint remote;
+
+    rs_socket_on_connection_result_fn *on_connect;
+    void *connect_user_data;
+    rs_socket_on_accept_result_fn *on_accept;
+    void *accept_user_data;
+    rs_socket_on_readable_fn *on_readable;
+    void *readable_user_data;
+    rs_socket_on_shutdown_complete_fn *on_close;
+    void *close_user_data;
+    rs_socket_on_shutdown_complete_fn *on_destroy;
+    void *destroy_user_data;
+
+    /* Loop-thread data. */
+    rs_task connect_task;  /* starts a connect on the loop */
+    rs_task timeout_task;  /* the connect timeout */
+    bool timeout_armed;    /* timeout_task is ours to cancel */
+    bool connect_pending;  /* the connect callback is still owed */
+    rs_task attach_task;   /* assign_to_event_loop from another thread */
+    rs_task accept_task;   /* start_accept from another thread */
+    rs_task readable_task; /* calls on_readable again on the next iteration */
+    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
+    bool redeliver;        /* readable_task should call on_readable */
+    bool load_counted;     /* counted in loop->load */
+
+    bool attached;            /* registered with the loop by the backend */
+    bool local_known;         /* `local` holds the bound address */
+    bool remote_known;        /* `remote` holds the peer's address */
+    bool close_notified;      /* on_close has run */
+    volatile long close_done; /* close finished: later closes return at once */
+
+    /* `loop` is written under `lock`, which also carries the signal a
+     * foreign thread waits for while the loop runs a call for it. */
+    rs__mutex lock;
+    rs__condvar cond;
+};
+
+/* ---- references ---- */
+void rs__socket_acquire(rs_socket *socket);
+/* Drops one reference; the last frees the socket (and calls on_destroy). */
+void rs__socket_release(rs_socket *socket);
+
+/* ---- shared by socket.c and socket_io.c ---- */
+/* The socket's loop (read under its lock: any thread). */
+rs_event_loop *rs__socket_loop(const rs_socket *socket);
+bool rs__socket_is_destroyed(const rs_socket *socket);
+/* Clears then sets state bits in one atomic step. */
+void rs__socket_state_update(rs_socket *socket, long clear, long set);
+/* rs_socket.readable_task's function. */
+void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status);
+
+static inline long rs__socket_state(const rs_socket *socket)
+{
+    return rs__atomic_load(&socket->state);
+}
+
+/* ---- calls from a backend (loop thread) ---- */
+
+/*
+ * A socket the backend accepted on listener: created with the listener's
+ * options, connected in both directions and without a loop; impl is the
+ * backend's state. NULL with the error raised (impl is then the backend's to
+ * free).
+ */
+rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
+/* Delivers one accept result to the listener's callback. Returns true while
+ * the listener still accepts afterwards (the callback may stop, close or
+ * destroy it; the caller must hold a reference). */
+bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket);
+
+/* The connect finished: error 0 (connected) or a code (common/ then closes
+ * the OS socket through rs__backend_socket_close). */
+void rs__socket_connect_done(rs_socket *socket, int error_code);
+
+/* The OS reported readability (new data, end of stream or an error). */
+void rs__socket_readable(rs_socket *socket);
+
+/* The backend finished with a write: error 0 (written in full) or a code.
+ * Schedules the completion on the loop; never calls the user directly. */
+void rs__socket_write_done(struct rs__socket_write *req, int error_code);
+
+/* ---- fault injection (tests) ----
+ * The next `count` option applications fail as if the OS had refused the
+ * option; a backend calls rs__socket_take_option_fault() first thing when it
+ * applies options and raises RS_ERROR_SOCKET_OPTION when it returns true. */
+void rs__socket_inject_option_faults(long count);
+bool rs__socket_take_option_fault(void);
+
+#endif

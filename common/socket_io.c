@@ -1,0 +1,221 @@
+/*
+ * The backend-neutral half of socket I/O: the loop-thread checks of read,
+ * write, subscribe and shutdown, the edge-triggered readable rules (when
+ * on_readable is called again) and the delivery of write completions from a
+ * loop task, never from inside rs_socket_write.
+ */
+#include "socket_impl.h"
+
+#include "alloc.h"
+#include "atomics.h"
+#include "backend.h"
+#include "error.h"
+#include "event_loop_impl.h"
+
+/* 65535 - 8 (UDP header) - 20 (IPv4 header): the largest datagram IPv4 carries. */
+#define MAX_DATAGRAM 65507u
+
+/* Checks shared by the loop-thread-only calls. */
+static int check_loop_thread(const rs_socket *s)
+{
+    /* The common case, without the lock: on its own loop's thread, s->loop
+     * was set before the loop ever saw the socket. */
+    rs_event_loop *current = rs__event_loop_current();
+    if (current && current == s->loop) {
+        return 0;
+    }
+    rs_event_loop *loop = rs__socket_loop(s);
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (!rs_event_loop_is_on_thread(loop)) {
+        return rs_raise(RS_ERROR_WRONG_THREAD);
+    }
+    return 0;
+}
+
+static bool can_read(const rs_socket *s)
+{
+    long state = rs__socket_state(s);
+    return (state & RS__SOCKET_CONNECTED_READ) ||
+           (s->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND);
+}
+
+static void deliver_readable(rs_socket *s)
+{
+    if (!s->on_readable || rs__socket_is_destroyed(s) ||
+        (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        return;
+    }
+    /* A read that fills the buffer during the callback sets it again. */
+    s->redeliver = false;
+    rs__socket_acquire(s);
+    s->on_readable(s, 0, s->readable_user_data);
+    rs__socket_release(s);
+}
+
+void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    if (status == RS_TASK_STATUS_RUN && s->redeliver && s->readable_pending) {
+        deliver_readable(s);
+    }
+    rs__socket_release(s);
+}
+
+/* Calls on_readable again on the next iteration (unless a read drains first). */
+static void schedule_redeliver(rs_socket *s)
+{
+    s->redeliver = true;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
+        rs__socket_release(s); /* already scheduled */
+    }
+}
+
+void rs__socket_readable(rs_socket *s)
+{
+    /* Once until drained (docs/readable-events.md): a sign of data while
+     * data already reported is unread brings no second callback, so the
+     * edge-triggered epoll backend reports what a completion-based one can. */
+    if (s->readable_pending) {
+        return;
+    }
+    s->readable_pending = true;
+    deliver_readable(s);
+}
+
+int rs_socket_subscribe_to_readable_events(rs_socket *socket, rs_socket_on_readable_fn *on_readable,
+                                           void *user_data)
+{
+    if (!socket || !on_readable) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!can_read(socket) || socket->on_readable) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (rs__backend_socket_subscribe(socket) != 0) {
+        return -1;
+    }
+    socket->on_readable = on_readable;
+    socket->readable_user_data = user_data;
+    if (socket->readable_pending) {
+        schedule_redeliver(socket);
+    }
+    return 0;
+}
+
+int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
+{
+    if (!socket || !buffer || len == 0 || !amount_read) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!can_read(socket)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    size_t n = 0;
+    if (rs__backend_socket_read(socket, buffer, len, &n) != 0) {
+        socket->readable_pending = false;
+        socket->redeliver = false;
+        return -1;
+    }
+    *amount_read = n;
+    /* A datagram read says nothing about the next datagram: only
+     * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
+    if (socket->options.type == RS_SOCKET_DGRAM || n == len) {
+        if (socket->on_readable) {
+            schedule_redeliver(socket);
+        }
+    } else {
+        socket->readable_pending = false;
+        socket->redeliver = false;
+    }
+    return 0;
+}
+
+static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    (void)status;
+    struct rs__socket_write *req = arg;
+    rs_socket *s = req->socket;
+    req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
+                     req->user_data);
+    rs__mem_release(req);
+    rs__socket_release(s);
+}
+
+void rs__socket_write_done(struct rs__socket_write *req, int error_code)
+{
+    req->error = error_code;
+    rs_event_loop_schedule_now(req->socket->loop, &req->task);
+}
+
+int rs_socket_write(rs_socket *socket, const void *data, size_t len,
+                    rs_socket_on_write_completed_fn *on_complete, void *user_data)
+{
+    if (!socket || !data || len == 0 || !on_complete) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
+        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
+    }
+    struct rs__socket_write *req = rs__mem_calloc(1, sizeof *req);
+    if (!req) {
+        return -1;
+    }
+    req->socket = socket;
+    req->data = data;
+    req->len = len;
+    req->on_complete = on_complete;
+    req->user_data = user_data;
+    rs_task_init(&req->task, write_task_fn, req, "socket write completion");
+    rs__socket_acquire(socket);
+    if (rs__backend_socket_write(socket, req) != 0) {
+        rs__socket_release(socket);
+        rs__mem_release(req);
+        return -1;
+    }
+    return 0;
+}
+
+int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
+{
+    if (!socket ||
+        (direction != RS_SOCKET_DIRECTION_READ && direction != RS_SOCKET_DIRECTION_WRITE &&
+         direction != RS_SOCKET_DIRECTION_BOTH)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    rs_event_loop *loop = rs__socket_loop(socket);
+    if (loop && !rs_event_loop_is_on_thread(loop)) {
+        return rs_raise(RS_ERROR_WRONG_THREAD);
+    }
+    if (!(rs__socket_state(socket) & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE))) {
+        return rs_raise(RS_ERROR_NOT_CONNECTED);
+    }
+    if (rs__backend_socket_shutdown(socket, direction) != 0) {
+        return -1;
+    }
+    long clear = 0;
+    if (direction & RS_SOCKET_DIRECTION_READ) {
+        clear |= RS__SOCKET_CONNECTED_READ;
+    }
+    if (direction & RS_SOCKET_DIRECTION_WRITE) {
+        clear |= RS__SOCKET_CONNECTED_WRITE;
+    }
+    rs__socket_state_update(socket, clear, 0);
+    return 0;
+}

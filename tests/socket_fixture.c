@@ -1,0 +1,418 @@
+#include "socket_fixture.h"
+
+#include "../common/atomics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <unistd.h>
+#endif
+
+static volatile long path_counter;
+
+rs_socket_options sk_options(rs_socket_type type, rs_socket_domain domain)
+{
+    rs_socket_options o;
+    memset(&o, 0, sizeof o);
+    o.type = type;
+    o.domain = domain;
+    o.connect_timeout_ms = 10000;
+    return o;
+}
+
+rs_socket_endpoint sk_loopback(rs_socket_domain domain)
+{
+    rs_socket_endpoint ep;
+    memset(&ep, 0, sizeof ep);
+    long n = rs__atomic_add(&path_counter, 1);
+    switch (domain) {
+    case RS_SOCKET_IPV4:
+        strcpy(ep.address, "127.0.0.1");
+        break;
+    case RS_SOCKET_IPV6:
+        strcpy(ep.address, "::1");
+        break;
+    case RS_SOCKET_LOCAL:
+#ifdef _WIN32
+        snprintf(ep.address, sizeof ep.address, "\\\\.\\pipe\\rs-sk-%lu-%ld",
+                 (unsigned long)GetCurrentProcessId(), n);
+#else
+        snprintf(ep.address, sizeof ep.address, "/tmp/rs-sk-%ld-%ld.sock", (long)getpid(), n);
+        unlink(ep.address);
+#endif
+        break;
+    }
+    return ep;
+}
+
+void sk_remove_path(rs_socket_domain domain, const rs_socket_endpoint *ep)
+{
+#ifndef _WIN32
+    if (domain == RS_SOCKET_LOCAL) {
+        unlink(ep->address);
+    }
+#else
+    (void)domain;
+    (void)ep;
+#endif
+}
+
+void sk_fill_pattern(unsigned char *buf, size_t len, size_t seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        size_t x = seed + i;
+        buf[i] = (unsigned char)(x ^ (x >> 8) ^ (x >> 16));
+    }
+}
+
+bool sk_check_pattern(const unsigned char *buf, size_t len, size_t seed)
+{
+    for (size_t i = 0; i < len; i++) {
+        size_t x = seed + i;
+        if (buf[i] != (unsigned char)(x ^ (x >> 8) ^ (x >> 16))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- peers ---- */
+
+static void peer_signal(struct sk_peer *p)
+{
+    rs__condvar_broadcast(&p->cond);
+    rs__mutex_unlock(&p->lock);
+}
+
+static void on_close(void *user_data)
+{
+    struct sk_peer *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->close_calls++;
+    peer_signal(p);
+}
+
+static void on_destroy(void *user_data)
+{
+    struct sk_peer *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->destroy_calls++;
+    peer_signal(p);
+}
+
+struct sk_peer *sk_peer_wrap(rs_event_loop *loop, rs_socket *socket)
+{
+    struct sk_peer *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    p->loop = loop;
+    p->socket = socket;
+    rs__mutex_init(&p->lock);
+    rs__condvar_init(&p->cond);
+    assert_int_equal(rs_socket_set_close_callback(socket, on_close, p), 0);
+    assert_int_equal(rs_socket_set_destroy_callback(socket, on_destroy, p), 0);
+    return p;
+}
+
+struct sk_peer *sk_peer_new(rs_event_loop *loop, const rs_socket_options *options)
+{
+    rs_socket *s = rs_socket_new(options);
+    assert_non_null(s);
+    return sk_peer_wrap(loop, s);
+}
+
+static void on_connect(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    struct sk_peer *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->connect_calls++;
+    p->connect_result = error_code;
+    peer_signal(p);
+}
+
+void sk_peer_connect_async(struct sk_peer *p, const rs_socket_endpoint *remote)
+{
+    assert_int_equal(rs_socket_connect(p->socket, remote, p->loop, on_connect, p), 0);
+}
+
+int sk_peer_connect(struct sk_peer *p, const rs_socket_endpoint *remote)
+{
+    long before = p->connect_calls;
+    sk_peer_connect_async(p, remote);
+    SK_WAIT(p, p->connect_calls > before, "the connection callback");
+    return p->connect_result;
+}
+
+static void on_write_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)socket;
+    struct sk_peer *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->writes_done++;
+    p->bytes_written += bytes;
+    if (error_code) {
+        p->write_errors++;
+        p->last_write_error = error_code;
+    }
+    peer_signal(p);
+}
+
+struct echo_chunk {
+    struct sk_peer *peer;
+    size_t len;
+    unsigned char bytes[];
+};
+
+static void drain(struct sk_peer *p);
+
+static void on_echo_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)bytes;
+    struct echo_chunk *c = user_data;
+    struct sk_peer *p = c->peer;
+    p->echo_pending -= c->len;
+    free(c);
+    rs__mutex_lock(&p->lock);
+    p->writes_done++;
+    if (error_code) {
+        p->write_errors++;
+        p->last_write_error = error_code;
+    }
+    peer_signal(p);
+    /* Resume reading once the backlog of echoes has shrunk: no readable
+     * callback comes for data that already arrived. */
+    if (socket && p->echo_paused && p->echo_pending < SK_ECHO_LOW) {
+        p->echo_paused = false;
+        drain(p);
+    }
+}
+
+static void drain(struct sk_peer *p)
+{
+    static RS__THREAD_LOCAL unsigned char buf[65536];
+    for (;;) {
+        if (p->echo && p->echo_pending > SK_ECHO_HIGH) {
+            p->echo_paused = true;
+            return;
+        }
+        size_t n = 0;
+        if (rs_socket_read(p->socket, buf, sizeof buf, &n) != 0) {
+            int err = rs_last_error();
+            rs__mutex_lock(&p->lock);
+            if (err == RS_ERROR_SOCKET_CLOSED) {
+                p->eof = true;
+            } else if (err != RS_ERROR_WOULD_BLOCK) {
+                p->read_error = err;
+            }
+            peer_signal(p);
+            return;
+        }
+        if (p->echo) {
+            struct echo_chunk *c = malloc(sizeof *c + n);
+            assert_non_null(c);
+            c->peer = p;
+            c->len = n;
+            memcpy(c->bytes, buf, n);
+            p->echo_pending += n;
+            rs__mutex_lock(&p->lock);
+            p->writes_issued++;
+            rs__mutex_unlock(&p->lock);
+            if (rs_socket_write(p->socket, c->bytes, n, on_echo_done, c) != 0) {
+                p->echo_pending -= n;
+                free(c);
+                return;
+            }
+            continue;
+        }
+        rs__mutex_lock(&p->lock);
+        if (p->len + n > p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 65536;
+            while (cap < p->len + n) {
+                cap *= 2;
+            }
+            p->data = realloc(p->data, cap);
+            assert_non_null(p->data);
+            p->cap = cap;
+        }
+        memcpy(p->data + p->len, buf, n);
+        p->len += n;
+        peer_signal(p);
+    }
+}
+
+static void on_readable(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    struct sk_peer *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->readable_calls++;
+    if (error_code) {
+        p->read_error = error_code;
+    }
+    peer_signal(p);
+    if (!p->echo_paused) {
+        drain(p);
+    }
+}
+
+static void subscribe_on_loop(void *arg)
+{
+    struct sk_peer *p = arg;
+    assert_int_equal(rs_socket_subscribe_to_readable_events(p->socket, on_readable, p), 0);
+}
+
+void sk_peer_subscribe(struct sk_peer *p)
+{
+    rs_test_run_on_loop(p->loop, subscribe_on_loop, p);
+}
+
+void sk_peer_write_on_loop(struct sk_peer *p, const void *data, size_t len)
+{
+    rs__mutex_lock(&p->lock);
+    p->writes_issued++;
+    rs__mutex_unlock(&p->lock);
+    assert_int_equal(rs_socket_write(p->socket, data, len, on_write_done, p), 0);
+}
+
+struct write_call {
+    struct sk_peer *peer;
+    const void *data;
+    size_t len;
+};
+
+static void write_on_loop(void *arg)
+{
+    struct write_call *w = arg;
+    sk_peer_write_on_loop(w->peer, w->data, w->len);
+}
+
+void sk_peer_write(struct sk_peer *p, const void *data, size_t len)
+{
+    struct write_call w = {p, data, len};
+    rs_test_run_on_loop(p->loop, write_on_loop, &w);
+}
+
+void sk_peer_wait_bytes(struct sk_peer *p, size_t n)
+{
+    SK_WAIT(p, p->len >= n, "bytes to arrive");
+}
+
+void sk_peer_free(struct sk_peer *p)
+{
+    if (!p) {
+        return;
+    }
+    if (p->socket) {
+        assert_int_equal(rs_socket_destroy(p->socket), 0);
+        SK_WAIT(p, p->destroy_calls == 1, "the destroy callback");
+        assert_int_equal(p->close_calls, 1);
+        assert_int_equal(p->destroy_calls, 1);
+    }
+    rs__condvar_clean_up(&p->cond);
+    rs__mutex_clean_up(&p->lock);
+    free(p->data);
+    free(p);
+}
+
+/* ---- server ---- */
+
+static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket, void *user_data)
+{
+    (void)listener;
+    struct sk_server *s = user_data;
+    if (error_code) {
+        rs__mutex_lock(&s->lock);
+        s->accept_errors++;
+        rs__condvar_broadcast(&s->cond);
+        rs__mutex_unlock(&s->lock);
+        return;
+    }
+    struct sk_peer *p = sk_peer_wrap(s->loop, new_socket);
+    p->echo = s->echo;
+    assert_int_equal(rs_socket_assign_to_event_loop(new_socket, s->loop), 0);
+    assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, on_readable, p), 0);
+    rs__mutex_lock(&s->lock);
+    assert_true(s->accepted_count < SK_MAX_ACCEPTED);
+    s->accepted[s->accepted_count++] = p;
+    rs__condvar_broadcast(&s->cond);
+    rs__mutex_unlock(&s->lock);
+}
+
+void sk_server_start(struct sk_server *s, rs_event_loop *loop, const rs_socket_options *options,
+                     bool echo, int backlog)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->echo = echo;
+    s->domain = options->domain;
+    rs__mutex_init(&s->lock);
+    rs__condvar_init(&s->cond);
+    s->listener = rs_socket_new(options);
+    assert_non_null(s->listener);
+    rs_socket_endpoint ep = sk_loopback(options->domain);
+    assert_int_equal(rs_socket_bind(s->listener, &ep), 0);
+    assert_int_equal(rs_socket_get_bound_address(s->listener, &s->endpoint), 0);
+    assert_string_equal(s->endpoint.address, ep.address);
+    if (options->domain != RS_SOCKET_LOCAL) {
+        assert_true(s->endpoint.port > 0 && s->endpoint.port <= 65535);
+    }
+    assert_int_equal(rs_socket_listen(s->listener, backlog), 0);
+    assert_int_equal(rs_socket_start_accept(s->listener, loop, on_accept, s), 0);
+}
+
+void sk_server_restart(struct sk_server *s)
+{
+    assert_int_equal(rs_socket_start_accept(s->listener, s->loop, on_accept, s), 0);
+}
+
+void sk_server_wait_accepted(struct sk_server *s, long count)
+{
+    SK_WAIT(s, s->accepted_count >= count, "accepted connections");
+}
+
+void sk_server_stop(struct sk_server *s)
+{
+    if (s->listener) {
+        assert_int_equal(rs_socket_destroy(s->listener), 0);
+        s->listener = NULL;
+    }
+    for (long i = 0; i < s->accepted_count; i++) {
+        sk_peer_free(s->accepted[i]);
+    }
+    sk_remove_path(s->domain, &s->endpoint);
+    rs__condvar_clean_up(&s->cond);
+    rs__mutex_clean_up(&s->lock);
+}
+
+static void signal_latch(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    (void)status;
+    rs_test_latch_signal(arg);
+}
+
+void sk_loop_wait_until(rs_event_loop *loop, uint64_t ms)
+{
+    struct rs_test_latch latch;
+    rs_test_latch_init(&latch, 1);
+    rs_task task;
+    rs_task_init(&task, signal_latch, &latch, "sk_loop_wait_until");
+    assert_int_equal(
+        rs_event_loop_schedule_at(loop, &task, rs_event_loop_now(loop) + ms * 1000000u), 0);
+    rs_test_latch_await(&latch, "a timed task on the loop");
+    rs_test_latch_clean_up(&latch);
+}
+
+static void nothing(void *arg)
+{
+    (void)arg;
+}
+
+void sk_loop_round_trip(rs_event_loop *loop)
+{
+    rs_test_run_on_loop(loop, nothing, NULL);
+}
