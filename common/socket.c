@@ -583,6 +583,11 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     if (current && current != loop) {
         return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
     }
+    /* A socket that already has a loop (a bound UDP socket assigned to it)
+     * may be reading there: its connect belongs on that thread too. */
+    if (current && !rs_event_loop_is_on_thread(current)) {
+        return rs_raise(RS_ERROR_WRONG_THREAD);
+    }
     if (rs__endpoint_validate(remote, socket->options.domain, false) != 0) {
         return -1;
     }

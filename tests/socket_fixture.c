@@ -416,3 +416,73 @@ void sk_loop_round_trip(rs_event_loop *loop)
 {
     rs_test_run_on_loop(loop, nothing, NULL);
 }
+
+/* ---- callbacks that must not run ---- */
+
+void sk_never_connected(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    (void)user_data;
+    fail_msg("unexpected connection callback (%s)", rs_error_name(error_code));
+}
+
+void sk_never_written(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)socket;
+    (void)bytes;
+    (void)user_data;
+    fail_msg("unexpected write completion (%s)", rs_error_name(error_code));
+}
+
+void sk_never_readable(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    (void)user_data;
+    fail_msg("unexpected readable callback (%s)", rs_error_name(error_code));
+}
+
+void sk_never_accepted(rs_socket *listener, int error_code, rs_socket *new_socket, void *user_data)
+{
+    (void)listener;
+    (void)new_socket;
+    (void)user_data;
+    fail_msg("unexpected accept callback (%s)", rs_error_name(error_code));
+}
+
+/* ---- shared scenario bodies ---- */
+
+/* Connects a client to server, then sends `to_server` one way and
+ * `to_client` back, and checks both arrive intact. */
+struct sk_peer *sk_connect_and_exchange(struct sk_server *server, rs_event_loop *loop,
+                                        const rs_socket_options *options)
+{
+    struct sk_peer *client = sk_peer_new(loop, options);
+    assert_int_equal(sk_peer_connect(client, &server->endpoint), 0);
+    sk_peer_subscribe(client);
+    sk_server_wait_accepted(server, 1);
+    struct sk_peer *accepted = server->accepted[server->accepted_count - 1];
+
+    static const char hello[] = "hello from the client";
+    static const char reply[] = "and hello back from the server";
+    sk_peer_write(client, hello, sizeof hello);
+    sk_peer_wait_bytes(accepted, sizeof hello);
+    assert_memory_equal(accepted->data, hello, sizeof hello);
+    sk_peer_write(accepted, reply, sizeof reply);
+    sk_peer_wait_bytes(client, sizeof reply);
+    assert_memory_equal(client->data, reply, sizeof reply);
+    SK_WAIT(client, client->writes_done == 1, "the client's write completion");
+    SK_WAIT(accepted, accepted->writes_done == 1, "the server's write completion");
+    assert_int_equal(client->write_errors, 0);
+    assert_int_equal(client->bytes_written, sizeof hello);
+    assert_int_equal(accepted->bytes_written, sizeof reply);
+    return client;
+}
+
+struct sk_peer *sk_bound_udp_peer(rs_event_loop *loop)
+{
+    rs_socket_options options = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
+    struct sk_peer *p = sk_peer_new(loop, &options);
+    rs_socket_endpoint ep = sk_loopback(RS_SOCKET_IPV4);
+    assert_int_equal(rs_socket_bind(p->socket, &ep), 0);
+    return p;
+}

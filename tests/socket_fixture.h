@@ -126,4 +126,17 @@ void sk_loop_round_trip(rs_event_loop *loop);
 void sk_fill_pattern(unsigned char *buf, size_t len, size_t seed);
 bool sk_check_pattern(const unsigned char *buf, size_t len, size_t seed);
 
+/* Callbacks that fail the test if they run. */
+void sk_never_connected(rs_socket *socket, int error_code, void *user_data);
+void sk_never_written(rs_socket *socket, int error_code, size_t bytes, void *user_data);
+void sk_never_readable(rs_socket *socket, int error_code, void *user_data);
+void sk_never_accepted(rs_socket *listener, int error_code, rs_socket *new_socket, void *user_data);
+/* Connects a client to server, sends a message each way and checks both
+ * arrive intact; returns the client. */
+struct sk_peer *sk_connect_and_exchange(struct sk_server *server, rs_event_loop *loop,
+                                        const rs_socket_options *options);
+
+/* A UDP IPv4 peer bound to 127.0.0.1 port 0. */
+struct sk_peer *sk_bound_udp_peer(rs_event_loop *loop);
+
 #endif

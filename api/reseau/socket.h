@@ -203,8 +203,11 @@ RS_API int rs_socket_stop_accept(rs_socket *socket);
  * RS_ERROR_CONNECTION_REFUSED, RS_ERROR_TIMEOUT (options.connect_timeout_ms),
  * RS_ERROR_EVENT_LOOP_SHUTDOWN (the loop was destroyed first), ... After an
  * error the socket is closed (rs_socket_is_open is false); destroy it. Any
- * thread. Synchronous errors (the socket is left as it was):
- * RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not fresh or bound),
+ * thread while the socket has no loop; a socket that already has one (a bound
+ * UDP socket assigned to a loop) connects on that loop's thread. Synchronous
+ * errors (the socket is left as it was): RS_ERROR_INVALID_ARGUMENT,
+ * RS_ERROR_INVALID_STATE (not fresh or bound), RS_ERROR_WRONG_THREAD (the
+ * socket's loop is not the calling thread's),
  * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a bound UDP socket on another loop),
  * RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH
  * (LOCAL path empty, too long or missing), RS_ERROR_CONNECTION_REFUSED (LOCAL:
