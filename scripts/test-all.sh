@@ -41,6 +41,10 @@ wine_env_start
 run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
 wine_env_stop
 
+echo "=== benchmark smoke runs (the tool works; speed is not judged) ==="
+bash scripts/bench-quick.sh native || status=1
+bash scripts/bench-quick.sh iocp || status=1
+
 python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
     libevent-tsan=build/libevent-tsan iocp=build/iocp \
     --markdown docs/conformance.md || status=1

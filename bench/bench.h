@@ -1,0 +1,121 @@
+/*
+ * reseau-bench: the workload table every implementation fills in, and the
+ * few portable helpers they share (clock, latch, thread, pseudo-random
+ * deadlines). Workload definitions: docs/performance.md.
+ */
+#ifndef RESEAU_BENCH_H
+#define RESEAU_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum bench_workload {
+    BW_PINGPONG,
+    BW_STREAM,
+    BW_CONNECT,
+    BW_TASKS,
+    BW_TIMERS,
+    BW_UDP,
+    BW_FANIN,
+    BW_PIPE,
+    BW_COUNT
+};
+
+/* Operation counts of one run; --quick and the callgrind script shrink them. */
+struct bench_params {
+    long pingpong_trips;
+    uint64_t stream_bytes;
+    long connects;
+    long tasks;
+    long timers;
+    uint64_t timer_span_ns; /* deadlines fall in [start, start + span) */
+    long udp_datagrams;
+    int udp_window; /* datagrams sent but not yet received (or given up as lost) */
+    int fanin_connections;
+    uint64_t fanin_ns;
+    uint64_t pipe_bytes;
+};
+
+#define BENCH_PINGPONG_SIZE 64
+#define BENCH_CHUNK (64 * 1024)
+#define BENCH_MAX_OUTSTANDING 4
+#define BENCH_UDP_SIZE 64
+/* A window that makes no progress for this long is counted as lost. */
+#define BENCH_UDP_STALL_NS 100000000ull
+
+enum bench_status { BENCH_OK = 0, BENCH_NA, BENCH_FAILED };
+
+struct bench_result {
+    enum bench_status status;
+    /* Wall time of the measured part, and the operations it covered (round
+     * trips, bytes, connections, tasks, timers, datagrams received). */
+    uint64_t elapsed_ns;
+    uint64_t ops;
+    /* udp: datagrams given up as lost. */
+    uint64_t lost;
+    char note[160]; /* why n/a, or what failed */
+};
+
+typedef void(bench_fn)(const struct bench_params *p, struct bench_result *r);
+
+struct bench_impl {
+    const char *name;
+    const char *description;
+    /* NULL: the implementation cannot do the workload (reported as n/a with na_note). */
+    bench_fn *run[BW_COUNT];
+    const char *na_note[BW_COUNT];
+    /* Called once before the first workload and after the last; may be NULL. */
+    int (*init)(void);
+    void (*clean_up)(void);
+};
+
+extern const struct bench_impl bench_impl_reseau;
+#ifdef _WIN32
+extern const struct bench_impl bench_impl_iocp;
+#else
+extern const struct bench_impl bench_impl_libevent;
+extern const struct bench_impl bench_impl_libuv;
+extern const struct bench_impl bench_impl_blocking;
+#endif
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bench_now_ns(void);
+
+/* Records a failure (printf-style note) unless one is already recorded. */
+void bench_fail(struct bench_result *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Deterministic pseudo-random numbers, so every implementation gets the
+ * same timer deadlines. */
+static inline uint64_t bench_rand_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}
+#define BENCH_RAND_SEED 0x9e3779b97f4a7c15ull
+
+/* A one-shot latch: the thread running a loop signals, the bench thread waits
+ * (bounded; returns false on timeout). */
+struct bench_latch;
+struct bench_latch *bench_latch_new(void);
+void bench_latch_free(struct bench_latch *l);
+void bench_latch_signal(struct bench_latch *l);
+bool bench_latch_wait(struct bench_latch *l, uint64_t timeout_ns);
+
+/* A joinable thread. */
+struct bench_thread;
+struct bench_thread *bench_thread_start(void (*fn)(void *), void *arg);
+void bench_thread_join(struct bench_thread *t);
+
+/* Every workload gives up after this long: the tool always finishes. */
+#define BENCH_TIMEOUT_NS (120ull * 1000000000ull)
+
+#endif
