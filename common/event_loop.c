@@ -92,9 +92,18 @@ void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
     task->name = name;
 }
 
+/* The loop's own thread finds itself in current_loop (one thread-local read);
+ * owner_thread also covers a loop destroyed from inside another loop's task. */
+static inline bool on_thread(const rs_event_loop *loop)
+{
+    /* A thread that runs no loop (current_loop NULL) is no loop's thread. */
+    return current_loop == loop ||
+           (current_loop && rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
+}
+
 bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
 {
-    return loop && rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id();
+    return loop && on_thread(loop);
 }
 
 uint64_t rs_event_loop_now(const rs_event_loop *loop)
@@ -114,7 +123,10 @@ void rs__event_loop_add_load(rs_event_loop *loop, long delta)
 
 void rs__event_loop_wake(rs_event_loop *loop)
 {
-    if (rs__atomic_exchange(&loop->wake_pending, 1) == 0) {
+    /* A plain read first: while a wake-up is pending, a burst of submissions
+     * costs no locked write to the line the loop thread clears. */
+    if (rs__atomic_load(&loop->wake_pending) == 0 &&
+        rs__atomic_exchange(&loop->wake_pending, 1) == 0) {
         rs__backend_loop_wake(loop);
     }
 }
@@ -134,7 +146,7 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
     }
     loop->backend = rs__backend_id();
     rs__scheduler_init(&loop->scheduler);
-    rs__mutex_init(&loop->synced.lock);
+    rs__fastlock_init(&loop->synced.lock);
     rs__mutex_init(&loop->thread_lock);
     if (rs__backend_loop_init(loop) != 0) {
         goto fail;
@@ -146,7 +158,7 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
     return loop;
 fail:
     rs__mutex_clean_up(&loop->thread_lock);
-    rs__mutex_clean_up(&loop->synced.lock);
+    rs__fastlock_clean_up(&loop->synced.lock);
     rs__mem_release(loop);
     return NULL;
 }
@@ -167,26 +179,32 @@ static void run_unlinked(rs_task *task)
     }
 }
 
+/* Files every cross-thread submission in the scheduler: the tasks to run
+ * now join its FIFO in one splice, timed ones go to the heap. Loop thread,
+ * synced.lock held. Afterwards every scheduled task is in the scheduler, so
+ * it can be unlinked from there. */
+static void file_incoming_locked(rs_event_loop *loop)
+{
+    rs__scheduler_splice_now(&loop->scheduler, &loop->synced.incoming);
+    rs_task *timed = loop->synced.incoming_timed.head;
+    loop->synced.incoming_timed.head = loop->synced.incoming_timed.tail = NULL;
+    while (timed) {
+        rs_task *next = timed->priv_next;
+        rs__scheduler_push_at(&loop->scheduler, timed, timed->priv_time_ns);
+        timed = next;
+    }
+}
+
 /* Moves cross-thread submissions into the scheduler and carries out cancel
  * requests. Loop thread. */
 static void drain_synced(rs_event_loop *loop)
 {
-    rs__mutex_lock(&loop->synced.lock);
-    rs_task *incoming = loop->synced.incoming.head;
+    rs__fastlock_lock(&loop->synced.lock);
+    file_incoming_locked(loop);
     rs_task *cancels = loop->synced.cancel_head;
-    loop->synced.incoming.head = loop->synced.incoming.tail = NULL;
     loop->synced.cancel_head = loop->synced.cancel_tail = NULL;
-    rs__mutex_unlock(&loop->synced.lock);
+    rs__fastlock_unlock(&loop->synced.lock);
 
-    while (incoming) {
-        rs_task *next = incoming->priv_next;
-        if (incoming->priv_where == RS__WHERE_INCOMING) {
-            rs__scheduler_push_now(&loop->scheduler, incoming);
-        } else {
-            rs__scheduler_push_at(&loop->scheduler, incoming, incoming->priv_time_ns);
-        }
-        incoming = next;
-    }
     while (cancels) {
         rs_task *next = cancels->priv_cancel_next;
         cancels->priv_cancel_next = NULL;
@@ -200,9 +218,12 @@ static void drain_synced(rs_event_loop *loop)
 static void run_iteration(rs_event_loop *loop)
 {
     struct rs__scheduler *s = &loop->scheduler;
-    /* Clear before draining: a submission after this point wakes us again. */
-    rs__atomic_exchange(&loop->wake_pending, 0);
-    drain_synced(loop);
+    /* Clear before draining: a submission after this point wakes us again.
+     * Every submission and cancel request raises the flag after queueing, so
+     * an iteration that finds it clear has nothing to drain. */
+    if (rs__atomic_load(&loop->wake_pending) && rs__atomic_exchange(&loop->wake_pending, 0)) {
+        drain_synced(loop);
+    }
 
     rs__scheduler_begin_batch(s);
     rs_task *task;
@@ -306,9 +327,10 @@ static void cancel_all(rs_event_loop *loop)
         drain_synced(loop);
         rs_task *task = rs__scheduler_pop_any(&loop->scheduler);
         if (!task) {
-            rs__mutex_lock(&loop->synced.lock);
-            bool idle = !loop->synced.incoming.head && !loop->synced.cancel_head;
-            rs__mutex_unlock(&loop->synced.lock);
+            rs__fastlock_lock(&loop->synced.lock);
+            bool idle = !loop->synced.incoming.head && !loop->synced.incoming_timed.head &&
+                        !loop->synced.cancel_head;
+            rs__fastlock_unlock(&loop->synced.lock);
             if (idle) {
                 return;
             }
@@ -351,61 +373,68 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs__atomic_store_u64(&loop->owner_thread, 0);
 
     rs__mutex_clean_up(&loop->thread_lock);
-    rs__mutex_clean_up(&loop->synced.lock);
+    rs__fastlock_clean_up(&loop->synced.lock);
     rs__mem_release(loop);
     return 0;
 }
 
 /* ---- scheduling ---- */
 
-static int schedule(rs_event_loop *loop, rs_task *task, int where, uint64_t time_ns)
+/* How a task enters the loop. */
+enum schedule_kind { SCHEDULE_NOW, SCHEDULE_AT, SCHEDULE_SERIALIZED };
+
+static int schedule(rs_event_loop *loop, rs_task *task, enum schedule_kind kind, uint64_t time_ns)
 {
     if (!loop || !task || !task->fn) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (where != RS__WHERE_INCOMING && rs_event_loop_is_on_thread(loop)) {
+    if (kind != SCHEDULE_SERIALIZED && on_thread(loop)) {
         if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
             return rs_raise(RS_ERROR_INVALID_STATE);
         }
         task->priv_cancel_next = NULL;
-        if (where == RS__WHERE_NOW) {
+        if (kind == SCHEDULE_NOW) {
             rs__scheduler_push_now(&loop->scheduler, task);
         } else {
             rs__scheduler_push_at(&loop->scheduler, task, time_ns);
         }
         return 0;
     }
-    /* Through the cross-thread FIFO; the loop files it on its next drain. The
-     * state changes under the lock so that a cancel on the loop thread sees
-     * either an idle task or one already linked in the queue. */
-    rs__mutex_lock(&loop->synced.lock);
+    /* Through the cross-thread queues; the loop files them on its next
+     * drain. The state changes under the lock so that a cancel on the loop
+     * thread sees either an idle task or one already queued. */
+    rs__fastlock_lock(&loop->synced.lock);
     if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
-        rs__mutex_unlock(&loop->synced.lock);
+        rs__fastlock_unlock(&loop->synced.lock);
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     task->priv_cancel_next = NULL;
     task->priv_child = NULL;
-    task->priv_time_ns = time_ns;
-    task->priv_where = where == RS__WHERE_TIMED ? RS__WHERE_INCOMING_TIMED : RS__WHERE_INCOMING;
-    rs__task_list_append(&loop->synced.incoming, task);
-    rs__mutex_unlock(&loop->synced.lock);
+    if (kind == SCHEDULE_AT) {
+        task->priv_time_ns = time_ns;
+        rs__task_list_append(&loop->synced.incoming_timed, task);
+    } else {
+        task->priv_where = RS__WHERE_NOW; /* true once filed: the FIFO is spliced whole */
+        rs__task_list_append(&loop->synced.incoming, task);
+    }
+    rs__fastlock_unlock(&loop->synced.lock);
     rs__event_loop_wake(loop);
     return 0;
 }
 
 int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task)
 {
-    return schedule(loop, task, RS__WHERE_NOW, 0);
+    return schedule(loop, task, SCHEDULE_NOW, 0);
 }
 
 int rs_event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns)
 {
-    return schedule(loop, task, RS__WHERE_TIMED, time_ns);
+    return schedule(loop, task, SCHEDULE_AT, time_ns);
 }
 
 int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
 {
-    return schedule(loop, task, RS__WHERE_INCOMING, 0);
+    return schedule(loop, task, SCHEDULE_SERIALIZED, 0);
 }
 
 int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
@@ -413,27 +442,22 @@ int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
     if (!loop || !task) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (rs_event_loop_is_on_thread(loop)) {
-        rs__mutex_lock(&loop->synced.lock);
+    if (on_thread(loop)) {
+        rs__fastlock_lock(&loop->synced.lock);
         if (!rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
-            rs__mutex_unlock(&loop->synced.lock);
+            rs__fastlock_unlock(&loop->synced.lock);
             return 0; /* not scheduled, or a foreign cancel already owns it */
         }
-        bool incoming =
-            task->priv_where == RS__WHERE_INCOMING || task->priv_where == RS__WHERE_INCOMING_TIMED;
-        if (incoming) {
-            rs__task_list_unlink(&loop->synced.incoming, task);
-            task->priv_where = RS__WHERE_NONE;
-        }
-        rs__mutex_unlock(&loop->synced.lock);
-        if (!incoming) {
-            rs__scheduler_remove(&loop->scheduler, task);
-        }
+        /* A task still in a cross-thread queue is filed first, so that it
+         * can be unlinked from the scheduler like any other. */
+        file_incoming_locked(loop);
+        rs__fastlock_unlock(&loop->synced.lock);
+        rs__scheduler_remove(&loop->scheduler, task);
         run_task(task, RS_TASK_STATUS_CANCELED);
         return 0;
     }
     if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_CANCEL_REQUESTED)) {
-        rs__mutex_lock(&loop->synced.lock);
+        rs__fastlock_lock(&loop->synced.lock);
         task->priv_cancel_next = NULL;
         if (loop->synced.cancel_tail) {
             loop->synced.cancel_tail->priv_cancel_next = task;
@@ -441,7 +465,7 @@ int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
             loop->synced.cancel_head = task;
         }
         loop->synced.cancel_tail = task;
-        rs__mutex_unlock(&loop->synced.lock);
+        rs__fastlock_unlock(&loop->synced.lock);
         rs__event_loop_wake(loop);
     }
     return 0;

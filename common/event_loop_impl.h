@@ -2,6 +2,7 @@
 #ifndef RS_COMMON_EVENT_LOOP_IMPL_H
 #define RS_COMMON_EVENT_LOOP_IMPL_H
 
+#include "fastlock.h"
 #include "scheduler.h"
 #include "thread.h"
 
@@ -16,9 +17,10 @@ struct rs_event_loop {
 
     /* Cross-thread data: everything under `lock`. */
     struct {
-        rs__mutex lock;
-        struct rs__task_list incoming; /* tasks scheduled from other threads, FIFO */
-        rs_task *cancel_head;          /* cancel requests from other threads */
+        rs__fastlock lock;
+        struct rs__task_list incoming;       /* to run now, from other threads, FIFO */
+        struct rs__task_list incoming_timed; /* timed, from other threads */
+        rs_task *cancel_head;                /* cancel requests from other threads */
         rs_task *cancel_tail;
     } synced;
 

@@ -134,7 +134,7 @@ rs_task *rs__task_list_pop(struct rs__task_list *list)
 void rs__scheduler_init(struct rs__scheduler *s)
 {
     s->now.head = s->now.tail = NULL;
-    s->running.head = s->running.tail = NULL;
+    s->batch_last = NULL;
     s->heap = NULL;
     s->timed_count = 0;
     s->seq = 0;
@@ -143,15 +143,29 @@ void rs__scheduler_init(struct rs__scheduler *s)
 
 bool rs__scheduler_is_empty(const struct rs__scheduler *s)
 {
-    return !s->now.head && !s->running.head && !s->heap;
+    return !s->now.head && !s->heap;
 }
 
 void rs__scheduler_push_now(struct rs__scheduler *s, rs_task *task)
 {
     task->priv_child = NULL;
-    task->priv_seq = s->seq++;
     task->priv_where = RS__WHERE_NOW;
     rs__task_list_append(&s->now, task);
+}
+
+void rs__scheduler_splice_now(struct rs__scheduler *s, struct rs__task_list *list)
+{
+    if (!list->head) {
+        return;
+    }
+    list->head->priv_prev = s->now.tail;
+    if (s->now.tail) {
+        s->now.tail->priv_next = list->head;
+    } else {
+        s->now.head = list->head;
+    }
+    s->now.tail = list->tail;
+    list->head = list->tail = NULL;
 }
 
 void rs__scheduler_push_at(struct rs__scheduler *s, rs_task *task, uint64_t time_ns)
@@ -168,10 +182,11 @@ void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task)
 {
     switch (task->priv_where) {
     case RS__WHERE_NOW:
+        if (task == s->batch_last) {
+            /* The batch is a prefix of the FIFO: it now ends one earlier. */
+            s->batch_last = task->priv_prev;
+        }
         rs__task_list_unlink(&s->now, task);
-        break;
-    case RS__WHERE_RUNNING:
-        rs__task_list_unlink(&s->running, task);
         break;
     case RS__WHERE_TIMED:
         heap_remove(s, task);
@@ -184,19 +199,20 @@ void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task)
 
 void rs__scheduler_begin_batch(struct rs__scheduler *s)
 {
-    for (rs_task *t = s->now.head; t; t = t->priv_next) {
-        t->priv_where = RS__WHERE_RUNNING;
-    }
-    s->running = s->now;
-    s->now.head = s->now.tail = NULL;
+    s->batch_last = s->now.tail;
 }
 
 rs_task *rs__scheduler_pop_running(struct rs__scheduler *s)
 {
-    rs_task *t = rs__task_list_pop(&s->running);
-    if (t) {
-        clear_links(t);
+    rs_task *t = s->now.head;
+    if (!t || !s->batch_last) {
+        return NULL;
     }
+    if (t == s->batch_last) {
+        s->batch_last = NULL;
+    }
+    rs__task_list_unlink(&s->now, t);
+    t->priv_where = RS__WHERE_NONE;
     return t;
 }
 
@@ -212,12 +228,9 @@ rs_task *rs__scheduler_pop_due(struct rs__scheduler *s, uint64_t now_ns, uint64_
 
 rs_task *rs__scheduler_pop_any(struct rs__scheduler *s)
 {
-    rs_task *t = rs__scheduler_pop_running(s);
-    if (!t) {
-        t = rs__task_list_pop(&s->now);
-        if (t) {
-            clear_links(t);
-        }
+    rs_task *t = s->now.head;
+    if (t) {
+        rs__scheduler_remove(s, t);
     }
     if (!t && s->heap) {
         t = s->heap;

@@ -27,11 +27,8 @@ enum {
 /* rs_task.priv_where: which structure links the task (loop-thread data). */
 enum {
     RS__WHERE_NONE = 0,
-    RS__WHERE_INCOMING,       /* the loop's cross-thread queue, to run now */
-    RS__WHERE_INCOMING_TIMED, /* the loop's cross-thread queue, timed */
-    RS__WHERE_NOW,            /* scheduler.now */
-    RS__WHERE_RUNNING,        /* scheduler.running: this iteration's batch */
-    RS__WHERE_TIMED,          /* scheduler.heap */
+    RS__WHERE_NOW,   /* scheduler.now */
+    RS__WHERE_TIMED, /* scheduler.heap */
 };
 
 struct rs__task_list {
@@ -40,8 +37,11 @@ struct rs__task_list {
 };
 
 struct rs__scheduler {
+    /* Tasks to run now, FIFO. The tasks from the head up to batch_last are
+     * this iteration's batch: starting a batch costs nothing, and a whole
+     * list handed over by another thread joins the FIFO in one splice. */
     struct rs__task_list now;
-    struct rs__task_list running;
+    rs_task *batch_last;
     rs_task *heap; /* pairing-heap root */
     size_t timed_count;
     uint64_t seq;
@@ -56,12 +56,15 @@ bool rs__scheduler_is_empty(const struct rs__scheduler *s);
 
 /* Link a task; it must not be linked anywhere. */
 void rs__scheduler_push_now(struct rs__scheduler *s, rs_task *task);
+/* Appends a whole list of tasks whose priv_where is already RS__WHERE_NOW,
+ * emptying it. */
+void rs__scheduler_splice_now(struct rs__scheduler *s, struct rs__task_list *list);
 void rs__scheduler_push_at(struct rs__scheduler *s, rs_task *task, uint64_t time_ns);
 /* Unlink a task from whatever part of the scheduler holds it (no-op if none). */
 void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task);
 
-/* Moves the now-FIFO into the running batch; tasks scheduled while the batch
- * runs wait for the next iteration. */
+/* Starts a batch: the tasks in the now-FIFO at this point; tasks scheduled
+ * while the batch runs wait for the next iteration. */
 void rs__scheduler_begin_batch(struct rs__scheduler *s);
 /* Next task of the running batch, unlinked; NULL when the batch is done. */
 rs_task *rs__scheduler_pop_running(struct rs__scheduler *s);

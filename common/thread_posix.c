@@ -152,3 +152,25 @@ void rs__once_run(rs__once *once, void (*fn)(void))
 {
     pthread_once(once, fn);
 }
+
+#if defined(__linux__)
+#include "fastlock.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Slow path of rs__fastlock_lock: mark the lock contended (2) and sleep until
+ * an unlock finds the mark and wakes one waiter. */
+void rs__fastlock_wait(rs__fastlock *lock)
+{
+    while (__atomic_exchange_n(&lock->state, 2, __ATOMIC_ACQUIRE) != 0) {
+        syscall(SYS_futex, &lock->state, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    }
+}
+
+void rs__fastlock_wake(rs__fastlock *lock)
+{
+    syscall(SYS_futex, &lock->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+#endif
