@@ -231,19 +231,22 @@ static void run_iteration(rs_event_loop *loop)
         run_unlinked(task);
     }
 
-    uint64_t now = rs__clock_now_ns();
-    s->floor_ns = now;
-    uint64_t seq_limit = s->seq;
-    while ((task = rs__scheduler_pop_due(s, now, seq_limit))) {
-        run_unlinked(task);
+    uint64_t next;
+    if (rs__scheduler_next_time(s, &next)) {
+        /* The clock is read only when a timer is waiting. */
+        uint64_t now = rs__clock_now_ns();
+        s->floor_ns = now;
+        uint64_t seq_limit = s->seq;
+        while ((task = rs__scheduler_pop_due(s, now, seq_limit))) {
+            run_unlinked(task);
+        }
     }
 
     int64_t timeout = -1;
-    uint64_t next;
     if (rs__scheduler_has_now(s) || rs__atomic_load(&loop->stop_requested)) {
         timeout = 0;
     } else if (rs__scheduler_next_time(s, &next)) {
-        now = rs__clock_now_ns();
+        uint64_t now = rs__clock_now_ns();
         timeout = next > now ? (int64_t)(next - now) : 0;
     }
     rs__backend_loop_wait(loop, timeout);

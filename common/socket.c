@@ -98,6 +98,11 @@ void rs__socket_release(rs_socket *s)
     }
     rs_socket_on_shutdown_complete_fn *on_destroy = s->on_destroy;
     void *user_data = s->destroy_user_data;
+    while (s->spare_writes) {
+        struct rs__socket_write *spare = s->spare_writes;
+        s->spare_writes = spare->next;
+        rs__mem_release(spare);
+    }
     rs__backend_socket_clean_up(s);
     rs__condvar_clean_up(&s->cond);
     rs__mutex_clean_up(&s->lock);

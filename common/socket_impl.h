@@ -83,10 +83,15 @@ struct rs_socket {
     bool redeliver;        /* readable_task should call on_readable */
     bool load_counted;     /* counted in loop->load */
 
-    bool attached;            /* registered with the loop by the backend */
-    bool local_known;         /* `local` holds the bound address */
-    bool remote_known;        /* `remote` holds the peer's address */
-    bool close_notified;      /* on_close has run */
+    bool attached;       /* registered with the loop by the backend */
+    bool local_known;    /* `local` holds the bound address */
+    bool remote_known;   /* `remote` holds the peer's address */
+    bool close_notified; /* on_close has run */
+
+    /* Completed write requests kept for the next writes (loop thread):
+     * a steady stream of writes then allocates nothing. */
+    struct rs__socket_write *spare_writes;
+    int spare_count;
     volatile long close_done; /* close finished: later closes return at once */
 
     /* `loop` is written under `lock`, which also carries the signal a

@@ -140,6 +140,20 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     return 0;
 }
 
+/* Spare requests kept per socket; more would only hold memory. */
+#define MAX_SPARE_WRITES 4
+
+static void recycle_write(rs_socket *s, struct rs__socket_write *req)
+{
+    if (s->spare_count < MAX_SPARE_WRITES) {
+        req->next = s->spare_writes;
+        s->spare_writes = req;
+        s->spare_count++;
+    } else {
+        rs__mem_release(req);
+    }
+}
+
 static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
@@ -148,7 +162,7 @@ static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
     rs_socket *s = req->socket;
     req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
                      req->user_data);
-    rs__mem_release(req);
+    recycle_write(s, req);
     rs__socket_release(s);
 }
 
@@ -173,20 +187,26 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
         return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
-    struct rs__socket_write *req = rs__mem_calloc(1, sizeof *req);
-    if (!req) {
+    struct rs__socket_write *req = socket->spare_writes;
+    if (req) {
+        socket->spare_writes = req->next;
+        socket->spare_count--;
+    } else if (!(req = rs__mem_acquire(sizeof *req))) {
         return -1;
     }
+    req->next = NULL;
     req->socket = socket;
     req->data = data;
     req->len = len;
+    req->written = 0;
+    req->error = 0;
     req->on_complete = on_complete;
     req->user_data = user_data;
     rs_task_init(&req->task, write_task_fn, req, "socket write completion");
     rs__socket_acquire(socket);
     if (rs__backend_socket_write(socket, req) != 0) {
         rs__socket_release(socket);
-        rs__mem_release(req);
+        recycle_write(socket, req);
         return -1;
     }
     return 0;
