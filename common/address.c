@@ -332,3 +332,20 @@ int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain,
     return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
                     : rs_socket_validate_port_for_connect(ep->port, domain);
 }
+
+size_t rs__format_ipv4(const uint8_t address[4], char out[16])
+{
+    char *p = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = address[i];
+        if (v >= 100) {
+            *p++ = (char)('0' + v / 100);
+        }
+        if (v >= 10) {
+            *p++ = (char)('0' + v / 10 % 10);
+        }
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+    return (size_t)(p - out - 1);
+}

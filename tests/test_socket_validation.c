@@ -11,6 +11,8 @@
 
 #include "rs_test.h"
 
+#include "../common/address.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +408,32 @@ static void test_sk33_validation_bad_input(void **state)
     assert_int_equal(rs_last_error(), RS_ERROR_TIMEOUT);
 }
 
+/* The internal formatter is the parser's inverse, for every byte value in
+ * every position (and a sweep of whole addresses). */
+static void test_sk23_ipv4_format_round_trip(void **state)
+{
+    (void)state;
+    for (unsigned v = 0; v < 256; v++) {
+        for (int pos = 0; pos < 4; pos++) {
+            uint8_t in[4] = {10, 0, 0, 1};
+            in[pos] = (uint8_t)v;
+            char text[16];
+            size_t n = rs__format_ipv4(in, text);
+            assert_int_equal(n, strlen(text));
+            uint8_t back[4];
+            assert_int_equal(rs_parse_ipv4_address(text, back), 0);
+            assert_memory_equal(in, back, 4);
+        }
+    }
+    char text[16];
+    const uint8_t widest[4] = {255, 255, 255, 255};
+    assert_int_equal(rs__format_ipv4(widest, text), 15);
+    assert_string_equal(text, "255.255.255.255");
+    const uint8_t narrowest[4] = {0, 0, 0, 0};
+    assert_int_equal(rs__format_ipv4(narrowest, text), 7);
+    assert_string_equal(text, "0.0.0.0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +443,7 @@ int main(void)
                                         rs_test_teardown_library),
         cmocka_unit_test_setup_teardown(test_sk23_address_parsing_tables, rs_test_setup_library,
                                         rs_test_teardown_library),
+        cmocka_unit_test(test_sk23_ipv4_format_round_trip),
         cmocka_unit_test_setup_teardown(test_sk33_validation_bad_input, rs_test_setup_library,
                                         rs_test_teardown_library),
     };

@@ -12,6 +12,7 @@
 #endif
 #include "le_socket.h"
 
+#include "../../common/address.h"
 #include "../../common/alloc.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
@@ -83,7 +84,7 @@ void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t 
     memset(ep, 0, sizeof *ep);
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &sin->sin_addr, ep->address, sizeof ep->address);
+        rs__format_ipv4((const uint8_t *)&sin->sin_addr, ep->address);
         ep->port = ntohs(sin->sin_port);
     } else if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
