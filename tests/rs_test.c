@@ -1,7 +1,23 @@
+#ifndef _WIN32
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getifaddrs, IFF_LOOPBACK */
+#endif
+#endif
+
 #include "rs_test.h"
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <iphlpapi.h>
+#else
+#include <ifaddrs.h>
+#include <net/if.h>
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void rs_test_latch_init(struct rs_test_latch *latch, long count)
 {
@@ -115,4 +131,50 @@ int rs_test_run_group(const char *group, const struct CMUnitTest *tests, size_t 
     printf("reseau-group %s backend=%s failed=%d\n", group, rs_backend_name(), failed);
     fflush(stdout);
     return failed ? 1 : 0;
+}
+
+/*
+ * Copies the name of this host's loopback interface, as the OS itself reports
+ * it, into name: the interface flagged IFF_LOOPBACK ("lo" on Linux, "lo0" on
+ * the BSDs), or on Windows the NDIS name of the software-loopback adapter
+ * (which need not be the same under Wine as on Windows). False if there is
+ * none.
+ */
+bool rs_test_loopback_interface(char *name, size_t size)
+{
+    bool found = false;
+#ifdef _WIN32
+    ULONG len = 16 * 1024;
+    IP_ADAPTER_ADDRESSES *list = NULL;
+    ULONG rc = ERROR_BUFFER_OVERFLOW;
+    /* The adapter list can grow between the sizing call and the real one. */
+    for (int attempt = 0; attempt < 4 && rc == ERROR_BUFFER_OVERFLOW; attempt++) {
+        free(list);
+        list = malloc(len);
+        assert_non_null(list);
+        rc = GetAdaptersAddresses(
+            AF_UNSPEC, GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER,
+            NULL, list, &len);
+    }
+    if (rc == NO_ERROR) {
+        for (IP_ADAPTER_ADDRESSES *a = list; a && !found; a = a->Next) {
+            if (a->IfType == IF_TYPE_SOFTWARE_LOOPBACK) {
+                found = ConvertInterfaceLuidToNameA(&a->Luid, name, size) == NO_ERROR;
+            }
+        }
+    }
+    free(list);
+#else
+    struct ifaddrs *list = NULL;
+    if (getifaddrs(&list) == 0) {
+        for (struct ifaddrs *ifa = list; ifa && !found; ifa = ifa->ifa_next) {
+            if ((ifa->ifa_flags & IFF_LOOPBACK) && strlen(ifa->ifa_name) < size) {
+                strcpy(name, ifa->ifa_name);
+                found = true;
+            }
+        }
+        freeifaddrs(list);
+    }
+#endif
+    return found;
 }

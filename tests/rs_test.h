@@ -75,6 +75,10 @@ int rs_test_teardown_loop(void **state);
 /* Runs fn(arg) on the loop thread and waits for it (bounded). */
 void rs_test_run_on_loop(rs_event_loop *loop, void (*fn)(void *arg), void *arg);
 
+/* Copies the loopback interface's name as the OS reports it (IFF_LOOPBACK;
+ * on Windows the software-loopback adapter's NDIS name); false if none. */
+bool rs_test_loopback_interface(char *name, size_t size);
+
 /* Runs a CMocka group and prints the per-backend line the summary script reads.
  * Returns 0 or 1 (CMocka's count of failures could read as SKIP/ERROR). */
 int rs_test_run_group(const char *group, const struct CMUnitTest *tests, size_t count);

@@ -3,12 +3,6 @@
  * (test-scenarios.md): interface names, ports and address literals, through
  * the public validation functions. Every expectation holds on both backends.
  */
-#ifndef _WIN32
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* getifaddrs */
-#endif
-#endif
-
 #include "rs_test.h"
 
 #include "../common/address.h"
@@ -17,62 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <winsock2.h>
-#include <ws2ipdef.h>
-#include <iphlpapi.h>
-#else
-#include <ifaddrs.h>
-#include <net/if.h>
-#endif
-
 /* ---- SK5: interface names ---- */
-
-/*
- * Copies the name of this host's loopback interface, as the OS itself reports
- * it, into name: the interface flagged IFF_LOOPBACK ("lo" on Linux, "lo0" on
- * the BSDs), or on Windows the NDIS name of the software-loopback adapter
- * (which need not be the same under Wine as on Windows). False if there is
- * none.
- */
-static bool find_loopback_name(char *name, size_t size)
-{
-    bool found = false;
-#ifdef _WIN32
-    ULONG len = 16 * 1024;
-    IP_ADAPTER_ADDRESSES *list = NULL;
-    ULONG rc = ERROR_BUFFER_OVERFLOW;
-    /* The adapter list can grow between the sizing call and the real one. */
-    for (int attempt = 0; attempt < 4 && rc == ERROR_BUFFER_OVERFLOW; attempt++) {
-        free(list);
-        list = malloc(len);
-        assert_non_null(list);
-        rc = GetAdaptersAddresses(
-            AF_UNSPEC, GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER,
-            NULL, list, &len);
-    }
-    if (rc == NO_ERROR) {
-        for (IP_ADAPTER_ADDRESSES *a = list; a && !found; a = a->Next) {
-            if (a->IfType == IF_TYPE_SOFTWARE_LOOPBACK) {
-                found = ConvertInterfaceLuidToNameA(&a->Luid, name, size) == NO_ERROR;
-            }
-        }
-    }
-    free(list);
-#else
-    struct ifaddrs *list = NULL;
-    if (getifaddrs(&list) == 0) {
-        for (struct ifaddrs *ifa = list; ifa && !found; ifa = ifa->ifa_next) {
-            if ((ifa->ifa_flags & IFF_LOOPBACK) && strlen(ifa->ifa_name) < size) {
-                strcpy(name, ifa->ifa_name);
-                found = true;
-            }
-        }
-        freeifaddrs(list);
-    }
-#endif
-    return found;
-}
 
 static void test_sk5_interface_name_validation(void **state)
 {
@@ -87,7 +26,7 @@ static void test_sk5_interface_name_validation(void **state)
     /* Large enough for any name the OS reports, so that a name the API cannot
      * carry fails the length check below instead of being cut short. */
     char loopback[512];
-    if (!find_loopback_name(loopback, sizeof loopback)) {
+    if (!rs_test_loopback_interface(loopback, sizeof loopback)) {
         fail_msg("%s", "the OS reports no loopback interface");
     }
     print_message("[          ] loopback interface: \"%s\"\n", loopback);
