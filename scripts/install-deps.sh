@@ -12,7 +12,7 @@ need_root() {
     fi
 }
 
-packages=(meson ninja-build pkg-config gcc clang libevent-dev libcmocka-dev libuv1-dev
+packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libevent-dev libcmocka-dev libuv1-dev
           gcc-mingw-w64-x86-64 wine wine64 python3 netcat-openbsd valgrind doxygen)
 
 missing=()

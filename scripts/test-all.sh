@@ -4,7 +4,9 @@
 #   2. libevent, native, under ASan + UBSan
 #   3. libevent, native, under TSan
 #   4. iocp, cross-built with mingw-w64, run under Wine
-# then prints the per-backend scenario summary. Installs what it needs first
+# plus valgrind memcheck on a subset of the plain native build, and each
+# libFuzzer target for 60 s (clang, build/fuzz), then prints the
+# per-backend scenario summary. Installs what it needs first
 # (scripts/install-deps.sh). Exit status: 0 only if every run passed.
 set -uo pipefail
 RS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +33,11 @@ run() { # name, meson setup args...
 run libevent -Dwerror=true
 echo "=== API reference (doxygen, undocumented symbols are errors) ==="
 ninja -C build/libevent docs || status=1
+# Its own log name, so the summary below still reads the full run's log.
+echo "=== valgrind memcheck (plain native build, subset) ==="
+meson test -C build/libevent --logbase valgrind --print-errorlogs --num-processes 1 \
+    --wrap='valgrind --error-exitcode=1 --leak-check=full' \
+    event_loop socket socket_callbacks pipe alloc_failure stress_smoke || status=1
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run libevent-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1 \
@@ -44,6 +51,11 @@ wine_env_stop
 echo "=== benchmark smoke runs (the tool works; speed is not judged) ==="
 bash scripts/bench-quick.sh native || status=1
 bash scripts/bench-quick.sh iocp || status=1
+
+echo "=== fuzzing: each libFuzzer target for 60 s (clang, ASan + UBSan) ==="
+for target in fuzz_address fuzz_options fuzz_socket_sequence; do
+    bash scripts/fuzz.sh "$target" 60 || status=1
+done
 
 python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
     libevent-tsan=build/libevent-tsan iocp=build/iocp \
