@@ -11,32 +11,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-static void nap(void)
-{
-    Sleep(10);
-}
-#else
-#include <time.h>
-static void nap(void)
-{
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-}
-#endif
+/* Per loop, touched only on that loop's thread once its timers are
+ * scheduled: the last timer to fire stops the loop, and the main thread
+ * learns that by waiting for the loop to stop. */
+struct loop_progress {
+    long remaining;
+};
 
 struct timed {
     rs_task task;
     rs_event_loop *loop;
     uint64_t due_ns;
     uint64_t late_ns;
+    struct loop_progress *progress;
 };
-
-static struct {
-    volatile int remaining;
-    int total;
-} progress;
 
 static void on_timer(rs_task *task, void *arg, rs_task_status status)
 {
@@ -45,64 +33,86 @@ static void on_timer(rs_task *task, void *arg, rs_task_status status)
     if (status == RS_TASK_STATUS_RUN) {
         t->late_ns = rs_event_loop_now(t->loop) - t->due_ns;
     }
-    __atomic_sub_fetch(&progress.remaining, 1, __ATOMIC_ACQ_REL);
+    if (--t->progress->remaining == 0) {
+        rs_event_loop_stop(t->loop);
+    }
 }
 
 static int usage(FILE *out, int code)
 {
     fprintf(out, "usage: timers [--loops N] [--tasks N]\n"
-                 "  --loops N  event loops in the group (default: one per usable CPU)\n"
-                 "  --tasks N  timed tasks per loop, 1..100000 (default 5)\n");
+                 "  --loops N  event loops in the group, 1..4096 (default: one per usable CPU)\n"
+                 "  --tasks N  timed tasks per loop, 1..100000 (default 5)\n"
+                 "  --help     this text\n");
     return code;
 }
 
 int main(int argc, char **argv)
 {
-    unsigned loops = 0;
+    long loops = 0;
     long tasks_per_loop = 5;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
+        const char *arg = argv[i];
+        bool takes_value = !strcmp(arg, "--loops") || !strcmp(arg, "--tasks");
+        if (!strcmp(arg, "--help")) {
             return usage(stdout, 0);
-        } else if (!strcmp(argv[i], "--loops") && i + 1 < argc) {
-            loops = (unsigned)strtoul(argv[++i], NULL, 10);
-        } else if (!strcmp(argv[i], "--tasks") && i + 1 < argc) {
-            tasks_per_loop = strtol(argv[++i], NULL, 10);
-            if (tasks_per_loop < 1 || tasks_per_loop > 100000) {
-                fprintf(stderr, "timers: --tasks must be 1..100000\n");
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "timers: unknown argument '%s'\n", argv[i]);
+        } else if (!takes_value || i + 1 >= argc) {
+            fprintf(stderr, "timers: %s '%s'\n",
+                    takes_value ? "missing value after" : "unknown argument", arg);
             return usage(stderr, 2);
         }
+        const char *value = argv[++i];
+        bool is_loops = !strcmp(arg, "--loops");
+        long max = is_loops ? 4096 : 100000;
+        char *end = NULL;
+        long n = strtol(value, &end, 10);
+        if (!*value || *end || n < 1 || n > max) {
+            fprintf(stderr, "timers: %s must be a number 1..%ld, not '%s'\n", arg, max, value);
+            return 2;
+        }
+        *(is_loops ? &loops : &tasks_per_loop) = n;
     }
     if (rs_library_init() != 0) {
         fprintf(stderr, "timers: init failed: %s\n", rs_error_str(rs_last_error()));
         return 1;
     }
-    rs_event_loop_group_options options = {.loop_count = loops};
+    rs_event_loop_group_options options = {.loop_count = (unsigned)loops};
     rs_event_loop_group *group = rs_event_loop_group_new(&options);
     if (!group) {
         fprintf(stderr, "timers: %s\n", rs_error_str(rs_last_error()));
+        rs_library_cleanup();
         return 1;
     }
     size_t n = rs_event_loop_group_count(group);
     printf("reseau %s on the %s backend: %zu event loop(s)\n", rs_version(), rs_backend_name(), n);
     size_t total = n * (size_t)tasks_per_loop;
     struct timed *timers = calloc(total, sizeof *timers);
-    if (!timers) {
+    struct loop_progress *progress = calloc(n, sizeof *progress);
+    if (!timers || !progress) {
+        fprintf(stderr, "timers: out of memory\n");
+        free(timers);
+        free(progress);
+        rs_event_loop_group_release(group);
+        rs_library_cleanup();
         return 1;
     }
-    progress.remaining = progress.total = (int)total;
+    /* Counted before the first timer is scheduled: from then on only the
+     * loop's own thread touches its count. */
+    for (size_t i = 0; i < n; i++) {
+        progress[i].remaining = tasks_per_loop;
+    }
     for (size_t i = 0; i < total; i++) {
         struct timed *t = &timers[i];
         t->loop = rs_event_loop_group_get_loop(group, i % n);
+        t->progress = &progress[i % n];
         t->due_ns = rs_event_loop_now(t->loop) + (uint64_t)(i + 1) * 10000000u;
         rs_task_init(&t->task, on_timer, t, "timer");
         rs_event_loop_schedule_at(t->loop, &t->task, t->due_ns);
     }
-    while (__atomic_load_n(&progress.remaining, __ATOMIC_ACQUIRE) > 0) {
-        nap(); /* a demo: polling a counter keeps it short */
+    /* Each loop stops itself after its last timer; joining its thread also
+     * makes the late_ns values it wrote visible here. */
+    for (size_t i = 0; i < n; i++) {
+        rs_event_loop_wait_for_stop(rs_event_loop_group_get_loop(group, i));
     }
     uint64_t worst = 0;
     for (size_t i = 0; i < total; i++) {
@@ -112,6 +122,7 @@ int main(int argc, char **argv)
            (double)worst / 1e6);
     rs_event_loop_group_release(group);
     free(timers);
+    free(progress);
     rs_library_cleanup();
     return 0;
 }
