@@ -391,7 +391,11 @@ static bool pipe_round_trip(bool two_loops)
         }
         if (io.pipe_writes_issued == 1) {
             IO_WAIT(&io, io_round_trip_done(&io) || io.pipe_write_error != 0, "the pipe's data");
-            if (io.pipe_write_error == 0) {
+            /* The write's callback may still be running on the loop. */
+            rs__mutex_lock(&io.lock);
+            int write_error = io.pipe_write_error;
+            rs__mutex_unlock(&io.lock);
+            if (write_error == 0) {
                 assert_int_equal(io.read_error, 0);
                 assert_memory_equal(io.got, io_message, sizeof io_message);
                 completed = true;
