@@ -5,16 +5,12 @@
  */
 #include "impl_reseau.h"
 
-#if BENCH_HAVE_PIPE
 #include <reseau/pipe.h>
-#endif
 
 #include <stdlib.h>
 #include <string.h>
 
-#if BENCH_HAVE_PIPE
 static const unsigned char payload[BENCH_CHUNK];
-#endif
 
 /* ---- shared plumbing ---- */
 
@@ -154,7 +150,6 @@ static void rs_timers(const struct bench_params *p, struct bench_result *r)
 
 /* ---- pipe ---- */
 
-#if BENCH_HAVE_PIPE
 struct pipe_run {
     struct rsb_run run;
     rs_pipe_read_end *re;
@@ -258,7 +253,6 @@ out:
     }
     free(pr);
 }
-#endif
 
 static int rs_init(void)
 {
@@ -270,38 +264,19 @@ static void rs_clean_up(void)
     rs_library_cleanup();
 }
 
-#if BENCH_RESEAU_SOCKETS
-#define SOCKET_RUN(fn) fn
-#define SOCKET_NA NULL
-#else
-#define SOCKET_RUN(fn) NULL
-#define SOCKET_NA "this build's backend has no sockets"
-#endif
-
 const struct bench_impl bench_impl_reseau = {
     .name = "reseau",
     .description = "reseau's public API on the backend built in",
     .run =
         {
-            [BW_PINGPONG] = SOCKET_RUN(rsb_pingpong),
-            [BW_STREAM] = SOCKET_RUN(rsb_stream),
-            [BW_CONNECT] = SOCKET_RUN(rsb_connect),
+            [BW_PINGPONG] = rsb_pingpong,
+            [BW_STREAM] = rsb_stream,
+            [BW_CONNECT] = rsb_connect,
             [BW_TASKS] = rs_tasks,
             [BW_TIMERS] = rs_timers,
-            [BW_UDP] = SOCKET_RUN(rsb_udp),
-            [BW_FANIN] = SOCKET_RUN(rsb_fanin),
-#if BENCH_HAVE_PIPE
+            [BW_UDP] = rsb_udp,
+            [BW_FANIN] = rsb_fanin,
             [BW_PIPE] = rs_pipe,
-#endif
-        },
-    .na_note =
-        {
-            [BW_PINGPONG] = SOCKET_NA,
-            [BW_STREAM] = SOCKET_NA,
-            [BW_CONNECT] = SOCKET_NA,
-            [BW_UDP] = SOCKET_NA,
-            [BW_FANIN] = SOCKET_NA,
-            [BW_PIPE] = "this build of reseau has no pipes (reseau/pipe.h)",
         },
     .init = rs_init,
     .clean_up = rs_clean_up,

@@ -372,6 +372,9 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs__resolver_forget_loop(loop);
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
+    /* The backend's clean-up may have collected completions that scheduled
+     * their callbacks (IOCP: writes cancelled by a close): cancel those too. */
+    cancel_all(loop);
     current_loop = outer;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 

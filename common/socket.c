@@ -720,7 +720,9 @@ int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on)
     if (!socket || !on) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+    /* TCP_NODELAY exists only on TCP sockets. */
+    if ((rs__socket_state(socket) & RS__SOCKET_CLOSED) ||
+        socket->options.type != RS_SOCKET_STREAM || socket->options.domain == RS_SOCKET_LOCAL) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     return rs__backend_socket_get_tcp_nodelay(socket, on);

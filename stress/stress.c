@@ -13,8 +13,7 @@
  * connection that never finishes within the deadline, or a leaked block.
  *
  *   stress [--smoke] [--connections N] [--loops N] [--seed N] [--deadline S]
- * --smoke: 500 connections, the CI run. Exit 77 (skipped) on a backend
- * without sockets.
+ * --smoke: 500 connections, the CI run.
  */
 #include "../common/atomics.h"
 #include "../common/clock.h"
@@ -26,8 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifndef RS_STRESS_NO_SOCKET_BACKEND
 
 #define HEADER_LEN 4
 #define CHUNK 16384
@@ -658,13 +655,3 @@ int main(int argc, char **argv)
     free(conns);
     return ok ? 0 : 1;
 }
-
-#else
-
-int main(void)
-{
-    printf("stress: skipped: %s\n", RS_STRESS_NO_SOCKET_BACKEND);
-    return 77; /* meson's "skipped" */
-}
-
-#endif

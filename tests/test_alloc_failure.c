@@ -429,8 +429,6 @@ static bool pipe_two_loops_scenario(void)
     return pipe_round_trip(true);
 }
 
-#ifndef RS_TEST_NO_SOCKET_BACKEND
-
 /* -- loopback TCP connect / accept / echo / close -- */
 
 static void on_socket_destroyed(void *user_data)
@@ -660,8 +658,6 @@ static bool tcp_echo_scenario(void)
     return completed;
 }
 
-#endif
-
 static void test_alloc_failure_loop_life_cycle(void **state)
 {
     (void)state;
@@ -705,13 +701,9 @@ static void test_alloc_failure_pipe_two_loops(void **state)
 static void test_alloc_failure_tcp_echo(void **state)
 {
     (void)state;
-#ifdef RS_TEST_NO_SOCKET_BACKEND
-    RS_TEST_SKIP(RS_TEST_NO_SOCKET_BACKEND);
-#else
     int runs = run_with_failures(tcp_echo_scenario);
     print_message("TCP connect/accept/echo/close: %d allocation points failed in turn\n", runs);
     assert_true(runs >= 6);
-#endif
 }
 
 int main(void)

@@ -18,8 +18,6 @@
 #include <unistd.h>
 #endif
 
-#ifndef RS_TEST_NO_SOCKET_BACKEND
-
 /* ---- SK1 ---- */
 
 static void test_sk1_local_stream_communication(void **state)
@@ -642,23 +640,6 @@ static void test_sk16_io_off_the_loop_thread_fails(void **state)
 }
 
 #define SK_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
-
-#else
-
-/* The backend of this build has no socket implementation yet: every
- * scenario is reported as skipped, with the reason, instead of vanishing. */
-static void skip_no_socket_backend(void **state)
-{
-    (void)state;
-    RS_TEST_SKIP(RS_TEST_NO_SOCKET_BACKEND);
-}
-
-#define SK_TEST(fn)                                                                                \
-    {                                                                                              \
-#fn, skip_no_socket_backend, NULL, NULL, NULL                                              \
-    }
-
-#endif
 
 int main(void)
 {

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef RS_TEST_NO_SOCKET_BACKEND
-
 /* ---- SK18 ---- */
 
 struct sk18 {
@@ -443,23 +441,6 @@ static void test_sk26_read_to_eof_after_peer_writes_and_closes(void **state)
 }
 
 #define SK_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
-
-#else
-
-/* The backend of this build has no socket implementation yet: every
- * scenario is reported as skipped, with the reason, instead of vanishing. */
-static void skip_no_socket_backend(void **state)
-{
-    (void)state;
-    RS_TEST_SKIP(RS_TEST_NO_SOCKET_BACKEND);
-}
-
-#define SK_TEST(fn)                                                                                \
-    {                                                                                              \
-#fn, skip_no_socket_backend, NULL, NULL, NULL                                              \
-    }
-
-#endif
 
 int main(void)
 {

@@ -18,8 +18,6 @@
 #include <unistd.h>
 #endif
 
-#ifndef RS_TEST_NO_SOCKET_BACKEND
-
 /* ---- SK27 ---- */
 
 #define SK27_ITERATIONS 40
@@ -514,23 +512,6 @@ static void test_sk33_bad_input_and_wrong_state(void **state)
 }
 
 #define SK_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
-
-#else
-
-/* The backend of this build has no socket implementation yet: every
- * scenario is reported as skipped, with the reason, instead of vanishing. */
-static void skip_no_socket_backend(void **state)
-{
-    (void)state;
-    RS_TEST_SKIP(RS_TEST_NO_SOCKET_BACKEND);
-}
-
-#define SK_TEST(fn)                                                                                \
-    {                                                                                              \
-#fn, skip_no_socket_backend, NULL, NULL, NULL                                              \
-    }
-
-#endif
 
 int main(void)
 {

@@ -81,7 +81,11 @@ typedef struct rs_socket_options {
     bool keepalive;
     uint16_t keep_alive_idle_s;     /**< idle seconds before the first probe */
     uint16_t keep_alive_interval_s; /**< seconds between probes */
-    uint16_t keep_alive_probes;     /**< unanswered probes before the connection drops */
+    /** Unanswered probes before the connection drops, where the OS lets a
+     * socket choose (Linux, macOS, Windows 10 1703 and later: TCP_KEEPCNT);
+     * elsewhere (older Windows, Wine) the system's fixed count applies and a
+     * warning is logged: idle time and interval are still applied exactly. */
+    uint16_t keep_alive_probes;
     rs_socket_tristate tcp_nodelay; /**< TCP_NODELAY (TCP only) */
     rs_socket_reuse reuse;          /**< address reuse of bound sockets */
     /** Bind the socket to this interface ("" for none): SO_BINDTODEVICE on
@@ -280,7 +284,8 @@ typedef enum rs_socket_direction {
  * has a loop). Shutting down writing ends the writes still queued with
  * RS_ERROR_SOCKET_CLOSED: wait for their completions first to send them.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
- * RS_ERROR_NOT_CONNECTED. */
+ * RS_ERROR_NOT_CONNECTED, RS_ERROR_PLATFORM_NOT_SUPPORTED (a LOCAL socket on
+ * Windows: a named pipe has no half-close). */
 RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */
@@ -293,8 +298,8 @@ RS_API int rs_socket_set_options(rs_socket *socket, const rs_socket_options *opt
 /** Any thread. Errors: RS_ERROR_INVALID_ARGUMENT. */
 RS_API int rs_socket_get_options(const rs_socket *socket, rs_socket_options *out);
 /** Whether TCP_NODELAY is on, read back from the OS (getsockopt). Any thread.
- * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (closed), the OS
- * error for a socket that is not TCP. */
+ * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (closed, or not a
+ * TCP socket). */
 RS_API int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
 
 /** The socket's pending error (SO_ERROR), mapped; 0 if none;

@@ -56,8 +56,18 @@ void rs__iocp_op_init(struct rs__iocp_op *op, rs__iocp_op_fn *fn, void *user_dat
  */
 int rs__iocp_associate(rs_event_loop *loop, HANDLE handle);
 
+/* Queues a completion for op on the loop's port, as if an associated
+ * handle's operation had completed (the packet's status is 0 and its byte
+ * count 0). Any thread. */
+int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op);
+
 /* The loop's completion port. */
 HANDLE rs__iocp_loop_port(rs_event_loop *loop);
+
+/* Counts operations whose owner is gone but whose completion is still to be
+ * dequeued (orphans free themselves when it arrives). A loop being destroyed
+ * keeps dequeuing, for a bounded time, until its count is zero. Any thread. */
+void rs__iocp_loop_orphans_add(rs_event_loop *loop, long delta);
 
 /* ---- Winsock (winsock_init.c) ---- */
 
@@ -101,6 +111,16 @@ int rs__iocp_error_from_win32(DWORD err);
 int rs__iocp_error_from_wsa(int err);
 /* NTSTATUS values, as found in a completion's status. */
 int rs__iocp_error_from_ntstatus(uint32_t status);
+/* Named pipes used as LOCAL sockets: CreateNamedPipe's errors (a taken
+ * name is RS_ERROR_ADDRESS_IN_USE), CreateFile's on a pipe name (no such
+ * pipe is RS_ERROR_CONNECTION_REFUSED), and a mapped code as a socket
+ * reports it (a broken pipe is RS_ERROR_SOCKET_CLOSED). */
+int rs__iocp_error_from_pipe_create(DWORD err);
+int rs__iocp_error_from_pipe_open(DWORD err);
+int rs__iocp_error_for_pipe_socket(int code);
+/* A mapped code as a UDP socket reports it (an ICMP port unreachable is
+ * RS_ERROR_CONNECTION_REFUSED). */
+int rs__iocp_error_for_datagram(int code);
 /* Raise the mapped code and return -1. */
 int rs__iocp_raise_win32(DWORD err);
 int rs__iocp_raise_wsa(int err);

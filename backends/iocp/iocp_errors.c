@@ -189,6 +189,47 @@ int rs__iocp_error_from_ntstatus(uint32_t status)
     }
 }
 
+int rs__iocp_error_from_pipe_create(DWORD err)
+{
+    /* FILE_FLAG_FIRST_PIPE_INSTANCE fails with ERROR_ACCESS_DENIED when the
+     * name exists (ERROR_PIPE_BUSY when its instances are all taken): the
+     * name is bound by someone else, EADDRINUSE for a Unix socket path. */
+    if (err == ERROR_ACCESS_DENIED || err == ERROR_PIPE_BUSY) {
+        return RS_ERROR_ADDRESS_IN_USE;
+    }
+    if (err == ERROR_BAD_PATHNAME) {
+        return RS_ERROR_FILE_INVALID_PATH;
+    }
+    return rs__iocp_error_from_win32(err);
+}
+
+int rs__iocp_error_from_pipe_open(DWORD err)
+{
+    /* No pipe of that name: no listener at the path (a Unix socket connect
+     * to a path without a listener is refused). */
+    if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND) {
+        return RS_ERROR_CONNECTION_REFUSED;
+    }
+    if (err == ERROR_BAD_PATHNAME) {
+        return RS_ERROR_FILE_INVALID_PATH;
+    }
+    return rs__iocp_error_from_win32(err);
+}
+
+int rs__iocp_error_for_pipe_socket(int code)
+{
+    /* A write to a LOCAL socket whose peer is gone fails with EPIPE on POSIX
+     * (RS_ERROR_SOCKET_CLOSED); the pipe reports it as a broken pipe. */
+    return code == RS_ERROR_BROKEN_PIPE ? RS_ERROR_SOCKET_CLOSED : code;
+}
+
+int rs__iocp_error_for_datagram(int code)
+{
+    /* A UDP receive fails with WSAECONNRESET when an earlier datagram drew
+     * an ICMP port unreachable; POSIX reports that as ECONNREFUSED. */
+    return code == RS_ERROR_CONNECTION_RESET ? RS_ERROR_CONNECTION_REFUSED : code;
+}
+
 int rs__iocp_raise_win32(DWORD err)
 {
     return rs_raise(rs__iocp_error_from_win32(err));

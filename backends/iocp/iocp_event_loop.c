@@ -9,6 +9,8 @@
 #include "iocp_backend.h"
 
 #include "../../common/alloc.h"
+#include "../../common/atomics.h"
+#include "../../common/clock.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
 
@@ -29,8 +31,13 @@ enum completion_key {
  * the next iteration. */
 enum { BATCH = 64 };
 
+/* How long a loop being destroyed waits for its orphans' completions:
+ * cancellations complete promptly, so this only bounds a misbehaving driver. */
+#define ORPHAN_DRAIN_NS (2000ull * 1000000ull)
+
 struct iocp_loop {
     HANDLE port;
+    volatile long orphans;
 };
 
 void rs__iocp_op_init(struct rs__iocp_op *op, rs__iocp_op_fn *fn, void *user_data)
@@ -44,6 +51,21 @@ HANDLE rs__iocp_loop_port(rs_event_loop *loop)
 {
     struct iocp_loop *il = loop->impl;
     return il->port;
+}
+
+void rs__iocp_loop_orphans_add(rs_event_loop *loop, long delta)
+{
+    struct iocp_loop *il = loop->impl;
+    rs__atomic_add(&il->orphans, delta);
+}
+
+int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op)
+{
+    struct iocp_loop *il = loop->impl;
+    if (!PostQueuedCompletionStatus(il->port, 0, KEY_IO, &op->overlapped)) {
+        return rs__iocp_raise_win32(GetLastError());
+    }
+    return 0;
 }
 
 int rs__iocp_associate(rs_event_loop *loop, HANDLE handle)
@@ -93,9 +115,45 @@ int rs__backend_loop_init(rs_event_loop *loop)
     return 0;
 }
 
+static void dispatch(rs_event_loop *loop, HANDLE port, DWORD timeout)
+{
+    OVERLAPPED_ENTRY entries[BATCH];
+    ULONG count = 0;
+    /* Not alertable: the loop runs no APCs. */
+    if (!GetQueuedCompletionStatusEx(port, entries, BATCH, &count, timeout, FALSE)) {
+        DWORD err = GetLastError();
+        /* WAIT_TIMEOUT: no packet arrived before the timeout. */
+        if (err != WAIT_TIMEOUT) {
+            RS__LOG(RS_LOG_ERROR, "GetQueuedCompletionStatusEx failed: %lu", (unsigned long)err);
+        }
+        return;
+    }
+    for (ULONG i = 0; i < count; i++) {
+        const OVERLAPPED_ENTRY *e = &entries[i];
+        if (e->lpCompletionKey == KEY_WAKE) {
+            continue;
+        }
+        /* OVERLAPPED_ENTRY.Internal is the packet's NTSTATUS (the value the
+         * kernel also stores in the OVERLAPPED's Internal member). */
+        struct rs__iocp_op *op = (struct rs__iocp_op *)e->lpOverlapped;
+        op->on_completion(loop, op, (uint32_t)e->Internal, e->dwNumberOfBytesTransferred);
+    }
+}
+
 void rs__backend_loop_clean_up(rs_event_loop *loop)
 {
     struct iocp_loop *il = loop->impl;
+    /* The OVERLAPPED of a cancelled operation is written until its completion
+     * is queued: its memory may only be freed after that, so wait for it
+     * (bounded: a cancelled operation completes promptly). */
+    uint64_t deadline = rs__clock_now_ns() + ORPHAN_DRAIN_NS;
+    while (rs__atomic_load(&il->orphans) > 0 && rs__clock_now_ns() < deadline) {
+        dispatch(loop, il->port, 10);
+    }
+    if (rs__atomic_load(&il->orphans) > 0) {
+        RS__LOG(RS_LOG_WARN, "event loop destroyed with %ld cancelled operations outstanding",
+                rs__atomic_load(&il->orphans));
+    }
     /* Packets still queued (a wake-up) are discarded with the port. */
     CloseHandle(il->port);
     rs__mem_release(il);
@@ -125,26 +183,5 @@ static DWORD timeout_ms(int64_t timeout_ns)
 void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
 {
     struct iocp_loop *il = loop->impl;
-    OVERLAPPED_ENTRY entries[BATCH];
-    ULONG count = 0;
-    /* Not alertable: the loop runs no APCs. */
-    if (!GetQueuedCompletionStatusEx(il->port, entries, BATCH, &count, timeout_ms(timeout_ns),
-                                     FALSE)) {
-        DWORD err = GetLastError();
-        /* WAIT_TIMEOUT: no packet arrived before the timeout. */
-        if (err != WAIT_TIMEOUT) {
-            RS__LOG(RS_LOG_ERROR, "GetQueuedCompletionStatusEx failed: %lu", (unsigned long)err);
-        }
-        return;
-    }
-    for (ULONG i = 0; i < count; i++) {
-        const OVERLAPPED_ENTRY *e = &entries[i];
-        if (e->lpCompletionKey == KEY_WAKE) {
-            continue;
-        }
-        /* OVERLAPPED_ENTRY.Internal is the packet's NTSTATUS (the value the
-         * kernel also stores in the OVERLAPPED's Internal member). */
-        struct rs__iocp_op *op = (struct rs__iocp_op *)e->lpOverlapped;
-        op->on_completion(loop, op, (uint32_t)e->Internal, e->dwNumberOfBytesTransferred);
-    }
+    dispatch(loop, il->port, timeout_ms(timeout_ns));
 }

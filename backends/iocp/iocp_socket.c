@@ -1,0 +1,763 @@
+/*
+ * IOCP backend, sockets: creation, addresses, options, bind, listen, the
+ * dispatch to the TCP, UDP and LOCAL (named pipe) halves, close, and the
+ * bookkeeping of overlapped operations every kind shares (see iocp_socket.h
+ * for the completion and orphan rules).
+ */
+#include "iocp_socket.h"
+
+#include "../../common/address.h"
+#include "../../common/alloc.h"
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <mstcpip.h>
+#include <string.h>
+
+/* The Windows SDK's ws2ipdef.h defines it (Windows 10 1703 and later);
+ * mingw-w64's does not yet. */
+#ifndef TCP_KEEPCNT
+#define TCP_KEEPCNT 16
+#endif
+
+/* ---- operations ---- */
+
+struct rs__iocp_sock_op *rs__iocp_sock_op_new(size_t cap)
+{
+    struct rs__iocp_sock_op *op = rs__mem_calloc(1, sizeof *op + cap);
+    if (op) {
+        op->cap = cap;
+        op->accepted = INVALID_SOCKET;
+    }
+    return op;
+}
+
+void rs__iocp_sock_op_free(struct rs__iocp_sock_op *op)
+{
+    if (!op) {
+        return;
+    }
+    if (op->accepted != INVALID_SOCKET) {
+        closesocket(op->accepted);
+    }
+    if (op->pipe) {
+        CloseHandle(op->pipe);
+    }
+    if (op->event) {
+        CloseHandle(op->event);
+    }
+    rs__mem_release(op);
+}
+
+void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op)
+{
+    if (op->prev) {
+        op->prev->next = op->next;
+    } else {
+        im->ops_head = op->next;
+    }
+    if (op->next) {
+        op->next->prev = op->prev;
+    } else {
+        im->ops_tail = op->prev;
+    }
+    op->prev = op->next = NULL;
+}
+
+static void op_completed(rs_event_loop *loop, struct rs__iocp_op *base, uint32_t status,
+                         size_t bytes)
+{
+    (void)loop;
+    struct rs__iocp_sock_op *op = (struct rs__iocp_sock_op *)base;
+    rs_socket *s = op->socket;
+    if (!s) {
+        if (op->req) {
+            rs__socket_write_done(op->req, RS_ERROR_SOCKET_CLOSED);
+            op->req = NULL;
+        }
+        rs__iocp_loop_orphans_add(op->loop, -1);
+        rs__iocp_sock_op_free(op);
+        return;
+    }
+    int error = op->posted ? op->posted_error : rs__iocp_error_from_ntstatus(status);
+    rs__iocp_sock_op_unlink(s->impl, op);
+    /* The handler may run the user's callbacks, which may destroy the socket. */
+    rs__socket_acquire(s);
+    op->handler(s, op, error, bytes);
+    rs__socket_release(s);
+}
+
+void rs__iocp_sock_op_start(rs_socket *s, struct rs__iocp_sock_op *op, rs__iocp_sock_op_fn *handler)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* The OVERLAPPED must be zeroed before every new operation. */
+    rs__iocp_op_init(&op->base, op_completed, NULL);
+    op->handler = handler;
+    op->socket = s;
+    op->loop = s->loop;
+    op->posted = false;
+    op->posted_error = 0;
+    op->prev = im->ops_tail;
+    op->next = NULL;
+    if (im->ops_tail) {
+        im->ops_tail->next = op;
+    } else {
+        im->ops_head = op;
+    }
+    im->ops_tail = op;
+}
+
+struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *s, rs__iocp_sock_op_fn *handler)
+{
+    struct rs__iocp_socket *im = s->impl;
+    rs__iocp_sock_op_start(s, im->read_op, handler);
+    im->read_in_flight = true;
+    return im->read_op;
+}
+
+void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error)
+{
+    op->posted = true;
+    op->posted_error = error;
+    /* A call that fails at once queues no packet; this one stands in for it
+     * so that the result, too, is reported once and never inside the call. */
+    if (rs__iocp_post_completion(op->loop, &op->base) != 0) {
+        RS__LOG(RS_LOG_ERROR, "socket operation lost: its completion could not be queued: %s",
+                rs_error_name(rs_last_error()));
+    }
+}
+
+/* Detaches op, which is off the socket's list, from the socket; op frees
+ * itself when its (cancelled) completion is dequeued. A write completes then
+ * too, with RS_ERROR_SOCKET_CLOSED: until that completion the system may
+ * still read the caller's buffer (WSASend's contract), so the caller must not
+ * hear about it earlier. */
+static void orphan(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op)
+{
+    if (op == im->read_op) {
+        im->read_op = NULL;
+    }
+    op->socket = NULL;
+    rs__iocp_loop_orphans_add(op->loop, 1);
+}
+
+/* Orphans every operation in flight, oldest first (writes complete in
+ * order). Their handle is cancelled or closed already. */
+static void orphan_all(struct rs__iocp_socket *im)
+{
+    struct rs__iocp_sock_op *op = im->ops_head;
+    im->ops_head = im->ops_tail = NULL;
+    while (op) {
+        struct rs__iocp_sock_op *next = op->next;
+        op->prev = op->next = NULL;
+        orphan(im, op);
+        op = next;
+    }
+}
+
+/* Cancels and orphans the writes in flight (shutdown of the sending side). */
+static void cancel_writes(struct rs__iocp_socket *im)
+{
+    struct rs__iocp_sock_op *op = im->ops_head;
+    while (op) {
+        struct rs__iocp_sock_op *next = op->next;
+        if (op->req) {
+            CancelIoEx((HANDLE)im->sock, &op->base.overlapped);
+            rs__iocp_sock_op_unlink(im, op);
+            orphan(im, op);
+        }
+        op = next;
+    }
+}
+
+/* ---- addresses ---- */
+
+int rs__iocp_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                                    SOCKADDR_STORAGE *out, int *len)
+{
+    memset(out, 0, sizeof *out);
+    if (domain == RS_SOCKET_IPV4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        uint8_t bytes[4];
+        if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
+            return -1;
+        }
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((u_short)ep->port);
+        memcpy(&sin->sin_addr, bytes, sizeof bytes);
+        *len = (int)sizeof *sin;
+        return 0;
+    }
+    if (domain == RS_SOCKET_IPV6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+        uint8_t bytes[16];
+        if (rs_parse_ipv6_address(ep->address, bytes) != 0) {
+            return -1;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((u_short)ep->port);
+        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
+        *len = (int)sizeof *sin6;
+        return 0;
+    }
+    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+}
+
+void rs__iocp_endpoint_from_sockaddr(const struct sockaddr *sa, rs_socket_endpoint *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, ep->address, sizeof ep->address);
+        ep->port = ntohs(sin->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ep->address, sizeof ep->address);
+        ep->port = ntohs(sin6->sin6_port);
+    }
+}
+
+int rs__iocp_local_endpoint(SOCKET sock, rs_socket_endpoint *ep)
+{
+    SOCKADDR_STORAGE ss;
+    int len = (int)sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getsockname(sock, (struct sockaddr *)&ss, &len) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    rs__iocp_endpoint_from_sockaddr((struct sockaddr *)&ss, ep);
+    return 0;
+}
+
+/* ---- options ---- */
+
+static int set_int(SOCKET sock, int level, int name, int value, const char *what)
+{
+    if (setsockopt(sock, level, name, (const char *)&value, (int)sizeof value) != 0) {
+        RS__LOG(RS_LOG_ERROR, "socket option %s refused: %d", what, WSAGetLastError());
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    return 0;
+}
+
+static int set_keepalive(SOCKET sock, const rs_socket_options *o)
+{
+    if (set_int(sock, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
+        return -1;
+    }
+    if (o->keep_alive_idle_s || o->keep_alive_interval_s) {
+        /* Windows has no per-socket TCP_KEEPIDLE / TCP_KEEPINTVL before
+         * Windows 10 1709 (and Wine has none): SIO_KEEPALIVE_VALS sets both,
+         * in milliseconds; a zero keeps the system's default (2 h idle, 1 s
+         * interval). */
+        struct tcp_keepalive vals;
+        vals.onoff = 1;
+        vals.keepalivetime = o->keep_alive_idle_s ? o->keep_alive_idle_s * 1000u : 7200000u;
+        vals.keepaliveinterval =
+            o->keep_alive_interval_s ? o->keep_alive_interval_s * 1000u : 1000u;
+        DWORD bytes = 0;
+        if (WSAIoctl(sock, SIO_KEEPALIVE_VALS, &vals, sizeof vals, NULL, 0, &bytes, NULL, NULL) !=
+            0) {
+            RS__LOG(RS_LOG_ERROR, "SIO_KEEPALIVE_VALS refused: %d", WSAGetLastError());
+            return rs_raise(RS_ERROR_SOCKET_OPTION);
+        }
+    }
+    if (o->keep_alive_probes) {
+        int value = o->keep_alive_probes;
+        if (setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, (const char *)&value, (int)sizeof value) !=
+            0) {
+            int err = WSAGetLastError();
+            /* TCP_KEEPCNT exists from Windows 10 1703 on; before, the probe
+             * count is fixed by the system (10) and cannot be requested. */
+            if (err != WSAENOPROTOOPT) {
+                RS__LOG(RS_LOG_ERROR, "TCP_KEEPCNT refused: %d", err);
+                return rs_raise(RS_ERROR_SOCKET_OPTION);
+            }
+            RS__LOG(RS_LOG_WARN, "TCP_KEEPCNT is not available: the system's probe count applies");
+        }
+    }
+    return 0;
+}
+
+static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
+{
+    unsigned int index = rs__network_interface_index(o->network_interface_name);
+    if (index == 0) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    /* IP_UNICAST_IF takes the index in network byte order, IPV6_UNICAST_IF
+     * in host order (their documentation). Wine 8 reads the IPv6 one in
+     * network order too and refuses the documented form with WSAEINVAL;
+     * the documented order is kept. */
+    if (o->domain == RS_SOCKET_IPV6) {
+        return set_int(sock, IPPROTO_IPV6, IPV6_UNICAST_IF, (int)index, "IPV6_UNICAST_IF");
+    }
+    return set_int(sock, IPPROTO_IP, IP_UNICAST_IF, (int)htonl(index), "IP_UNICAST_IF");
+}
+
+int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
+{
+    if (rs__socket_take_option_fault()) {
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    if (o->domain == RS_SOCKET_LOCAL) {
+        return 0;
+    }
+    bool tcp = o->type == RS_SOCKET_STREAM;
+    if (tcp && o->keepalive && set_keepalive(sock, o) != 0) {
+        return -1;
+    }
+    if (tcp && o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT &&
+        set_int(sock, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
+                "TCP_NODELAY") != 0) {
+        return -1;
+    }
+    if (o->network_interface_name[0] && bind_to_interface(sock, o) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+struct rs__iocp_socket *rs__iocp_socket_impl_new(enum rs__iocp_kind kind)
+{
+    struct rs__iocp_socket *im = rs__mem_calloc(1, sizeof *im);
+    if (im) {
+        im->kind = kind;
+        im->sock = INVALID_SOCKET;
+        im->pipe = INVALID_HANDLE_VALUE;
+    }
+    return im;
+}
+
+/* Closes what im holds and frees it. */
+static void impl_free(struct rs__iocp_socket *im)
+{
+    if (im->sock != INVALID_SOCKET) {
+        closesocket(im->sock);
+    }
+    if (im->pipe != INVALID_HANDLE_VALUE) {
+        CloseHandle(im->pipe);
+    }
+    rs__iocp_sock_op_free(im->read_op);
+    rs__mem_release(im->pipe_name);
+    rs__mem_release(im);
+}
+
+SOCKET rs__iocp_socket_open(rs_socket_domain domain, rs_socket_type type)
+{
+    int family = domain == RS_SOCKET_IPV4 ? AF_INET : AF_INET6;
+    int proto = type == RS_SOCKET_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+    /* WSA_FLAG_NO_HANDLE_INHERIT: no child process started meanwhile may
+     * inherit the socket. */
+    SOCKET sock = WSASocketW(family, type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM, proto,
+                             NULL, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (sock == INVALID_SOCKET) {
+        rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    return sock;
+}
+
+rs_socket *rs__iocp_socket_new_accepted(rs_socket *listener, struct rs__iocp_socket *im)
+{
+    rs_socket *a = rs__socket_new_accepted(listener, im);
+    if (!a) {
+        impl_free(im);
+        return NULL;
+    }
+    rs__iocp_socket_init_tasks(a);
+    return a;
+}
+
+static enum rs__iocp_kind kind_of(const rs_socket_options *o)
+{
+    if (o->domain == RS_SOCKET_LOCAL) {
+        return RS__IOCP_PIPE;
+    }
+    return o->type == RS_SOCKET_STREAM ? RS__IOCP_TCP : RS__IOCP_UDP;
+}
+
+void rs__iocp_socket_init_tasks(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    rs_task_init(&im->accept_task, rs__iocp_accept_task, s, "socket accept");
+    rs_task_init(&im->retry_task, rs__iocp_pipe_retry_task, s, "pipe connect retry");
+}
+
+int rs__backend_socket_init(rs_socket *s)
+{
+    const rs_socket_options *o = &s->options;
+    struct rs__iocp_socket *im = rs__iocp_socket_impl_new(kind_of(o));
+    if (!im) {
+        return -1;
+    }
+    /* A LOCAL socket gets its handle from bind (a pipe instance) or connect
+     * (the client end). */
+    if (im->kind != RS__IOCP_PIPE) {
+        im->sock = rs__iocp_socket_open(o->domain, o->type);
+        if (im->sock == INVALID_SOCKET) {
+            rs__mem_release(im);
+            return -1;
+        }
+        if (im->kind == RS__IOCP_UDP) {
+            rs__iocp_udp_report_unreachable(im->sock, false);
+        }
+    }
+    s->impl = im;
+    rs__iocp_socket_init_tasks(s);
+    return 0;
+}
+
+void rs__backend_socket_clean_up(rs_socket *s)
+{
+    if (s->impl) {
+        impl_free(s->impl);
+        s->impl = NULL;
+    }
+}
+
+int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
+{
+    struct rs__iocp_socket *im = s->impl;
+    const rs_socket_options *o = &s->options;
+    if (im->kind == RS__IOCP_PIPE) {
+        return rs__iocp_pipe_bind(s, local);
+    }
+    SOCKADDR_STORAGE ss;
+    int len;
+    if (rs__iocp_sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
+        rs__iocp_apply_options(im->sock, o) != 0) {
+        return -1;
+    }
+    /* Windows' SO_REUSEADDR would let another socket bind the same port and
+     * steal its connections; SO_EXCLUSIVEADDRUSE forbids that, and a
+     * Windows listener rebinds despite TIME_WAIT without any option. */
+    if (o->reuse == RS_SOCKET_REUSE_DEFAULT && o->type == RS_SOCKET_STREAM &&
+        set_int(im->sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1, "SO_EXCLUSIVEADDRUSE") != 0) {
+        return -1;
+    }
+    if (bind(im->sock, (struct sockaddr *)&ss, len) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    im->bound = true;
+    return rs__iocp_local_endpoint(im->sock, &s->local);
+}
+
+int rs__backend_socket_listen(rs_socket *s, int backlog)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        return rs__iocp_pipe_listen(s, backlog);
+    }
+    if (listen(im->sock, backlog) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    im->backlog = backlog;
+    return 0;
+}
+
+/* ConnectEx requires a bound socket: the wildcard address of its family,
+ * port 0, lets the system pick the source as connect() would. */
+static int bind_wildcard(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    SOCKADDR_STORAGE ss;
+    memset(&ss, 0, sizeof ss);
+    int len;
+    if (s->options.domain == RS_SOCKET_IPV4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        len = (int)sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_any;
+        len = (int)sizeof *sin6;
+    }
+    if (bind(im->sock, (struct sockaddr *)&ss, len) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    im->bound = true;
+    return 0;
+}
+
+int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        return rs__iocp_pipe_connect(s, remote);
+    }
+    if (rs__iocp_sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &im->remote_len) !=
+            0 ||
+        rs__iocp_apply_options(im->sock, &s->options) != 0) {
+        return -1;
+    }
+    if (im->kind == RS__IOCP_UDP) {
+        return rs__iocp_udp_connect(s);
+    }
+    if (!im->bound && bind_wildcard(s) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int rs__iocp_socket_associate(rs_socket *s, HANDLE handle)
+{
+    /* No FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (SetFileCompletionNotificationModes
+     * is never called): every overlapped call that does not fail at once
+     * queues its packet, and that packet is the only completion path. See
+     * iocp_socket.h. */
+    struct rs__iocp_socket *im = s->impl;
+    if (rs__iocp_associate(s->loop, handle) != 0) {
+        return -1;
+    }
+    im->associated = true;
+    return 0;
+}
+
+int rs__backend_socket_attach(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* The one readiness operation a reading socket reuses for its life is
+     * allocated here, where a failure still reaches the caller: reposting it
+     * after a read drained the socket has nobody to report to. */
+    if (!(rs__socket_state(s) & RS__SOCKET_LISTENING) && !im->read_op &&
+        !(im->read_op = rs__iocp_sock_op_new(im->kind == RS__IOCP_TCP ? 0 : RS__IOCP_READ_BUF))) {
+        return -1;
+    }
+    switch (im->kind) {
+    case RS__IOCP_TCP:
+        return rs__iocp_tcp_attach(s);
+    case RS__IOCP_UDP:
+        return rs__iocp_udp_attach(s);
+    case RS__IOCP_PIPE:
+        return rs__iocp_pipe_attach(s);
+    }
+    return rs_raise(RS_ERROR_INVALID_STATE);
+}
+
+/* ---- accepting (TCP and LOCAL) ---- */
+
+bool rs__iocp_accepting(const rs_socket *s)
+{
+    long state = rs__socket_state(s);
+    return (state & RS__SOCKET_ACCEPTING) && !(state & RS__SOCKET_CLOSED);
+}
+
+bool rs__iocp_deliver_accepted(rs_socket *listener, rs_socket *a)
+{
+    struct rs__iocp_socket *im = listener->impl;
+    if (!im->ready_head && rs__iocp_accepting(listener)) {
+        return rs__socket_accepted(listener, 0, a);
+    }
+    struct rs__iocp_socket *aim = a->impl;
+    aim->ready_next = NULL;
+    if (im->ready_tail) {
+        ((struct rs__iocp_socket *)im->ready_tail->impl)->ready_next = a;
+    } else {
+        im->ready_head = a;
+    }
+    im->ready_tail = a;
+    return rs__iocp_accepting(listener);
+}
+
+void rs__iocp_schedule_accept_task(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_now(s->loop, &im->accept_task) != 0) {
+        rs__socket_release(s); /* scheduled already */
+    }
+}
+
+void rs__iocp_accept_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    struct rs__iocp_socket *im = s->impl;
+    if (status == RS_TASK_STATUS_RUN) {
+        while (im->ready_head && rs__iocp_accepting(s)) {
+            rs_socket *a = im->ready_head;
+            struct rs__iocp_socket *aim = a->impl;
+            im->ready_head = aim->ready_next;
+            if (!im->ready_head) {
+                im->ready_tail = NULL;
+            }
+            aim->ready_next = NULL;
+            if (!rs__socket_accepted(s, 0, a)) {
+                break;
+            }
+        }
+        if (rs__iocp_accepting(s)) {
+            if (im->kind == RS__IOCP_PIPE) {
+                rs__iocp_pipe_start_accept(s);
+            } else {
+                rs__iocp_tcp_start_accept(s);
+            }
+        }
+    }
+    rs__socket_release(s);
+}
+
+int rs__backend_socket_start_accept(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* Connections accepted while accepting was stopped come first, from a
+     * task (never inside start_accept). */
+    if (im->ready_head) {
+        rs__iocp_schedule_accept_task(s);
+    }
+    if (im->kind == RS__IOCP_PIPE) {
+        return rs__iocp_pipe_start_accept(s);
+    }
+    return rs__iocp_tcp_start_accept(s);
+}
+
+void rs__backend_socket_stop_accept(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* The posted accepts stay: what they accept meanwhile waits in the
+     * ready list for the next start_accept, so no connection is lost. */
+    rs_event_loop_cancel_task(s->loop, &im->accept_task);
+}
+
+/* ---- I/O ---- */
+
+int rs__backend_socket_subscribe(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_TCP) {
+        rs__iocp_tcp_post_read(s);
+    }
+    return 0;
+}
+
+int rs__backend_socket_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+{
+    struct rs__iocp_socket *im = s->impl;
+    switch (im->kind) {
+    case RS__IOCP_TCP:
+        return rs__iocp_tcp_read(s, buffer, len, amount_read);
+    case RS__IOCP_UDP:
+        return rs__iocp_udp_read(s, buffer, len, amount_read);
+    case RS__IOCP_PIPE:
+        return rs__iocp_pipe_read(s, buffer, len, amount_read);
+    }
+    return rs_raise(RS_ERROR_INVALID_STATE);
+}
+
+int rs__backend_socket_write(rs_socket *s, struct rs__socket_write *req)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        return rs__iocp_pipe_write(s, req);
+    }
+    return rs__iocp_wsa_write(s, req);
+}
+
+int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        /* A named pipe has no half-close: only closing the handle ends it. */
+        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    int how = direction == RS_SOCKET_DIRECTION_READ    ? SD_RECEIVE
+              : direction == RS_SOCKET_DIRECTION_WRITE ? SD_SEND
+                                                       : SD_BOTH;
+    /* Writes still queued end with the sending side (socket.h). A posted
+     * send is already the kernel's: cancel it before the FIN is queued. */
+    if (direction & RS_SOCKET_DIRECTION_WRITE) {
+        cancel_writes(im);
+    }
+    if (shutdown(im->sock, how) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    return 0;
+}
+
+/* ---- close and state ---- */
+
+/* Destroys the accepted sockets nobody took. */
+static void drop_ready(struct rs__iocp_socket *im)
+{
+    rs_socket *a = im->ready_head;
+    im->ready_head = im->ready_tail = NULL;
+    while (a) {
+        struct rs__iocp_socket *aim = a->impl;
+        rs_socket *next = aim->ready_next;
+        aim->ready_next = NULL;
+        rs_socket_destroy(a);
+        a = next;
+    }
+}
+
+void rs__backend_socket_close(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (s->loop) {
+        rs_event_loop_cancel_task(s->loop, &im->accept_task);
+        if (im->retry_armed) {
+            im->retry_armed = false;
+            rs_event_loop_cancel_task(s->loop, &im->retry_task);
+        }
+    }
+    if (im->kind == RS__IOCP_PIPE) {
+        rs__iocp_pipe_close(s);
+    } else if (im->sock != INVALID_SOCKET) {
+        /* Cancelled operations still complete, and the orphans free
+         * themselves then. closesocket alone is documented to cancel them,
+         * but under Wine 8 sends waiting for buffer space were left pending
+         * by it (measured: when the loop was destroyed right after such a
+         * close, their completions never arrived); CancelIoEx first
+         * completes every one of them. */
+        CancelIoEx((HANDLE)im->sock, NULL);
+        closesocket(im->sock);
+        im->sock = INVALID_SOCKET;
+    }
+    orphan_all(im);
+    /* A completed read held for rs_socket_read is no longer in flight. */
+    rs__iocp_sock_op_free(im->read_op);
+    im->read_op = NULL;
+    im->read_in_flight = false;
+    im->read_ready = false;
+    drop_ready(im);
+}
+
+int rs__backend_socket_set_options(rs_socket *s, const rs_socket_options *options)
+{
+    struct rs__iocp_socket *im = s->impl;
+    return rs__iocp_apply_options(im->sock, options);
+}
+
+int rs__backend_socket_get_tcp_nodelay(const rs_socket *s, bool *on)
+{
+    const struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        /* As getsockopt(TCP_NODELAY) on a Unix socket (EOPNOTSUPP). */
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    DWORD value = 0;
+    int len = (int)sizeof value;
+    if (getsockopt(im->sock, IPPROTO_TCP, TCP_NODELAY, (char *)&value, &len) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    *on = value != 0;
+    return 0;
+}
+
+int rs__backend_socket_get_error(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        return 0;
+    }
+    int value = 0;
+    int len = (int)sizeof value;
+    if (getsockopt(im->sock, SOL_SOCKET, SO_ERROR, (char *)&value, &len) != 0) {
+        return rs__iocp_error_from_wsa(WSAGetLastError());
+    }
+    return rs__iocp_error_from_wsa(value);
+}

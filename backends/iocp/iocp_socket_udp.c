@@ -1,0 +1,109 @@
+/*
+ * IOCP backend, UDP: connect, and readability without MSG_PEEK (W4).
+ *
+ * MSG_PEEK is valid only on non-overlapped sockets (WSARecv's
+ * documentation), so readiness cannot peek. Instead one overlapped
+ * WSARecvFrom is kept posted into a 64 KiB buffer the socket owns: its
+ * completion is "readable", rs_socket_read hands that datagram out
+ * (truncated to the caller's buffer, the rest discarded, as on POSIX) and
+ * posts the next receive. Datagrams that arrive meanwhile wait in the
+ * socket's receive buffer, in order. Writes are the overlapped sends of
+ * iocp_socket_tcp.c.
+ */
+#include "iocp_socket.h"
+
+#include "../../common/error.h"
+#include "../../common/log.h"
+
+#include <string.h>
+
+void rs__iocp_udp_report_unreachable(SOCKET sock, bool on)
+{
+    /* Windows fails the next receive of a UDP socket with WSAECONNRESET
+     * after one of its datagrams drew an ICMP port unreachable, connected or
+     * not (WSARecvFrom's documentation); POSIX reports it only on a
+     * connected socket. SIO_UDP_CONNRESET turns the report on and off. */
+    BOOL value = on ? TRUE : FALSE;
+    DWORD bytes = 0;
+    if (WSAIoctl(sock, SIO_UDP_CONNRESET, &value, sizeof value, NULL, 0, &bytes, NULL, NULL) != 0) {
+        RS__LOG(RS_LOG_DEBUG, "SIO_UDP_CONNRESET: %d", WSAGetLastError());
+    }
+}
+
+int rs__iocp_udp_connect(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* A datagram connect is immediate: it sets the default peer (and binds
+     * an unbound socket, which then has its source address). */
+    if (connect(im->sock, (const struct sockaddr *)&im->remote, im->remote_len) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    rs__iocp_udp_report_unreachable(im->sock, true);
+    if (rs__iocp_local_endpoint(im->sock, &s->local) != 0) {
+        return -1;
+    }
+    s->local_known = true;
+    return 0;
+}
+
+static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
+{
+    struct rs__iocp_socket *im = s->impl;
+    im->read_in_flight = false;
+    im->read_ready = true;
+    /* The buffer holds the largest datagram UDP carries, so an overflow
+     * cannot happen; if it did, what arrived is what the caller gets. */
+    if (error == RS_ERROR_MESSAGE_TOO_LARGE) {
+        error = 0;
+    }
+    op->len = bytes;
+    op->error = rs__iocp_error_for_datagram(error);
+    rs__socket_readable(s);
+}
+
+static void post_receive(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (!im->associated || im->read_in_flight || im->read_ready || im->sock == INVALID_SOCKET) {
+        return;
+    }
+    struct rs__iocp_sock_op *op = rs__iocp_read_start(s, received);
+    WSABUF buf = {(ULONG)op->cap, (CHAR *)op->buf};
+    DWORD flags = 0;
+    /* The sender's address is not reported: lpFrom is optional. */
+    if (WSARecvFrom(im->sock, &buf, 1, NULL, &flags, NULL, NULL, &op->base.overlapped, NULL) != 0) {
+        int err = WSAGetLastError();
+        if (err != WSA_IO_PENDING) {
+            rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
+        }
+    }
+}
+
+int rs__iocp_udp_attach(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (rs__iocp_socket_associate(s, (HANDLE)im->sock) != 0) {
+        return -1;
+    }
+    post_receive(s);
+    return 0;
+}
+
+int rs__iocp_udp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (!im->read_ready) {
+        post_receive(s);
+        return rs_raise(RS_ERROR_WOULD_BLOCK);
+    }
+    struct rs__iocp_sock_op *op = im->read_op;
+    im->read_ready = false;
+    int error = op->error;
+    if (error == 0) {
+        size_t n = op->len < len ? op->len : len;
+        memcpy(buffer, op->buf, n);
+        *amount_read = n;
+    }
+    post_receive(s);
+    return error ? rs_raise(error) : 0;
+}
