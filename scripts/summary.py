@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Per-backend scenario summary of one or more meson test runs.
 
-usage: summary.py LABEL=BUILD_DIR [LABEL=BUILD_DIR ...] [--markdown FILE]
+usage: summary.py LABEL=BUILD_DIR|LOG [LABEL=BUILD_DIR|LOG ...] [--markdown FILE]
 
-Reads BUILD_DIR/meson-logs/testlog.json, takes CMocka's per-test lines from
+Reads BUILD_DIR/meson-logs/testlog.json (or LOG, the saved output of a
+program printing CMocka-style lines, such as scripts/check-interop.py), takes CMocka's per-test lines from
 each test program's output, and prints, per label, the scenarios (tests named
 test_<id>_...) passed, skipped (with the reason the test printed) and failed.
 A test program that crashed or timed out counts its unreported tests as failed.
@@ -21,13 +22,25 @@ REASON = re.compile(r"^\[  SKIP    \] reason: (.*)$")
 SCENARIO = re.compile(r"^test_([a-z]+[0-9]+)_")
 
 
-def parse(build_dir):
-    log = Path(build_dir) / "meson-logs" / "testlog.json"
+def entries(build_dir):
+    """One dict per test program: its name, result and standard output."""
+    path = Path(build_dir)
+    if path.suffix == ".log":
+        if not path.exists():
+            return None
+        return [{"name": path.stem, "result": "OK", "stdout": path.read_text()}]
+    log = path / "meson-logs" / "testlog.json"
     if not log.exists():
         return None
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def parse(build_dir):
+    found = entries(build_dir)
+    if found is None:
+        return None
     results = {}  # test name -> (status, reason)
-    for line in log.read_text().splitlines():
-        entry = json.loads(line)
+    for entry in found:
         current, reason = None, None
         started = []
         for out in (entry.get("stdout") or "").splitlines():

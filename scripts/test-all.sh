@@ -46,6 +46,9 @@ TSAN_OPTIONS=halt_on_error=1 \
 . scripts/wine-env.sh
 wine_env_start
 run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
+echo "=== interoperability: the IOCP examples under Wine with the native ones ==="
+python3 scripts/check-interop.py build/libevent/examples build/iocp/examples \
+    | tee build/interop.log || status=1
 wine_env_stop
 
 echo "=== benchmark smoke runs (the tool works; speed is not judged) ==="
@@ -58,6 +61,6 @@ for target in fuzz_address fuzz_options fuzz_socket_sequence; do
 done
 
 python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
-    libevent-tsan=build/libevent-tsan iocp=build/iocp \
+    libevent-tsan=build/libevent-tsan iocp=build/iocp interop=build/interop.log \
     --markdown docs/conformance.md || status=1
 exit $status

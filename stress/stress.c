@@ -91,7 +91,9 @@ static long peers_accepted; /* under lock */
 static volatile long connects_started, connect_callbacks, close_callbacks, destroy_callbacks;
 static volatile long sockets_created;
 static volatile long writes_issued_total, write_callbacks_total, doubled_callbacks;
-static volatile long bytes_written, bytes_read, reads, foreign_closes, shutdowns;
+/* Byte counts in KiB: `long` is 32 bits on Windows, and a run moves
+ * gigabytes. */
+static volatile long kib_written, kib_read, reads, foreign_closes, shutdowns;
 static volatile long corrupt;
 static volatile long unexpected_errors; /* on a connection nobody disturbed */
 static volatile long errors_by_code[RS_ERROR_COUNT];
@@ -170,7 +172,7 @@ static void on_peer_echoed(rs_socket *s, int error_code, size_t bytes, void *use
     if (error_code) {
         count_error(error_code);
     } else {
-        rs__atomic_add(&bytes_written, (long)bytes);
+        rs__atomic_add(&kib_written, (long)(bytes / 1024));
     }
     p->echo_pending -= c->len;
     free(c);
@@ -200,7 +202,7 @@ static void peer_drain(struct peer *p)
             return;
         }
         rs__atomic_add(&reads, 1);
-        rs__atomic_add(&bytes_read, (long)n);
+        rs__atomic_add(&kib_read, (long)(n / 1024));
         for (size_t i = 0; i < n && p->received + i < HEADER_LEN; i++) {
             p->header[p->received + i] = c->bytes[i];
         }
@@ -302,7 +304,7 @@ static void on_client_written(rs_socket *s, int error_code, size_t bytes, void *
             conn_finish(c);
         }
     } else {
-        rs__atomic_add(&bytes_written, (long)bytes);
+        rs__atomic_add(&kib_written, (long)(bytes / 1024));
     }
     /* Shutting down writing cancels queued writes: only after the last. */
     if (s && c->fate == FATE_HALF_CLOSE && (size_t)done == c->writes_issued && error_code == 0) {
@@ -350,7 +352,7 @@ static void client_read(struct conn *c)
             return;
         }
         rs__atomic_add(&reads, 1);
-        rs__atomic_add(&bytes_read, (long)n);
+        rs__atomic_add(&kib_read, (long)(n / 1024));
         for (size_t i = 0; i < n; i++) {
             size_t at = c->echoed + i;
             unsigned char want = at < HEADER_LEN ? c->header[at] : payload[at - HEADER_LEN];
@@ -625,10 +627,10 @@ int main(int argc, char **argv)
            config.connections, connected, peers_accepted, config.loops, seconds, seed);
     printf("  fates: %s %ld, %s %ld, %s %ld, %s %ld\n", fate_names[0], fates[0], fate_names[1],
            fates[1], fate_names[2], fates[2], fate_names[3], fates[3]);
-    printf("  operations: %ld writes (%ld bytes written), %ld reads (%ld bytes), %ld foreign "
+    printf("  operations: %ld writes (%ld KiB written), %ld reads (%ld KiB), %ld foreign "
            "closes, %ld shutdowns\n",
-           owed_writes, rs__atomic_load(&bytes_written), rs__atomic_load(&reads),
-           rs__atomic_load(&bytes_read), rs__atomic_load(&foreign_closes),
+           owed_writes, rs__atomic_load(&kib_written), rs__atomic_load(&reads),
+           rs__atomic_load(&kib_read), rs__atomic_load(&foreign_closes),
            rs__atomic_load(&shutdowns));
     printf("  errors:");
     for (int code = 1; code < RS_ERROR_COUNT; code++) {

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""The Windows build of the examples, under Wine, talking to the native build.
+
+usage: check-interop.py NATIVE_EXAMPLES_DIR WINDOWS_EXAMPLES_DIR
+
+The IOCP echo server serves the native (libevent) echo client and the
+reverse, over loopback TCP, and the same for the UDP echo. Run inside the Wine
+environment of scripts/wine-env.sh. Every wait is bounded. Prints CMocka-style
+result lines, which scripts/summary.py reads from a saved copy of this output.
+"""
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+NATIVE, WINDOWS = sys.argv[1], sys.argv[2]
+TIMEOUT = 60
+failed = False
+
+
+def native(name, *args):
+    return [os.path.join(NATIVE, name), *args]
+
+
+def windows(name, *args):
+    return ["wine", os.path.join(WINDOWS, name + ".exe"), *args]
+
+
+def run_step(name, fn):
+    global failed
+    print(f"[ RUN      ] {name}", flush=True)
+    try:
+        fn()
+        print(f"[       OK ] {name}", flush=True)
+    except Exception as e:  # any failure of the step is the test's failure
+        print(f"{name}: {e!r}", flush=True)
+        print(f"[  FAILED  ] {name}", flush=True)
+        failed = True
+
+
+class Server:
+    """A server in the background whose first line says "listening ... port N"."""
+
+    def __init__(self, command):
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, text=True)
+        line = [None]
+        reader = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()))
+        reader.start()
+        reader.join(TIMEOUT)
+        if not line[0] or "listening" not in line[0]:
+            self.stop()
+            raise RuntimeError(f"{command[0]} did not start: {line[0]!r}")
+        words = line[0].split()
+        self.port = int(words[words.index("port") + 1])
+        self.banner = line[0].strip()
+
+    def stop(self):
+        # A Windows program under Wine gets no console Ctrl-C here: end it.
+        self.proc.kill()
+        self.proc.wait(TIMEOUT)
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(out, what, text):
+    if out.returncode != 0 or text not in out.stdout:
+        raise AssertionError(f"{what}: rc={out.returncode} out={out.stdout!r} err={out.stderr!r}")
+
+
+def tcp(server_side, client_side):
+    def step():
+        server = Server(server_side("echo_server", "--port", "0"))
+        try:
+            message = "across the backends over TCP"
+            out = subprocess.run(client_side("echo_client", "--port", str(server.port),
+                                             "--message", message),
+                                 capture_output=True, text=True, timeout=TIMEOUT)
+            check(out, "echo_client", message)
+        finally:
+            server.stop()
+    return step
+
+
+def udp(server_side, client_side):
+    def step():
+        client_port = free_udp_port()
+        server = Server(server_side("udp_echo", "--server", "--port", "0", "--peer-port",
+                                    str(client_port)))
+        try:
+            out = subprocess.run(client_side("udp_echo", "--client", "--port", str(server.port),
+                                             "--local-port", str(client_port), "--count", "50",
+                                             "--message", "across the backends over UDP"),
+                                 capture_output=True, text=True, timeout=TIMEOUT)
+            check(out, "udp_echo --client", "all 50 echoes came back intact")
+        finally:
+            server.stop()
+    return step
+
+
+run_step("test_interop_iocp_tcp_server_libevent_client", tcp(windows, native))
+run_step("test_interop_libevent_tcp_server_iocp_client", tcp(native, windows))
+run_step("test_interop_iocp_udp_server_libevent_client", udp(windows, native))
+run_step("test_interop_libevent_udp_server_iocp_client", udp(native, windows))
+sys.exit(1 if failed else 0)
