@@ -511,6 +511,80 @@ static void test_sk33_bad_input_and_wrong_state(void **state)
     sk_peer_free(rx);
 }
 
+/* ---- W13: operations that succeed at once are reported once ---- */
+
+#define W13_CONNECTIONS 64
+#define W13_WRITES 2000
+#define W13_WRITE_LEN 16
+
+struct w13_burst {
+    struct sk_peer *peer;
+    const unsigned char *data;
+};
+
+static void w13_write_burst(void *arg)
+{
+    struct w13_burst *b = arg;
+    for (int i = 0; i < W13_WRITES; i++) {
+        sk_peer_write_on_loop(b->peer, b->data + (size_t)i * W13_WRITE_LEN, W13_WRITE_LEN);
+    }
+}
+
+/* On loopback, connects, accepts and small sends mostly succeed inside the
+ * call that starts them (on IOCP: a synchronous success, whose completion
+ * packet must not be handled a second time, windows-checklist W13). Count
+ * every callback: one per operation, never two, never none. */
+static void test_w13_synchronous_successes_one_callback_each(void **state)
+{
+    rs_event_loop *loop = *state;
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
+    struct sk_server server;
+    sk_server_start(&server, loop, &options, false, W13_CONNECTIONS);
+    struct sk_peer *clients[W13_CONNECTIONS];
+    for (int i = 0; i < W13_CONNECTIONS; i++) {
+        clients[i] = sk_peer_new(loop, &options);
+        assert_int_equal(sk_peer_connect(clients[i], &server.endpoint), 0);
+    }
+    sk_server_wait_accepted(&server, W13_CONNECTIONS);
+    sk_loop_round_trip(loop);
+    rs__mutex_lock(&server.lock);
+    assert_int_equal(server.accepted_count, W13_CONNECTIONS);
+    assert_int_equal(server.accept_errors, 0);
+    rs__mutex_unlock(&server.lock);
+    for (int i = 0; i < W13_CONNECTIONS; i++) {
+        rs__mutex_lock(&clients[i]->lock);
+        assert_int_equal(clients[i]->connect_calls, 1);
+        rs__mutex_unlock(&clients[i]->lock);
+    }
+
+    /* A burst of small writes queued back to back from one loop callback. */
+    size_t total = (size_t)W13_WRITES * W13_WRITE_LEN;
+    unsigned char *data = malloc(total);
+    assert_non_null(data);
+    sk_fill_pattern(data, total, 13);
+    struct w13_burst burst = {clients[0], data};
+    rs_test_run_on_loop(loop, w13_write_burst, &burst);
+    SK_WAIT(clients[0], clients[0]->writes_done >= W13_WRITES, "every write's completion");
+    struct sk_peer *receiver = server.accepted[0];
+    sk_peer_wait_bytes(receiver, total);
+    sk_loop_round_trip(loop);
+    rs__mutex_lock(&clients[0]->lock);
+    assert_int_equal(clients[0]->writes_done, W13_WRITES);
+    assert_int_equal(clients[0]->write_errors, 0);
+    assert_int_equal(clients[0]->bytes_written, total);
+    rs__mutex_unlock(&clients[0]->lock);
+    rs__mutex_lock(&receiver->lock);
+    assert_int_equal(receiver->len, total);
+    assert_true(sk_check_pattern(receiver->data, total, 13));
+    rs__mutex_unlock(&receiver->lock);
+
+    for (int i = 0; i < W13_CONNECTIONS; i++) {
+        sk_peer_free(clients[i]);
+    }
+    sk_server_stop(&server);
+    free(data);
+}
+
 #define SK_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
 
 int main(void)
@@ -523,6 +597,7 @@ int main(void)
         SK_TEST(test_sk31_many_connections_echoed),
         SK_TEST(test_sk32_stop_accept_from_foreign_thread_then_restart),
         SK_TEST(test_sk33_bad_input_and_wrong_state),
+        SK_TEST(test_w13_synchronous_successes_one_callback_each),
     };
     return RS_TEST_MAIN("socket_stress", tests);
 }
