@@ -327,6 +327,7 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
     if (error_code) {
         rs__mutex_lock(&s->lock);
         s->accept_errors++;
+        s->last_accept_error = error_code;
         rs__condvar_broadcast(&s->cond);
         rs__mutex_unlock(&s->lock);
         return;

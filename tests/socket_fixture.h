@@ -59,6 +59,7 @@ struct sk_server {
     struct sk_peer *accepted[SK_MAX_ACCEPTED];
     long accepted_count;
     long accept_errors;
+    int last_accept_error;
 };
 
 /* Waits, bounded, until expr (read under peer->lock) holds. */

@@ -1,48 +1,31 @@
 /*
- * System-call faults on the libevent backend, injected by the LD_PRELOAD
- * shim tests/faults/syscall_shim.c (meson preloads it for this test): accept
- * out of descriptors, sends failing with EPIPE, ECONNRESET or bursts of
- * EAGAIN, and connects that report an error through SO_ERROR. Each test
- * checks that the documented RS_ERROR_* reaches the user, that the loop
- * keeps serving an unaffected connection, and (in the fixture's teardown)
- * that nothing leaked.
+ * System-call faults: accept out of handles, sends failing with EPIPE,
+ * ECONNRESET or bursts of EAGAIN, and connects that start and then fail.
+ * On libevent the LD_PRELOAD shim tests/faults/syscall_shim.c (meson
+ * preloads it) makes the kernel calls fail; on IOCP the backend's own hook
+ * does (tests/faults/fault_control.h hides which). Each test checks that the
+ * documented RS_ERROR_* reaches the user, that the loop keeps serving an
+ * unaffected connection, and (in the fixture's teardown) that nothing
+ * leaked.
  */
+#include "faults/fault_control.h"
 #include "socket_fixture.h"
 
-#include <dlfcn.h>
-#include <stdio.h>
 #include <string.h>
 
-typedef int(shim_arm_fn)(const char *spec);
-typedef long(shim_injected_fn)(void);
-
-static shim_arm_fn *shim_arm;
-static shim_injected_fn *shim_injected;
-
-/* The shim's entry points, if it is preloaded. A data pointer is copied
- * into a function pointer with memcpy, the conversion ISO C allows. */
-static bool find_shim(void)
+/* Skips the test (before it has made anything) if err cannot be injected
+ * into call here. */
+static void require(const char *call, const char *err)
 {
-    void *arm = dlsym(RTLD_DEFAULT, "rs_fault_shim_arm");
-    void *count = dlsym(RTLD_DEFAULT, "rs_fault_shim_injected");
-    if (!arm || !count) {
-        return false;
+    const char *reason = NULL;
+    if (!fault_control_available(&reason) || !fault_control_supports(call, err, &reason)) {
+        RS_TEST_SKIP(reason);
     }
-    memcpy(&shim_arm, &arm, sizeof arm);
-    memcpy(&shim_injected, &count, sizeof count);
-    return true;
 }
 
 static void arm(const char *call, const char *err, long count, uint32_t port)
 {
-    char spec[128];
-    snprintf(spec, sizeof spec, "%s:%s:%ld:%u", call, err, count, (unsigned)port);
-    assert_int_equal(shim_arm(spec), 1);
-}
-
-static void disarm(void)
-{
-    assert_int_equal(shim_arm(""), 0);
+    fault_control_arm(call, err, count, port);
 }
 
 /* An echo server and a bystander connection that must keep working
@@ -56,17 +39,15 @@ struct fault_env {
 
 static void env_start(struct fault_env *env, rs_event_loop *loop)
 {
-    if (!find_shim()) {
-        RS_TEST_SKIP("the system-call shim is not preloaded (LD_PRELOAD, native builds without "
-                     "sanitizers only)");
-    }
-    disarm();
+    fault_control_disarm();
     env->loop = loop;
     env->options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     sk_server_start(&env->server, loop, &env->options, true, 64);
     env->bystander = sk_peer_new(loop, &env->options);
     assert_int_equal(sk_peer_connect(env->bystander, &env->server.endpoint), 0);
     sk_peer_subscribe(env->bystander);
+    /* Accepted before any fault is armed, so no rule meets it. */
+    sk_server_wait_accepted(&env->server, 1);
 }
 
 /* The bystander still gets its echo: the loop kept serving. */
@@ -81,7 +62,7 @@ static void env_check_bystander(struct fault_env *env)
 
 static void env_stop(struct fault_env *env)
 {
-    disarm();
+    fault_control_disarm();
     sk_peer_free(env->bystander);
     sk_server_stop(&env->server);
 }
@@ -97,9 +78,10 @@ static uint32_t local_port(struct sk_peer *peer)
 
 static void accept_out_of_handles(rs_event_loop *loop, const char *err)
 {
+    require("accept", err);
     struct fault_env env;
     env_start(&env, loop);
-    long injected = shim_injected();
+    long injected = fault_control_injected();
     long accepted = env.server.accepted_count;
     arm("accept", err, 1, env.server.endpoint.port);
 
@@ -108,8 +90,10 @@ static void accept_out_of_handles(rs_event_loop *loop, const char *err)
     struct sk_peer *client = sk_peer_new(loop, &env.options);
     assert_int_equal(sk_peer_connect(client, &env.server.endpoint), 0);
     SK_WAIT(&env.server, env.server.accept_errors == 1, "the accept error");
+    assert_string_equal(rs_error_name(env.server.last_accept_error),
+                        rs_error_name(RS_ERROR_TOO_MANY_HANDLES));
     sk_server_wait_accepted(&env.server, accepted + 1);
-    assert_int_equal(shim_injected() - injected, 1);
+    assert_int_equal(fault_control_injected() - injected, 1);
     assert_int_equal(env.server.accept_errors, 1);
 
     sk_peer_subscribe(client);
@@ -136,11 +120,12 @@ static void test_fault_accept_enfile(void **state)
 
 static void send_fails(rs_event_loop *loop, const char *err, int expected)
 {
+    require("sendmsg", err);
     struct fault_env env;
     env_start(&env, loop);
     struct sk_peer *client = sk_peer_new(loop, &env.options);
     assert_int_equal(sk_peer_connect(client, &env.server.endpoint), 0);
-    long injected = shim_injected();
+    long injected = fault_control_injected();
     arm("sendmsg", err, 1, local_port(client));
 
     static const char lost[] = "never sent";
@@ -148,7 +133,7 @@ static void send_fails(rs_event_loop *loop, const char *err, int expected)
     SK_WAIT(client, client->writes_done == 1, "the failed write's completion");
     assert_int_equal(client->write_errors, 1);
     assert_string_equal(rs_error_name(client->last_write_error), rs_error_name(expected));
-    assert_int_equal(shim_injected() - injected, 1);
+    assert_int_equal(fault_control_injected() - injected, 1);
 
     env_check_bystander(&env);
     sk_peer_free(client);
@@ -173,6 +158,7 @@ static void test_fault_send_econnreset(void **state)
 static void test_fault_send_eagain_burst(void **state)
 {
     rs_event_loop *loop = *state;
+    require("sendmsg", "EAGAIN");
     struct fault_env env;
     env_start(&env, loop);
     struct sk_peer *client = sk_peer_new(loop, &env.options);
@@ -181,7 +167,7 @@ static void test_fault_send_eagain_burst(void **state)
     sk_server_wait_accepted(&env.server, 2);
     struct sk_peer *accepted = env.server.accepted[env.server.accepted_count - 1];
     const long burst = 5;
-    long injected = shim_injected();
+    long injected = fault_control_injected();
     arm("sendmsg", "EAGAIN", burst, local_port(client));
 
     static unsigned char payload[256 * 1024];
@@ -202,7 +188,7 @@ static void test_fault_send_eagain_burst(void **state)
     SK_WAIT(client, client->writes_done == 1, "the write's completion after the burst");
     assert_int_equal(client->write_errors, 0);
     assert_int_equal(client->bytes_written, sizeof payload);
-    assert_int_equal(shim_injected() - injected, burst);
+    assert_int_equal(fault_control_injected() - injected, burst);
 
     /* The echo holds every byte, in order; the last nudge may race the
      * completion and arrive after the payload's echo. */
@@ -231,17 +217,20 @@ static void test_fault_connect_error_via_so_error(void **state)
         {"ENETUNREACH", RS_ERROR_NETWORK_UNREACHABLE},
         {"EHOSTUNREACH", RS_ERROR_HOST_UNREACHABLE},
     };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        require("connect", cases[i].err);
+    }
     struct fault_env env;
     env_start(&env, loop);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        long injected = shim_injected();
+        long injected = fault_control_injected();
         arm("connect", cases[i].err, 1, env.server.endpoint.port);
         struct sk_peer *client = sk_peer_new(loop, &env.options);
         int result = sk_peer_connect(client, &env.server.endpoint);
         assert_string_equal(rs_error_name(result), rs_error_name(cases[i].expected));
         assert_int_equal(client->connect_calls, 1);
         assert_false(rs_socket_is_open(client->socket));
-        assert_int_equal(shim_injected() - injected, 1);
+        assert_int_equal(fault_control_injected() - injected, 1);
         sk_peer_free(client);
         env_check_bystander(&env);
     }

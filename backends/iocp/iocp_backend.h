@@ -103,6 +103,31 @@ void rs__iocp_pipe_test_inject_collisions(long count);
 /* Injected collisions not yet consumed. */
 long rs__iocp_pipe_test_pending_collisions(void);
 
+/* ---- fault injection for tests (iocp_faults.c) ---- */
+
+/* Winsock calls of the socket code a test can make fail. */
+enum rs__iocp_fault_call {
+    RS__IOCP_FAULT_ACCEPT,  /* creating a listener's next accept socket */
+    RS__IOCP_FAULT_SEND,    /* WSASend, failing at once */
+    RS__IOCP_FAULT_CONNECT, /* ConnectEx, completing with the error */
+    RS__IOCP_FAULT_CALLS
+};
+
+/* Arms a rule: the next `count` calls of `call` on a socket whose port is
+ * `port` (0: any; the listener's, the sender's own, the remote one for a
+ * connect) fail with `wsa_error`. Replaces the call's rule; count 0 disarms
+ * it. Any thread. */
+void rs__iocp_test_inject_fault(enum rs__iocp_fault_call call, int wsa_error, long count,
+                                uint16_t port);
+/* Disarms every rule. */
+void rs__iocp_test_clear_faults(void);
+/* Faults injected since the process started. */
+long rs__iocp_test_faults_injected(void);
+/* For the socket code, before the real call: the Winsock error to fail it
+ * with, or 0. remote (a sockaddr) gives the port of a connect; otherwise
+ * the port is local's own. */
+int rs__iocp_fault_take(enum rs__iocp_fault_call call, SOCKET local, const void *remote);
+
 /* ---- errors (iocp_errors.c): the backend's one OS code -> RS_ERROR_* table ---- */
 
 /* Win32 error codes (GetLastError). Winsock codes are Win32 codes too. */

@@ -156,8 +156,9 @@ static void orphan_all(struct rs__iocp_socket *im)
 }
 
 /* Cancels and orphans the writes in flight (shutdown of the sending side). */
-static void cancel_writes(struct rs__iocp_socket *im)
+static void cancel_writes(rs_socket *s)
 {
+    struct rs__iocp_socket *im = s->impl;
     struct rs__iocp_sock_op *op = im->ops_head;
     while (op) {
         struct rs__iocp_sock_op *next = op->next;
@@ -168,6 +169,7 @@ static void cancel_writes(struct rs__iocp_socket *im)
         }
         op = next;
     }
+    rs__iocp_fail_held_sends(s);
 }
 
 /* ---- addresses ---- */
@@ -382,7 +384,11 @@ void rs__iocp_socket_init_tasks(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     rs_task_init(&im->accept_task, rs__iocp_accept_task, s, "socket accept");
-    rs_task_init(&im->retry_task, rs__iocp_pipe_retry_task, s, "pipe connect retry");
+    if (im->kind == RS__IOCP_PIPE) {
+        rs_task_init(&im->retry_task, rs__iocp_pipe_retry_task, s, "pipe connect retry");
+    } else {
+        rs_task_init(&im->retry_task, rs__iocp_send_retry_task, s, "socket send retry");
+    }
 }
 
 int rs__backend_socket_init(rs_socket *s)
@@ -590,7 +596,15 @@ void rs__iocp_accept_task(rs_task *task, void *arg, rs_task_status status)
                 break;
             }
         }
-        if (rs__iocp_accepting(s)) {
+        int error = im->accept_error;
+        im->accept_error = 0;
+        if (error && rs__iocp_accepting(s) && !rs__socket_accepted(s, error, NULL)) {
+            rs__socket_release(s);
+            return;
+        }
+        /* With accepts still posted, their completions post again: retrying
+         * here would spin while the handles are short. */
+        if (rs__iocp_accepting(s) && !(error && im->accepts_posted > 0)) {
             if (im->kind == RS__IOCP_PIPE) {
                 rs__iocp_pipe_start_accept(s);
             } else {
@@ -670,7 +684,7 @@ int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
     /* Writes still queued end with the sending side (socket.h). A posted
      * send is already the kernel's: cancel it before the FIN is queued. */
     if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        cancel_writes(im);
+        cancel_writes(s);
     }
     if (shutdown(im->sock, how) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
@@ -716,6 +730,7 @@ void rs__backend_socket_close(rs_socket *s)
         CancelIoEx((HANDLE)im->sock, NULL);
         closesocket(im->sock);
         im->sock = INVALID_SOCKET;
+        rs__iocp_fail_held_sends(s);
     }
     orphan_all(im);
     /* A completed read held for rs_socket_read is no longer in flight. */

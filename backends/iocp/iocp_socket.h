@@ -99,8 +99,13 @@ struct rs__iocp_socket {
     /* Client. */
     SOCKADDR_STORAGE remote;
     int remote_len;
-    rs_task retry_task; /* LOCAL: retries a connect that found every instance busy */
+    /* LOCAL: retries a connect that found every instance busy; TCP and UDP:
+     * retries held sends (iocp_socket_tcp.c). */
+    rs_task retry_task;
     bool retry_armed;
+    struct rs__iocp_sock_op *held_head; /* sends WSASend held back, oldest first */
+    struct rs__iocp_sock_op *held_tail;
+    uint64_t send_backoff_ns;
     bool pipe_busy;
 
     /* Listener. */
@@ -110,6 +115,7 @@ struct rs__iocp_socket {
     rs_socket *ready_tail;
     rs_socket *ready_next; /* link while this socket waits in a listener's list */
     rs_task accept_task;
+    int accept_error; /* for the accept task to report */
     /* LOCAL: the pipe name (UTF-16) a listener serves or a client retries;
      * a listener's instances that wait for start_accept (linked by next). */
     wchar_t *pipe_name;
@@ -176,6 +182,11 @@ int rs__iocp_tcp_read(rs_socket *socket, void *buffer, size_t len, size_t *amoun
 void rs__iocp_tcp_post_read(rs_socket *socket);
 /* One overlapped WSASend per write (TCP and UDP). */
 int rs__iocp_wsa_write(rs_socket *socket, struct rs__socket_write *req);
+/* Retries held sends (the retry task of TCP and UDP sockets). */
+void rs__iocp_send_retry_task(rs_task *task, void *arg, rs_task_status status);
+/* Ends the held sends with RS_ERROR_SOCKET_CLOSED, through packets queued
+ * behind anything cancelled before (close, shutdown of the sending side). */
+void rs__iocp_fail_held_sends(rs_socket *socket);
 /* The completion handler of a write (any kind). */
 void rs__iocp_write_completed(rs_socket *socket, struct rs__iocp_sock_op *op, int error,
                               size_t bytes);

@@ -88,6 +88,11 @@ static void start_connect(rs_socket *s)
         return;
     }
     rs__iocp_sock_op_start(s, op, connected);
+    int injected = rs__iocp_fault_take(RS__IOCP_FAULT_CONNECT, im->sock, &im->remote);
+    if (injected) {
+        rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(injected));
+        return;
+    }
     if (!rs__winsock.connect_ex(im->sock, (const struct sockaddr *)&im->remote, im->remote_len,
                                 NULL, 0, NULL, &op->base.overlapped)) {
         int err = WSAGetLastError();
@@ -179,8 +184,8 @@ static void accept_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, si
          * to report, as accept(2) retries ECONNABORTED. */
         if (error == RS_ERROR_CONNECTION_RESET || error == RS_ERROR_CONNECTION_ABORTED) {
             post_accepts(s);
-        } else if (rs__iocp_accepting(s)) {
-            rs__socket_accepted(s, error, NULL);
+        } else if (rs__iocp_accepting(s) && rs__socket_accepted(s, error, NULL)) {
+            post_accepts(s); /* out of handles: accepting goes on */
         }
         return;
     }
@@ -199,7 +204,12 @@ static int post_accept(rs_socket *s)
     if (!op) {
         return -1;
     }
-    op->accepted = rs__iocp_socket_open(s->options.domain, RS_SOCKET_STREAM);
+    int injected = rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT, im->sock, NULL);
+    op->accepted =
+        injected ? INVALID_SOCKET : rs__iocp_socket_open(s->options.domain, RS_SOCKET_STREAM);
+    if (injected) {
+        rs__iocp_raise_wsa(injected);
+    }
     if (op->accepted == INVALID_SOCKET) {
         rs__iocp_sock_op_free(op);
         return -1;
@@ -226,14 +236,17 @@ static void post_accepts(rs_socket *s)
     while (rs__iocp_accepting(s) && im->sock != INVALID_SOCKET && im->accepts_posted < target) {
         if (post_accept(s) != 0) {
             int err = rs_last_error();
-            if (im->accepts_posted > 0) {
+            if (im->accepts_posted > 0 && err != RS_ERROR_TOO_MANY_HANDLES) {
                 return; /* a completion will try again */
             }
-            /* Nothing posted and nothing to wait for: report, and when out of
-             * handles (accepting goes on) try again from a task. */
-            if (rs__socket_accepted(s, err, NULL) && err == RS_ERROR_TOO_MANY_HANDLES) {
-                rs__iocp_schedule_accept_task(s);
+            /* Out of socket handles is the user's to know, as accept(2)'s
+             * EMFILE is; with nothing posted any error is, or the listener
+             * would wait for nothing. Reported from the accept task (this
+             * may run inside rs_socket_start_accept), which posts again. */
+            if (!im->accept_error) {
+                im->accept_error = err;
             }
+            rs__iocp_schedule_accept_task(s);
             return;
         }
     }
@@ -307,6 +320,120 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
 
 /* ---- writes ---- */
 
+/* Held sends: WSASend refused them with WSAEWOULDBLOCK, which on an
+ * overlapped socket means "too many outstanding overlapped I/O requests"
+ * (WSASend's documentation): a shortage, not a verdict on the write. They
+ * go out again, oldest first and before any later write, when one of the
+ * socket's sends completes, or after a backoff when none is in flight. */
+#define SEND_RETRY_FIRST_NS 1000000ull
+#define SEND_RETRY_MAX_NS 64000000ull
+
+static bool send_in_flight(const struct rs__iocp_socket *im)
+{
+    for (const struct rs__iocp_sock_op *op = im->ops_head; op; op = op->next) {
+        if (op->req) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void arm_send_retry(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->retry_armed || send_in_flight(im)) {
+        return;
+    }
+    im->send_backoff_ns = im->send_backoff_ns ? im->send_backoff_ns * 2 : SEND_RETRY_FIRST_NS;
+    if (im->send_backoff_ns > SEND_RETRY_MAX_NS) {
+        im->send_backoff_ns = SEND_RETRY_MAX_NS;
+    }
+    im->retry_armed = true;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_at(s->loop, &im->retry_task,
+                                  rs_event_loop_now(s->loop) + im->send_backoff_ns) != 0) {
+        im->retry_armed = false;
+        rs__socket_release(s);
+    }
+}
+
+/* Posts op's send; false if WSASend held it back (op is then the oldest
+ * held send). */
+static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
+{
+    struct rs__iocp_socket *im = s->impl;
+    struct rs__socket_write *req = op->req;
+    rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
+    /* Each write is its own overlapped send; the stack keeps posted sends
+     * in order and holds the caller's buffer until the completion. */
+    WSABUF buf = {(ULONG)req->len, (CHAR *)req->data};
+    int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
+    if (!err && WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL) == 0) {
+        return true;
+    }
+    if (!err) {
+        err = WSAGetLastError();
+    }
+    if (err == WSAEWOULDBLOCK) {
+        rs__iocp_sock_op_unlink(im, op);
+        op->next = im->held_head;
+        im->held_head = op;
+        if (!im->held_tail) {
+            im->held_tail = op;
+        }
+        arm_send_retry(s);
+        return false;
+    }
+    if (err != WSA_IO_PENDING) {
+        rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
+    }
+    return true;
+}
+
+static void send_held(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    while (im->held_head && im->sock != INVALID_SOCKET) {
+        struct rs__iocp_sock_op *op = im->held_head;
+        im->held_head = op->next;
+        if (!im->held_head) {
+            im->held_tail = NULL;
+        }
+        op->next = NULL;
+        if (!post_send(s, op)) {
+            return;
+        }
+    }
+    im->send_backoff_ns = 0;
+}
+
+void rs__iocp_send_retry_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    struct rs__iocp_socket *im = s->impl;
+    if (status == RS_TASK_STATUS_RUN && im->retry_armed) {
+        im->retry_armed = false;
+        send_held(s);
+    }
+    rs__socket_release(s);
+}
+
+void rs__iocp_fail_held_sends(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    while (im->held_head) {
+        struct rs__iocp_sock_op *op = im->held_head;
+        im->held_head = op->next;
+        op->next = NULL;
+        /* Through a packet, queued after the cancellation of the sends in
+         * flight was requested, so that writes complete in order. */
+        rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
+        rs__iocp_sock_op_complete(op, RS_ERROR_SOCKET_CLOSED);
+    }
+    im->held_tail = NULL;
+}
+
 void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
     struct rs__socket_write *req = op->req;
@@ -317,6 +444,10 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
      * taken, unless it fails: a short success would be a broken stream. */
     if (error == 0 && bytes != req->len && s->options.type == RS_SOCKET_STREAM) {
         error = RS_ERROR_SYS_CALL_FAILURE;
+    }
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind != RS__IOCP_PIPE && im->held_head) {
+        send_held(s); /* a send completed: the shortage may be over */
     }
     rs__socket_write_done(req, error);
 }
@@ -335,15 +466,11 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
         return -1;
     }
     op->req = req;
-    rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
-    /* Each write is its own overlapped send; the stack keeps posted sends
-     * in order and holds the caller's buffer until the completion. */
-    WSABUF buf = {(ULONG)req->len, (CHAR *)req->data};
-    if (WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL) != 0) {
-        int err = WSAGetLastError();
-        if (err != WSA_IO_PENDING) {
-            rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
-        }
+    if (im->held_head) {
+        im->held_tail->next = op; /* behind the held ones, in order */
+        im->held_tail = op;
+        return 0;
     }
+    post_send(s, op);
     return 0;
 }

@@ -1,0 +1,96 @@
+/*
+ * IOCP backend, fault injection for tests: makes chosen Winsock calls of the
+ * socket code fail as Windows would, so that the tests can check what a user
+ * sees when an accept runs out of socket handles, a send meets a reset peer
+ * or a full system, or a connect fails after it started. It is the
+ * counterpart of the LD_PRELOAD shim the libevent backend's tests use
+ * (tests/faults/syscall_shim.c), which cannot interpose on a DLL's imports.
+ *
+ * A rule says: the next `count` calls of `call` on a socket whose port is
+ * `port` (0: any) fail with `wsa_error`. The port is the listener's for an
+ * accept, the sending socket's own for a send and the remote one for a
+ * connect, so the other end of a faulty connection is not affected. With no
+ * rule armed the check is one atomic load.
+ */
+#include "iocp_backend.h"
+
+#include "../../common/atomics.h"
+#include "../../common/thread.h"
+
+#include <ws2tcpip.h>
+
+struct fault_rule {
+    int wsa_error;
+    long count;
+    uint16_t port;
+};
+
+static rs__mutex lock = RS__MUTEX_INIT;
+static struct fault_rule rules[RS__IOCP_FAULT_CALLS];
+/* Rules with calls left: the fast path's one load. */
+static volatile long armed;
+static volatile long injected;
+
+void rs__iocp_test_inject_fault(enum rs__iocp_fault_call call, int wsa_error, long count,
+                                uint16_t port)
+{
+    rs__mutex_lock(&lock);
+    long delta = (count > 0) - (rules[call].count > 0);
+    rules[call].wsa_error = wsa_error;
+    rules[call].count = count > 0 ? count : 0;
+    rules[call].port = port;
+    rs__atomic_add(&armed, delta);
+    rs__mutex_unlock(&lock);
+}
+
+void rs__iocp_test_clear_faults(void)
+{
+    for (int call = 0; call < RS__IOCP_FAULT_CALLS; call++) {
+        rs__iocp_test_inject_fault((enum rs__iocp_fault_call)call, 0, 0, 0);
+    }
+}
+
+long rs__iocp_test_faults_injected(void)
+{
+    return rs__atomic_load(&injected);
+}
+
+static uint16_t port_of(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    }
+    if (sa->sa_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    }
+    return 0;
+}
+
+int rs__iocp_fault_take(enum rs__iocp_fault_call call, SOCKET local, const void *remote)
+{
+    if (rs__atomic_load(&armed) == 0) {
+        return 0;
+    }
+    uint16_t port = 0;
+    if (remote) {
+        port = port_of(remote);
+    } else {
+        SOCKADDR_STORAGE ss;
+        int len = (int)sizeof ss;
+        if (getsockname(local, (struct sockaddr *)&ss, &len) == 0) {
+            port = port_of((const struct sockaddr *)&ss);
+        }
+    }
+    int err = 0;
+    rs__mutex_lock(&lock);
+    struct fault_rule *rule = &rules[call];
+    if (rule->count > 0 && (rule->port == 0 || rule->port == port)) {
+        err = rule->wsa_error;
+        if (--rule->count == 0) {
+            rs__atomic_add(&armed, -1);
+        }
+        rs__atomic_add(&injected, 1);
+    }
+    rs__mutex_unlock(&lock);
+    return err;
+}
