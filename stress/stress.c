@@ -441,6 +441,14 @@ static void closer_thread(void *arg)
 
 /* ---- main ---- */
 
+/* --log: the library's warnings (e.g. an OS error it has no code for) on
+ * stderr, to tell where an RS_ERROR_SYS_CALL_FAILURE came from. */
+static void log_to_stderr(rs_log_level level, const char *message, void *user_data)
+{
+    (void)user_data;
+    fprintf(stderr, "reseau[%d]: %s\n", (int)level, message);
+}
+
 static int parse_args(int argc, char **argv)
 {
     unsigned deadline_s = 120;
@@ -462,10 +470,12 @@ static int parse_args(int argc, char **argv)
         } else if (!strcmp(a, "--deadline") && v) {
             deadline_s = (unsigned)strtoul(v, NULL, 10);
             i++;
+        } else if (!strcmp(a, "--log")) {
+            rs_set_log(log_to_stderr, RS_LOG_WARN, NULL);
         } else {
             fprintf(stderr,
                     "usage: %s [--smoke] [--connections N] [--loops N] [--seed N] "
-                    "[--deadline S]\n",
+                    "[--deadline S] [--log]\n",
                     argv[0]);
             return -1;
         }

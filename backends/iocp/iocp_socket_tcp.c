@@ -441,9 +441,14 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
     rs__iocp_sock_op_free(op);
     req->written = bytes;
     /* An overlapped send on a stream completes only once every byte is
-     * taken, unless it fails: a short success would be a broken stream. */
+     * taken, unless it fails (WSASend's documentation): Windows reports a
+     * send cut short by a reset as WSAECONNRESET. Wine 8 completes it with
+     * success and the bytes it took, SO_ERROR 0 (measured: about 1 write in
+     * 800 in the 10k-connection stress run, all on connections being closed
+     * or reset by the peer);
+     * the stream is broken either way, and reported as the reset it is. */
     if (error == 0 && bytes != req->len && s->options.type == RS_SOCKET_STREAM) {
-        error = RS_ERROR_SYS_CALL_FAILURE;
+        error = RS_ERROR_CONNECTION_RESET;
     }
     struct rs__iocp_socket *im = s->impl;
     if (im->kind != RS__IOCP_PIPE && im->held_head) {
