@@ -117,7 +117,10 @@ RS_API int rs_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, si
  * Queues len bytes of data (not copied: valid until on_complete). FIFO;
  * on_complete runs exactly once on the loop thread, never inside this call.
  * A write to a pipe whose read end is gone completes with
- * RS_ERROR_BROKEN_PIPE (on POSIX without raising SIGPIPE).
+ * RS_ERROR_BROKEN_PIPE (on POSIX without raising SIGPIPE). On Windows a
+ * write is sent in chunks, each an overlapped operation of its own; one the
+ * library could not allocate ends the write with RS_ERROR_OUT_OF_MEMORY and
+ * the bytes sent so far.
  * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL end, data or callback,
  * len 0), RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (being cleaned up),
  * RS_ERROR_OUT_OF_MEMORY.
