@@ -16,7 +16,7 @@
  *     connections do not hold 640 MiB.
  * This is libuv's precedent (uv_active_tcp_streams_threshold: real-buffer
  * reads up to 50 active streams, zero reads beyond). Under Wine a buffered
- * read saves about 3 wineserver requests per round trip against zero-byte
+ * read saves 5 wineserver requests per ping-pong round trip against zero-byte
  * readiness (docs/performance.md). In both modes a read is posted only once
  * the socket is subscribed (or read), and posted again only once a read has
  * drained what was reported (RS_ERROR_WOULD_BLOCK or a short read), so a
