@@ -13,6 +13,8 @@
 # cross/mingw-w64-x86_64.ini if missing). Environment: WINEPREFIX (default
 # build/wine-prefix), IMPLS (default "reseau iocp"), WORKLOADS (default
 # "pingpong stream connect tasks timers udp pipe"), N_<workload>.
+# BREAKDOWN=1 also prints, per workload and implementation, the requests
+# by name ((N-run - 0-run) / N for each name that differs).
 # Counts for tasks and timers depend on timing (how many wake-ups batch
 # together, how often the loop sleeps); the I/O counts do not.
 set -eu
@@ -66,7 +68,9 @@ ops_for() {
 
 # Requests made by the threads of one bench process: from its
 # init_first_thread (matched by Unix pid) through the threads it creates.
-requests() { # impl workload ops
+# Prints the total; with a fourth argument, also writes "name count" lines
+# to that file.
+requests() { # impl workload ops [names-file]
     start=$(wc -l <"$trace")
     wine "$exe" --quick --impl "$1" --workload "$2" --ops "$3" --reps 1 --json \
         >"$work/out.json" 2>/dev/null &
@@ -87,23 +91,35 @@ requests() { # impl workload ops
             if (!(t in mine)) next
             if ($2 == "new_thread()" && match($0, /tid=[0-9a-f]+/))
                 mine[substr($0, RSTART + 4, RLENGTH - 4)] = 1
-            if ($2 ~ /^[a-z_0-9]+\($/ || ($2 ~ /^[a-z_0-9]+\(\)$/ && $3 != "="))
+            if ($2 ~ /^[a-z_0-9]+\($/ || ($2 ~ /^[a-z_0-9]+\(\)$/ && $3 != "=")) {
                 n++
+                name = $2
+                sub(/\(.*/, "", name)
+                by[name]++
+            }
         }
-        END { print n + 0 }'
+        END {
+            print n + 0
+            if (names != "") for (k in by) print k, by[k] > names
+        }' names="${4:-}"
 }
 
 printf '%-9s %-7s %6s %14s\n' workload impl N 'requests/op'
 for w in $workloads; do
     n=$(ops_for "$w")
     for i in $impls; do
-        a=$(requests "$i" "$w" "$n")
+        a=$(requests "$i" "$w" "$n" "$work/names-n")
         if [ "$a" = na ]; then
             printf '%-9s %-7s %6s %14s\n' "$w" "$i" "$n" n/a
             continue
         fi
-        b=$(requests "$i" "$w" 0)
+        b=$(requests "$i" "$w" 0 "$work/names-0")
         awk -v w="$w" -v i="$i" -v n="$n" -v a="$a" -v b="$b" \
             'BEGIN { printf "%-9s %-7s %6d %14.2f\n", w, i, n, (a - b) / n }'
+        if [ "${BREAKDOWN:-0}" = 1 ]; then
+            awk -v n="$n" 'FNR == NR { zero[$1] = $2; next }
+                { d = ($2 - zero[$1]) / n; if (d > 0.005 || d < -0.005) printf "    %-28s %8.2f\n", $1, d }' \
+                "$work/names-0" "$work/names-n" | sort -k2 -nr
+        fi
     done
 done

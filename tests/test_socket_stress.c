@@ -16,6 +16,8 @@
 #ifndef _WIN32
 #include <sys/resource.h>
 #include <unistd.h>
+#else
+#include "../backends/iocp/iocp_socket.h"
 #endif
 
 /* ---- SK27 ---- */
@@ -530,13 +532,8 @@ static void w13_write_burst(void *arg)
     }
 }
 
-/* On loopback, connects, accepts and small sends mostly succeed inside the
- * call that starts them (on IOCP: a synchronous success, whose completion
- * packet must not be handled a second time, windows-checklist W13). Count
- * every callback: one per operation, never two, never none. */
-static void test_w13_synchronous_successes_one_callback_each(void **state)
+static void w13_run(rs_event_loop *loop)
 {
-    rs_event_loop *loop = *state;
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     struct sk_server server;
     sk_server_start(&server, loop, &options, false, W13_CONNECTIONS);
@@ -585,6 +582,188 @@ static void test_w13_synchronous_successes_one_callback_each(void **state)
     free(data);
 }
 
+/* On loopback, connects, accepts and small sends mostly succeed inside the
+ * call that starts them (on IOCP: a synchronous success, which in
+ * skip-on-success mode queues no packet and otherwise queues one that must
+ * not be handled a second time, windows-checklist W13). Count every
+ * callback: one per operation, never two, never none. */
+static void test_w13_synchronous_successes_one_callback_each(void **state)
+{
+    w13_run(*state);
+}
+
+/* ---- callbacks never run inside the call that started them ---- */
+
+#define NESTED_MESSAGES 8
+
+struct nested {
+    rs_socket *socket;
+    bool in_call; /* loop thread: inside a reseau call made by the test */
+    long nested;  /* callbacks that ran inside such a call */
+    size_t got;
+    long writes_done;
+    struct rs_test_latch done;
+    char buf[16];
+};
+
+static void nested_written(rs_socket *s, int error_code, size_t n, void *arg)
+{
+    (void)s;
+    (void)n;
+    struct nested *t = arg;
+    assert_int_equal(error_code, 0);
+    t->nested += t->in_call;
+    t->writes_done++;
+}
+
+static void nested_readable(rs_socket *s, int error_code, void *arg)
+{
+    struct nested *t = arg;
+    assert_int_equal(error_code, 0);
+    t->nested += t->in_call;
+    for (;;) {
+        size_t n = 0;
+        t->in_call = true;
+        int rc = rs_socket_read(s, t->buf, sizeof t->buf, &n);
+        t->in_call = false;
+        if (rc != 0) {
+            assert_int_equal(rs_last_error(), RS_ERROR_WOULD_BLOCK);
+            return;
+        }
+        bool was_short = n < sizeof t->buf;
+        t->got += n;
+        if (t->got == NESTED_MESSAGES * sizeof t->buf) {
+            rs_test_latch_signal(&t->done);
+        }
+        /* The next message, from inside the readable callback (the server
+         * echoes it). */
+        if (t->got < NESTED_MESSAGES * sizeof t->buf) {
+            t->in_call = true;
+            assert_int_equal(rs_socket_write(s, "0123456789abcdef", 16, nested_written, t), 0);
+            t->in_call = false;
+        }
+        if (was_short) {
+            return;
+        }
+    }
+}
+
+static void nested_subscribe(void *arg)
+{
+    struct nested *t = arg;
+    t->in_call = true;
+    assert_int_equal(rs_socket_subscribe_to_readable_events(t->socket, nested_readable, t), 0);
+    t->in_call = false;
+}
+
+/* Data already waiting when the client subscribes, then echoes that arrive
+ * while it reads and writes from its callback: the readable and write
+ * callbacks never run inside subscribe, read or write (on IOCP an operation
+ * that succeeds at once is still reported from the loop). */
+static void test_callbacks_never_inside_calls(void **state)
+{
+    rs_event_loop *loop = *state;
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
+    struct sk_server server;
+    sk_server_start(&server, loop, &options, true, 1);
+    struct sk_peer *client = sk_peer_new(loop, &options);
+    assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
+    sk_server_wait_accepted(&server, 1);
+    static const char first[16] = "0123456789abcde";
+    sk_peer_write(client, first, sizeof first);
+    struct sk_peer *echo = server.accepted[0];
+    SK_WAIT(echo, echo->writes_done == 1, "the echo sent"); /* waiting for the client */
+    sk_loop_round_trip(loop);
+
+    struct nested t;
+    memset(&t, 0, sizeof t);
+    t.socket = client->socket;
+    rs_test_latch_init(&t.done, 1);
+    rs_test_run_on_loop(loop, nested_subscribe, &t);
+    rs_test_latch_await(&t.done, "every echo read");
+    sk_loop_round_trip(loop);
+    assert_int_equal(t.nested, 0);
+    assert_int_equal(t.writes_done, NESTED_MESSAGES - 1);
+    rs_test_latch_clean_up(&t.done);
+    sk_peer_free(client);
+    sk_server_stop(&server);
+}
+
+#ifdef _WIN32
+/* The same storm with skip-on-success off (as with a non-IFS Winsock
+ * provider installed): every synchronous success comes back as a packet,
+ * whose inline result is ignored. */
+static void test_w13_packet_path_one_callback_each(void **state)
+{
+    rs__iocp_test_allow_skip_on_success(false);
+    w13_run(*state);
+    rs__iocp_test_allow_skip_on_success(true);
+}
+
+static bool w5_buffered(struct sk_peer *peer)
+{
+    const struct rs__iocp_socket *im = peer->socket->impl;
+    return im->buffered_loop != NULL;
+}
+
+/* W5: a loop's first RS__IOCP_BUFFERED_STREAMS TCP connections read into a
+ * buffer of their own, the others through zero-byte readiness; both echo
+ * the same bytes, and a closed connection gives its place back. */
+static void test_w5_read_modes_by_loop_load(void **state)
+{
+    rs_event_loop *loop = *state;
+    enum { N = RS__IOCP_BUFFERED_STREAMS / 2 + 10 };
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
+    struct sk_server server;
+    sk_server_start(&server, loop, &options, true, N);
+    struct sk_peer *clients[N];
+    for (int i = 0; i < N; i++) {
+        clients[i] = sk_peer_new(loop, &options);
+        assert_int_equal(sk_peer_connect(clients[i], &server.endpoint), 0);
+        sk_peer_subscribe(clients[i]);
+    }
+    sk_server_wait_accepted(&server, N);
+    char message[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(message, sizeof message, "connection %d", i);
+        sk_peer_write(clients[i], message, sizeof message);
+        sk_peer_wait_bytes(clients[i], sizeof message);
+        assert_memory_equal(clients[i]->data, message, sizeof message);
+    }
+    sk_loop_round_trip(loop);
+    int buffered = 0;
+    int zero_byte = 0;
+    for (int i = 0; i < N; i++) {
+        struct sk_peer *pair[2] = {clients[i], server.accepted[i]};
+        for (int j = 0; j < 2; j++) {
+            if (w5_buffered(pair[j])) {
+                buffered++;
+            } else {
+                zero_byte++;
+            }
+        }
+    }
+    assert_int_equal(buffered, RS__IOCP_BUFFERED_STREAMS);
+    assert_int_equal(zero_byte, 2 * N - RS__IOCP_BUFFERED_STREAMS);
+
+    for (int i = 0; i < N; i++) {
+        sk_peer_free(clients[i]);
+    }
+    sk_server_stop(&server);
+    sk_loop_round_trip(loop);
+    /* Every place is free again. */
+    sk_server_start(&server, loop, &options, true, 1);
+    struct sk_peer *client = sk_peer_new(loop, &options);
+    assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
+    sk_server_wait_accepted(&server, 1);
+    sk_loop_round_trip(loop);
+    assert_true(w5_buffered(client));
+    assert_true(w5_buffered(server.accepted[0]));
+    sk_peer_free(client);
+    sk_server_stop(&server);
+}
+#endif
+
 #define SK_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
 
 int main(void)
@@ -598,6 +777,11 @@ int main(void)
         SK_TEST(test_sk32_stop_accept_from_foreign_thread_then_restart),
         SK_TEST(test_sk33_bad_input_and_wrong_state),
         SK_TEST(test_w13_synchronous_successes_one_callback_each),
+        SK_TEST(test_callbacks_never_inside_calls),
+#ifdef _WIN32
+        SK_TEST(test_w13_packet_path_one_callback_each),
+        SK_TEST(test_w5_read_modes_by_loop_load),
+#endif
     };
     return RS_TEST_MAIN("socket_stress", tests);
 }

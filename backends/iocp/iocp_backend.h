@@ -14,6 +14,7 @@
 #include "../../common/backend.h"
 #include "../../common/event_loop_impl.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ struct rs__iocp_op {
     OVERLAPPED overlapped;
     rs__iocp_op_fn *on_completion;
     void *user_data;
+    /* Completed inline, waiting in the loop's list (rs__iocp_complete_inline). */
+    struct rs__iocp_op *inline_next;
+    DWORD inline_bytes;
 };
 
 /* Zeroes the OVERLAPPED (required before every new operation) and sets the
@@ -61,6 +65,38 @@ int rs__iocp_associate(rs_event_loop *loop, HANDLE handle);
  * count 0). Any thread. */
 int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op);
 
+/*
+ * Puts a handle associated with a port in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
+ * | FILE_SKIP_SET_EVENT_ON_HANDLE mode: an overlapped call on it that succeeds
+ * at once then queues no packet, and its result must be handled by the caller
+ * (rs__iocp_complete_inline). Returns whether the mode is on; when it is not
+ * (a socket while a non-IFS provider is installed, or the call failed),
+ * every call that does not fail at once still queues its packet. is_socket:
+ * the handle is a socket (pipes are not subject to the provider rule).
+ */
+bool rs__iocp_skip_on_success(HANDLE handle, bool is_socket);
+
+/*
+ * Hands the loop an operation whose overlapped call succeeded at once on a
+ * handle in skip-on-success mode (no packet will come): the loop calls op's
+ * on_completion with status 0 and `bytes` from its next wait, as for a
+ * dequeued packet, and never inside the call that started the operation. On
+ * the loop thread this costs no system call; from another thread (a pipe's
+ * first read) a packet is posted instead.
+ */
+void rs__iocp_complete_inline(rs_event_loop *loop, struct rs__iocp_op *op, DWORD bytes);
+
+/*
+ * Real-buffer reads: a TCP socket that reads into a buffer of its own
+ * (RS__IOCP_READ_BUF) takes one of its loop's RS__IOCP_BUFFERED_STREAMS
+ * places; beyond that, sockets fall back to zero-byte readiness reads, which
+ * pin no memory while idle. Take returns false when all places are taken.
+ * Any thread.
+ */
+#define RS__IOCP_BUFFERED_STREAMS 50
+bool rs__iocp_loop_take_read_buffer(rs_event_loop *loop);
+void rs__iocp_loop_return_read_buffer(rs_event_loop *loop);
+
 /* The loop's completion port. */
 HANDLE rs__iocp_loop_port(rs_event_loop *loop);
 
@@ -79,6 +115,14 @@ struct rs__winsock_ext {
     LPFN_GETACCEPTEXSOCKADDRS get_accept_ex_sockaddrs;
 };
 extern struct rs__winsock_ext rs__winsock;
+
+/* Whether sockets may use FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (every TCP and
+ * UDP provider installed returns IFS handles); set by the library's init. */
+bool rs__winsock_skip_on_success_allowed(void);
+/* For tests: false turns skip-on-success off for handles associated from now
+ * on (sockets and pipes), so that every completion comes as a packet; true
+ * restores the default. Any thread. */
+void rs__iocp_test_allow_skip_on_success(bool allowed);
 
 /* For tests: successful WSAStartup calls and WSACleanup calls the library has
  * made in this process. Any thread. */

@@ -5,6 +5,12 @@
  * operation's callback. Timers live in the common scheduler: the wait only
  * sleeps until the next deadline. A cross-thread wake-up is one packet posted
  * to the port (common/ posts at most one per loop iteration).
+ *
+ * Handles in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode queue no packet for a
+ * call that succeeds at once: such operations wait in an in-process list and
+ * the next wait dispatches them exactly as if they had been dequeued, so the
+ * result still reaches its handler once, from the loop, never inside the API
+ * call that started it (W13), and costs no system call.
  */
 #include "iocp_backend.h"
 
@@ -31,6 +37,11 @@ enum completion_key {
  * the next iteration. */
 enum { BATCH = 64 };
 
+/* Waits in a row that only run inline completions before the port is polled
+ * (without blocking) anyway: a stream of operations that keep succeeding at
+ * once must not starve the completions of the others. */
+enum { INLINE_STREAK = 16 };
+
 /* How long a loop being destroyed waits for its orphans' completions:
  * cancellations complete promptly, so this only bounds a misbehaving driver. */
 #define ORPHAN_DRAIN_NS (2000ull * 1000000ull)
@@ -38,7 +49,15 @@ enum { BATCH = 64 };
 struct iocp_loop {
     HANDLE port;
     volatile long orphans;
+    volatile long buffered_streams;
+    /* Operations that completed inline, oldest first (loop thread). */
+    struct rs__iocp_op *inline_head;
+    struct rs__iocp_op *inline_tail;
+    int inline_streak;
 };
+
+/* Tests turn skip-on-success off to run the packet-only path. */
+static volatile long skip_disallowed;
 
 void rs__iocp_op_init(struct rs__iocp_op *op, rs__iocp_op_fn *fn, void *user_data)
 {
@@ -66,6 +85,86 @@ int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op)
         return rs__iocp_raise_win32(GetLastError());
     }
     return 0;
+}
+
+bool rs__iocp_loop_take_read_buffer(rs_event_loop *loop)
+{
+    struct iocp_loop *il = loop->impl;
+    if (rs__atomic_add(&il->buffered_streams, 1) > RS__IOCP_BUFFERED_STREAMS) {
+        rs__atomic_add(&il->buffered_streams, -1);
+        return false;
+    }
+    return true;
+}
+
+void rs__iocp_loop_return_read_buffer(rs_event_loop *loop)
+{
+    struct iocp_loop *il = loop->impl;
+    rs__atomic_add(&il->buffered_streams, -1);
+}
+
+void rs__iocp_test_allow_skip_on_success(bool allowed)
+{
+    rs__atomic_store(&skip_disallowed, allowed ? 0 : 1);
+}
+
+bool rs__iocp_skip_on_success(HANDLE handle, bool is_socket)
+{
+    /* SetFileCompletionNotificationModes: on a socket the mode is only
+     * compatible with providers that return IFS handles; with a non-IFS
+     * provider installed, completions of skipped calls would be lost. */
+    if (rs__atomic_load(&skip_disallowed) ||
+        (is_socket && !rs__winsock_skip_on_success_allowed())) {
+        return false;
+    }
+    /* FILE_SKIP_SET_EVENT_ON_HANDLE: nobody waits on the handle itself, so
+     * the I/O manager need not signal it on every completion. */
+    if (!SetFileCompletionNotificationModes(handle, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS |
+                                                        FILE_SKIP_SET_EVENT_ON_HANDLE)) {
+        RS__LOG(RS_LOG_DEBUG, "SetFileCompletionNotificationModes failed: %lu",
+                (unsigned long)GetLastError());
+        return false;
+    }
+    return true;
+}
+
+void rs__iocp_complete_inline(rs_event_loop *loop, struct rs__iocp_op *op, DWORD bytes)
+{
+    struct iocp_loop *il = loop->impl;
+    if (!rs_event_loop_is_on_thread(loop)) {
+        /* The list is the loop thread's: from elsewhere, a packet of our own
+         * (its status is 0, its byte count `bytes`). */
+        if (!PostQueuedCompletionStatus(il->port, bytes, KEY_IO, &op->overlapped)) {
+            RS__LOG(RS_LOG_ERROR, "completion lost: PostQueuedCompletionStatus failed: %lu",
+                    (unsigned long)GetLastError());
+        }
+        return;
+    }
+    op->inline_bytes = bytes;
+    op->inline_next = NULL;
+    if (il->inline_tail) {
+        il->inline_tail->inline_next = op;
+    } else {
+        il->inline_head = op;
+    }
+    il->inline_tail = op;
+}
+
+/* Dispatches the operations that completed inline before this call; those
+ * that complete meanwhile (a handler starts new operations) wait for the next
+ * wait. */
+static void run_inline(rs_event_loop *loop)
+{
+    struct iocp_loop *il = loop->impl;
+    struct rs__iocp_op *op = il->inline_head;
+    il->inline_head = il->inline_tail = NULL;
+    while (op) {
+        /* The handler may free op. */
+        struct rs__iocp_op *next = op->inline_next;
+        op->inline_next = NULL;
+        op->on_completion(loop, op, 0, op->inline_bytes);
+        op = next;
+    }
 }
 
 int rs__iocp_associate(rs_event_loop *loop, HANDLE handle)
@@ -147,8 +246,13 @@ void rs__backend_loop_clean_up(rs_event_loop *loop)
      * is queued: its memory may only be freed after that, so wait for it
      * (bounded: a cancelled operation completes promptly). */
     uint64_t deadline = rs__clock_now_ns() + ORPHAN_DRAIN_NS;
-    while (rs__atomic_load(&il->orphans) > 0 && rs__clock_now_ns() < deadline) {
-        dispatch(loop, il->port, 10);
+    run_inline(loop);
+    while ((rs__atomic_load(&il->orphans) > 0 || il->inline_head) &&
+           rs__clock_now_ns() < deadline) {
+        run_inline(loop);
+        if (rs__atomic_load(&il->orphans) > 0) {
+            dispatch(loop, il->port, 10);
+        }
     }
     if (rs__atomic_load(&il->orphans) > 0) {
         RS__LOG(RS_LOG_WARN, "event loop destroyed with %ld cancelled operations outstanding",
@@ -183,5 +287,18 @@ static DWORD timeout_ms(int64_t timeout_ns)
 void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
 {
     struct iocp_loop *il = loop->impl;
+    if (il->inline_head) {
+        /* Work is waiting: never sleep, and usually skip the port (asking it
+         * is a system call that mostly finds nothing here). */
+        if (il->inline_streak < INLINE_STREAK) {
+            il->inline_streak++;
+        } else {
+            il->inline_streak = 0;
+            dispatch(loop, il->port, 0);
+        }
+        run_inline(loop);
+        return;
+    }
+    il->inline_streak = 0;
     dispatch(loop, il->port, timeout_ms(timeout_ns));
 }

@@ -12,9 +12,13 @@
  *
  * Writes: one overlapped WriteFile per request (per 1 GiB of it), all posted
  * at once; the pipe keeps them in order, and common/ delivers the callbacks
- * in order anyway. Handles are not put in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS
- * mode: an operation that succeeds at once still queues its completion, so
- * the completion packet is the one path to a result (W13).
+ * in order anyway.
+ *
+ * Both handles are put in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode when
+ * possible: a ReadFile or WriteFile that succeeds at once then queues no
+ * packet (the mode's documented contract), and its result is handed to the
+ * loop (rs__iocp_complete_inline), which dispatches it through the same
+ * handler as a packet, once, from its next wait (W13).
  */
 #include "iocp_backend.h"
 
@@ -34,6 +38,7 @@ struct iocp_read_end {
     struct rs__iocp_op op; /* the one ReadFile */
     rs_pipe_read_end *end;
     HANDLE handle;
+    bool skip; /* the handle is in skip-on-success mode */
     bool posted;
     bool eof;
     bool closing;
@@ -46,6 +51,7 @@ struct iocp_read_end {
 struct iocp_write_end {
     rs_pipe_write_end *end;
     HANDLE handle;
+    bool skip;
     long in_flight;
     bool closing;
 };
@@ -162,8 +168,16 @@ static void post_read(struct iocp_read_end *r)
      * thread, and its completion may be dispatched by the loop thread
      * before ReadFile returns here. */
     r->posted = true;
-    if (ReadFile(r->handle, r->buffer, READ_BUFFER, NULL, &r->op.overlapped) ||
-        GetLastError() == ERROR_IO_PENDING) {
+    if (ReadFile(r->handle, r->buffer, READ_BUFFER, NULL, &r->op.overlapped)) {
+        /* Done at once: in skip mode no packet comes. The byte count of a
+         * request completed without error is the OVERLAPPED's InternalHigh
+         * (OVERLAPPED's documentation). */
+        if (r->skip) {
+            rs__iocp_complete_inline(r->end->loop, &r->op, (DWORD)r->op.overlapped.InternalHigh);
+        }
+        return;
+    }
+    if (GetLastError() == ERROR_IO_PENDING) {
         return;
     }
     /* A ReadFile that fails at once queues no completion. */
@@ -308,8 +322,13 @@ void rs__backend_pipe_write(rs_pipe_write_end *write_end, struct rs__pipe_write_
         rs__iocp_op_init(&wop->op, on_write_done, wop);
         wop->w = w;
         wop->req = req;
-        if (!WriteFile(w->handle, req->data + offset, (DWORD)chunk, NULL, &wop->op.overlapped) &&
-            GetLastError() != ERROR_IO_PENDING) {
+        if (WriteFile(w->handle, req->data + offset, (DWORD)chunk, NULL, &wop->op.overlapped)) {
+            /* Done at once: in skip mode no packet comes (see post_read). */
+            if (w->skip) {
+                rs__iocp_complete_inline(w->end->loop, &wop->op,
+                                         (DWORD)wop->op.overlapped.InternalHigh);
+            }
+        } else if (GetLastError() != ERROR_IO_PENDING) {
             /* Failed at once (ERROR_NO_DATA: the read end is closed): no
              * completion will come for it. */
             DWORD err = GetLastError();
@@ -357,8 +376,10 @@ int rs__backend_pipe_open(rs_pipe_read_end *read_end, rs_pipe_write_end *write_e
     }
     r->end = read_end;
     r->handle = server;
+    r->skip = rs__iocp_skip_on_success(server, false);
     w->end = write_end;
     w->handle = client;
+    w->skip = rs__iocp_skip_on_success(client, false);
     read_end->impl = r;
     write_end->impl = w;
     post_read(r);

@@ -115,6 +115,17 @@ struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *s, rs__iocp_sock_op_fn *
     return im->read_op;
 }
 
+void rs__iocp_sock_op_succeeded(struct rs__iocp_sock_op *op)
+{
+    struct rs__iocp_socket *im = op->socket->impl;
+    if (im->skip) {
+        /* The byte count of a request that completed without error is in
+         * the OVERLAPPED's InternalHigh (OVERLAPPED's documentation), the
+         * same number the call's own out-parameter would give. */
+        rs__iocp_complete_inline(op->loop, &op->base, (DWORD)op->base.overlapped.InternalHigh);
+    }
+}
+
 void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error)
 {
     op->posted = true;
@@ -511,27 +522,47 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
 
 int rs__iocp_socket_associate(rs_socket *s, HANDLE handle)
 {
-    /* No FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (SetFileCompletionNotificationModes
-     * is never called): every overlapped call that does not fail at once
-     * queues its packet, and that packet is the only completion path. See
-     * iocp_socket.h. */
     struct rs__iocp_socket *im = s->impl;
     if (rs__iocp_associate(s->loop, handle) != 0) {
         return -1;
     }
     im->associated = true;
+    /* A TCP connection sets its mode before its first read or write
+     * (rs__iocp_socket_skip_mode): one that only connects and closes never
+     * pays the system call. */
+    bool connection = im->kind == RS__IOCP_TCP && !(rs__socket_state(s) & RS__SOCKET_LISTENING);
+    if (!connection) {
+        rs__iocp_socket_skip_mode(s);
+    }
     return 0;
+}
+
+void rs__iocp_socket_skip_mode(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (!im->skip_decided) {
+        /* Skip-on-success where allowed; every call site then handles a
+         * success at once with rs__iocp_sock_op_succeeded (iocp_socket.h). */
+        im->skip_decided = true;
+        HANDLE h = im->kind == RS__IOCP_PIPE ? im->pipe : (HANDLE)im->sock;
+        im->skip = rs__iocp_skip_on_success(h, im->kind != RS__IOCP_PIPE);
+    }
 }
 
 int rs__backend_socket_attach(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    /* The one readiness operation a reading socket reuses for its life is
+    /* The one read operation a reading socket reuses for its life is
      * allocated here, where a failure still reaches the caller: reposting it
      * after a read drained the socket has nobody to report to. */
-    if (!(rs__socket_state(s) & RS__SOCKET_LISTENING) && !im->read_op &&
-        !(im->read_op = rs__iocp_sock_op_new(im->kind == RS__IOCP_TCP ? 0 : RS__IOCP_READ_BUF))) {
-        return -1;
+    if (!(rs__socket_state(s) & RS__SOCKET_LISTENING) && !im->read_op) {
+        if (im->kind == RS__IOCP_TCP) {
+            if (rs__iocp_tcp_new_read_op(s) != 0) {
+                return -1;
+            }
+        } else if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_READ_BUF))) {
+            return -1;
+        }
     }
     switch (im->kind) {
     case RS__IOCP_TCP:
@@ -643,6 +674,9 @@ int rs__backend_socket_subscribe(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     if (im->kind == RS__IOCP_TCP) {
+        /* A TCP read is posted only from here (or a first rs_socket_read):
+         * a connection nobody reads costs no receive. */
+        im->want_read = true;
         rs__iocp_tcp_post_read(s);
     }
     return 0;
@@ -726,11 +760,27 @@ void rs__backend_socket_close(rs_socket *s)
          * but under Wine 8 sends waiting for buffer space were left pending
          * by it (measured: when the loop was destroyed right after such a
          * close, their completions never arrived); CancelIoEx first
-         * completes every one of them. */
-        CancelIoEx((HANDLE)im->sock, NULL);
+         * completes every one of them. A receive alone needs no CancelIoEx:
+         * closesocket completes it (cancelled, or 676 under Wine), and the
+         * call would cost a system call on every close. */
+        bool others = false;
+        for (struct rs__iocp_sock_op *op = im->ops_head; op && !others; op = op->next) {
+            others = op != im->read_op;
+        }
+        if (others) {
+            CancelIoEx((HANDLE)im->sock, NULL);
+        }
         closesocket(im->sock);
         im->sock = INVALID_SOCKET;
         rs__iocp_fail_held_sends(s);
+    }
+    if (im->buffered_loop) {
+        /* A socket closed without a loop (its loop was destroyed under it)
+         * keeps its place: that loop is gone. */
+        if (im->buffered_loop == s->loop) {
+            rs__iocp_loop_return_read_buffer(im->buffered_loop);
+        }
+        im->buffered_loop = NULL;
     }
     orphan_all(im);
     /* A completed read held for rs_socket_read is no longer in flight. */

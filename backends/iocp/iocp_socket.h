@@ -3,17 +3,24 @@
  * close, the operation bookkeeping shared by every kind), iocp_socket_tcp.c,
  * iocp_socket_udp.c and iocp_socket_local.c (named pipes).
  *
- * Completion notification (W13): handles are associated WITHOUT
- * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS. Every overlapped call that returns
- * success or ERROR_IO_PENDING therefore queues exactly one completion
- * packet, and the packet is the only path: the inline result is ignored. A
- * call that fails at once queues nothing; its failure is turned into a
- * packet of our own (rs__iocp_sock_op_complete) so that it too is delivered
- * once, asynchronously, through the same handler. Skipping the packet on
- * synchronous success measured +10% ping-pong and +47% streaming under
- * Wine, but needs an inline-success branch at every call site that must
- * still defer the user's callback; one completion path is kept instead, and
- * the choice is local to rs__iocp_socket_associate and these call sites.
+ * Completion notification (W13): handles are put in
+ * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode when the platform allows it
+ * (rs__iocp_skip_on_success: always for pipes, for sockets only while every
+ * TCP/UDP provider returns IFS handles). Each overlapped call then ends in
+ * exactly one of three ways, and each is delivered once, through the same
+ * handler (op_completed), from the loop and never inside the API call that
+ * started it:
+ *   - ERROR_IO_PENDING: the packet is dequeued later;
+ *   - success at once: in skip mode no packet comes (the mode's documented
+ *     contract), so rs__iocp_sock_op_succeeded hands the operation to the
+ *     loop's in-process list (rs__iocp_complete_inline), which dispatches it
+ *     from the next wait, as a packet would be; without skip mode the packet
+ *     comes and the inline result is ignored;
+ *   - failure at once: no packet comes in either mode; a packet of our own
+ *     stands in for it (rs__iocp_sock_op_complete).
+ * Skipping the packet saves a dequeue per operation that succeeds at once
+ * (most sends, and reads of data already there): about 2 wineserver requests
+ * per ping-pong round trip under Wine (docs/performance.md).
  *
  * Orphaned operations (W8): an operation's memory belongs to the operation
  * until its completion is dequeued. Closing a socket cancels its operations
@@ -33,8 +40,8 @@
 /* AcceptEx needs room for each address plus 16 bytes (its documentation):
  * GetAcceptExSockaddrs must be given the same lengths. */
 #define RS__IOCP_ACCEPT_ADDR_LEN ((DWORD)(sizeof(SOCKADDR_STORAGE) + 16))
-/* The socket-owned buffer a datagram (or a pipe read) lands in: one whole
- * UDP datagram of any size the protocol allows. */
+/* The socket-owned buffer a datagram, a pipe read or a buffered TCP read
+ * lands in: one whole UDP datagram of any size the protocol allows. */
 #define RS__IOCP_READ_BUF (64u * 1024u)
 
 enum rs__iocp_kind {
@@ -84,17 +91,25 @@ struct rs__iocp_socket {
     HANDLE pipe;                       /* LOCAL: a connected client or accepted instance */
     bool bound;                        /* TCP: bound (by the user, or for ConnectEx) */
     bool associated;                   /* with socket->loop's completion port */
+    bool skip;                         /* the handle is in skip-on-success mode */
+    bool skip_decided;                 /* rs__iocp_socket_skip_mode ran */
     struct rs__iocp_sock_op *ops_head; /* in flight, oldest first */
     struct rs__iocp_sock_op *ops_tail;
 
-    /* Readability: the one read operation (zero-byte for TCP, a whole
-     * datagram or pipe chunk for UDP and LOCAL), in flight or completed and
-     * held until read. */
+    /* Readability: the one read operation (for TCP a buffered read or a
+     * zero-byte readiness read, see iocp_socket_tcp.c; a whole datagram or
+     * pipe chunk for UDP and LOCAL), in flight or completed and held until
+     * read. */
     struct rs__iocp_sock_op *read_op;
     bool read_in_flight;
-    bool read_ready; /* read_op completed and holds data or an error */
+    bool read_ready; /* read_op completed and holds data (or, UDP/LOCAL, an error) */
     bool eof;
     int read_error;
+    bool want_read;               /* TCP: subscribed, or read: keep a read posted */
+    bool in_read_callback;        /* TCP: the readable callback of a read completion runs */
+    bool repost;                  /* TCP: a read in that callback drained the socket */
+    bool nonblocking;             /* TCP: FIONBIO set (zero-byte mode reads with recv) */
+    rs_event_loop *buffered_loop; /* TCP: reads are buffered, holding a place of this loop */
 
     /* Client. */
     SOCKADDR_STORAGE remote;
@@ -137,6 +152,10 @@ void rs__iocp_sock_op_start(rs_socket *socket, struct rs__iocp_sock_op *op,
 struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *socket, rs__iocp_sock_op_fn *handler);
 /* Takes op off the socket's list of operations in flight. */
 void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op);
+/* The overlapped call that started op returned success at once: in skip
+ * mode no packet will come, so the loop is handed the result; otherwise the
+ * packet comes as for a pending call. */
+void rs__iocp_sock_op_succeeded(struct rs__iocp_sock_op *op);
 /* Completes op with error (0: success) through a packet of our own: for a
  * call that failed at once (no packet will come), or one whose completion
  * is learnt another way (a named-pipe connect). */
@@ -144,6 +163,9 @@ void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error);
 
 /* Associates the socket's handle with its loop (once). */
 int rs__iocp_socket_associate(rs_socket *socket, HANDLE handle);
+/* Puts the associated handle in skip-on-success mode if allowed (once; no
+ * operation may be in flight the first time). */
+void rs__iocp_socket_skip_mode(rs_socket *socket);
 /* Applies options to sock (INVALID_SOCKET for a pipe: only the fault hook);
  * raises RS_ERROR_SOCKET_OPTION on refusal. */
 int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *options);
@@ -176,9 +198,13 @@ void rs__iocp_schedule_accept_task(rs_socket *listener);
 
 /* ---- iocp_socket_tcp.c ---- */
 int rs__iocp_tcp_attach(rs_socket *socket);
+/* Allocates the socket's read operation: buffered while its loop has a place
+ * (RS__IOCP_BUFFERED_STREAMS), zero-byte readiness otherwise. */
+int rs__iocp_tcp_new_read_op(rs_socket *socket);
 int rs__iocp_tcp_start_accept(rs_socket *socket);
 int rs__iocp_tcp_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
-/* Posts the zero-byte readiness read unless one is in flight or the stream ended. */
+/* Posts the read (buffered or zero-byte) if reading is wanted and none is in
+ * flight, held or over. */
 void rs__iocp_tcp_post_read(rs_socket *socket);
 /* One overlapped WSASend per write (TCP and UDP). */
 int rs__iocp_wsa_write(rs_socket *socket, struct rs__socket_write *req);

@@ -390,7 +390,9 @@ static void post_read(rs_socket *s)
         return;
     }
     struct rs__iocp_sock_op *op = rs__iocp_read_start(s, received);
-    if (!ReadFile(im->pipe, op->buf, (DWORD)op->cap, NULL, &op->base.overlapped)) {
+    if (ReadFile(im->pipe, op->buf, (DWORD)op->cap, NULL, &op->base.overlapped)) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         DWORD err = GetLastError();
         if (err != ERROR_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32(err));
@@ -452,7 +454,9 @@ int rs__iocp_pipe_write(rs_socket *s, struct rs__socket_write *req)
     op->req = req;
     rs__iocp_sock_op_start(s, op, pipe_written);
     /* Overlapped writes on one pipe handle complete in the order issued. */
-    if (!WriteFile(im->pipe, req->data, (DWORD)req->len, NULL, &op->base.overlapped)) {
+    if (WriteFile(im->pipe, req->data, (DWORD)req->len, NULL, &op->base.overlapped)) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         DWORD err = GetLastError();
         if (err != ERROR_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32(err));

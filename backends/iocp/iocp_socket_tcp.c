@@ -1,16 +1,26 @@
 /*
- * IOCP backend, TCP: ConnectEx, AcceptEx, readiness through zero-byte
- * reads, non-blocking reads, and one overlapped WSASend per write (UDP
- * shares the writes).
+ * IOCP backend, TCP: ConnectEx, AcceptEx, reads, and one overlapped WSASend
+ * per write (UDP shares the writes).
  *
- * Readiness (W5): a zero-byte overlapped WSARecv completes when data (or the
- * end of stream) is there, without consuming it and without pinning a buffer
- * per idle socket; the data is then read with a non-blocking recv. It is
- * posted again only once a read has drained the socket (RS_ERROR_WOULD_BLOCK
- * or a short read), so a socket that is not read is not reported again.
- * Under Wine this costs a few wineserver requests per round trip more than a
- * real-buffer read (about 14% of a ping-pong), and saves 64 KiB per idle
- * connection (640 MiB for 10k connections): memory wins for a library.
+ * Reads (W5), two modes, chosen per socket when it is attached:
+ *   - buffered (while the loop has fewer than RS__IOCP_BUFFERED_STREAMS such
+ *     sockets): an overlapped WSARecv into a 64 KiB buffer the socket owns.
+ *     Its completion is "readable"; rs_socket_read hands the bytes out and
+ *     posts the next receive once they are all taken. One receive per
+ *     direction per round trip, and with skip-on-success a receive of data
+ *     already there completes inline, without a packet.
+ *   - zero-byte readiness (beyond that number): a zero-byte overlapped
+ *     WSARecv completes when data (or the end of stream) is there, without
+ *     consuming it, and the data is then read with a non-blocking recv into
+ *     the caller's buffer. An idle socket pins no buffer, so 10k idle
+ *     connections do not hold 640 MiB.
+ * This is libuv's precedent (uv_active_tcp_streams_threshold: real-buffer
+ * reads up to 50 active streams, zero reads beyond). Under Wine a buffered
+ * read saves 5 wineserver requests per ping-pong round trip against zero-byte
+ * readiness (docs/performance.md). In both modes a read is posted only once
+ * the socket is subscribed (or read), and posted again only once a read has
+ * drained what was reported (RS_ERROR_WOULD_BLOCK or a short read), so a
+ * socket that is not read is not reported again (docs/readable-events.md).
  */
 #include "iocp_socket.h"
 
@@ -28,25 +38,17 @@
 
 /* ---- connect ---- */
 
-/* Reads are non-blocking recv calls after a readiness completion; the
- * addresses are read once, after the connect context is updated. */
+/* The addresses, once the connect context is updated: the local one from
+ * the system (bind chose the port); the remote one is the address ConnectEx
+ * connected to, which getpeername would only repeat (at the cost of a system
+ * call), written back in its canonical form. */
 static int prepare_connected(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    u_long on = 1;
-    if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
-        return rs__iocp_raise_wsa(WSAGetLastError());
-    }
     if (rs__iocp_local_endpoint(im->sock, &s->local) != 0) {
         return -1;
     }
-    SOCKADDR_STORAGE ss;
-    int len = (int)sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (getpeername(im->sock, (struct sockaddr *)&ss, &len) != 0) {
-        return rs__iocp_raise_wsa(WSAGetLastError());
-    }
-    rs__iocp_endpoint_from_sockaddr((struct sockaddr *)&ss, &s->remote);
+    rs__iocp_endpoint_from_sockaddr((const struct sockaddr *)&im->remote, &s->remote);
     s->local_known = true;
     s->remote_known = true;
     return 0;
@@ -72,8 +74,6 @@ static void connected(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
              * TCP then connects the socket to itself (a simultaneous open).
              * With no listener the connect is refused. */
             error = RS_ERROR_CONNECTION_REFUSED;
-        } else {
-            rs__iocp_tcp_post_read(s);
         }
     }
     rs__socket_connect_done(s, error);
@@ -93,13 +93,29 @@ static void start_connect(rs_socket *s)
         rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(injected));
         return;
     }
-    if (!rs__winsock.connect_ex(im->sock, (const struct sockaddr *)&im->remote, im->remote_len,
-                                NULL, 0, NULL, &op->base.overlapped)) {
+    if (rs__winsock.connect_ex(im->sock, (const struct sockaddr *)&im->remote, im->remote_len, NULL,
+                               0, NULL, &op->base.overlapped)) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         int err = WSAGetLastError();
         if (err != ERROR_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
         }
     }
+}
+
+int rs__iocp_tcp_new_read_op(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (rs__iocp_loop_take_read_buffer(s->loop)) {
+        if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_READ_BUF))) {
+            rs__iocp_loop_return_read_buffer(s->loop);
+            return -1;
+        }
+        im->buffered_loop = s->loop;
+        return 0;
+    }
+    return (im->read_op = rs__iocp_sock_op_new(0)) ? 0 : -1;
 }
 
 int rs__iocp_tcp_attach(rs_socket *s)
@@ -112,7 +128,7 @@ int rs__iocp_tcp_attach(rs_socket *s)
     if (state & RS__SOCKET_CONNECTING) {
         start_connect(s);
     } else if (state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE)) {
-        rs__iocp_tcp_post_read(s);
+        rs__iocp_tcp_post_read(s); /* if it was subscribed before it had its loop */
     }
     return 0;
 }
@@ -160,10 +176,7 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
     rs__iocp_endpoint_from_sockaddr(remote, &a->remote);
     a->local_known = true;
     a->remote_known = true;
-    u_long on = 1;
-    /* Reads after a readiness completion are non-blocking recv calls. */
-    int rc = ioctlsocket(sock, FIONBIO, &on) == 0 ? 0 : rs__iocp_raise_wsa(WSAGetLastError());
-    if (rc != 0 || rs__iocp_apply_options(sock, &a->options) != 0) {
+    if (rs__iocp_apply_options(sock, &a->options) != 0) {
         RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
         rs_socket_destroy(a);
         return NULL;
@@ -217,8 +230,10 @@ static int post_accept(rs_socket *s)
     rs__iocp_sock_op_start(s, op, accept_done);
     im->accepts_posted++;
     DWORD received = 0;
-    if (!rs__winsock.accept_ex(im->sock, op->accepted, op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
-                               RS__IOCP_ACCEPT_ADDR_LEN, &received, &op->base.overlapped)) {
+    if (rs__winsock.accept_ex(im->sock, op->accepted, op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
+                              RS__IOCP_ACCEPT_ADDR_LEN, &received, &op->base.overlapped)) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         int err = WSAGetLastError();
         if (err != ERROR_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
@@ -260,32 +275,71 @@ int rs__iocp_tcp_start_accept(rs_socket *s)
 
 /* ---- reads ---- */
 
-static void read_ready(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
+static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
-    (void)op;
-    (void)bytes;
     struct rs__iocp_socket *im = s->impl;
     im->read_in_flight = false;
     if (error) {
         im->read_error = error;
+    } else if (im->buffered_loop) {
+        if (bytes == 0) {
+            /* Zero bytes into a buffer on a stream socket: the peer closed
+             * gracefully (WSARecv's documentation). */
+            im->eof = true;
+        } else {
+            op->len = bytes;
+            op->off = 0;
+            im->read_ready = true;
+        }
     }
+    /* A read that drains the socket inside this callback leaves the next
+     * receive to be posted here, after the callback: the caller's reply is
+     * then sent before the receive is posted, as a hand-written IOCP loop
+     * does, and under Wine the reply's completion on the peer is usually
+     * queued by the time the loop asks the port (no empty dequeue). */
+    im->in_read_callback = true;
+    im->repost = false;
     rs__socket_readable(s);
+    im->in_read_callback = false;
+    if (im->repost) {
+        im->repost = false;
+        rs__iocp_tcp_post_read(s);
+    }
+}
+
+/* After a read drained what was reported: the next read is posted now, or
+ * right after the completion's callback when inside it. */
+static void repost_read(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->in_read_callback) {
+        im->repost = true;
+    } else {
+        rs__iocp_tcp_post_read(s);
+    }
 }
 
 void rs__iocp_tcp_post_read(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->associated || im->read_in_flight || im->eof || im->read_error ||
-        im->sock == INVALID_SOCKET) {
+    if (!im->want_read || !im->associated || im->read_in_flight || im->read_ready || im->eof ||
+        im->read_error || im->sock == INVALID_SOCKET) {
         return;
     }
-    struct rs__iocp_sock_op *op = rs__iocp_read_start(s, read_ready);
-    /* A zero-byte overlapped receive completes once data or the end of
-     * stream is there, and consumes nothing (never MSG_PEEK, which is only
-     * valid on non-overlapped sockets). */
+    rs__iocp_socket_skip_mode(s);
+    struct rs__iocp_sock_op *op = rs__iocp_read_start(s, read_done);
+    /* Buffered: into the socket's buffer. Zero-byte: completes once data or
+     * the end of stream is there, and consumes nothing (never MSG_PEEK,
+     * which is only valid on non-overlapped sockets). */
     WSABUF buf = {0, NULL};
+    if (im->buffered_loop) {
+        buf.len = (ULONG)op->cap;
+        buf.buf = (CHAR *)op->buf;
+    }
     DWORD flags = 0;
-    if (WSARecv(im->sock, &buf, 1, NULL, &flags, &op->base.overlapped, NULL) != 0) {
+    if (WSARecv(im->sock, &buf, 1, NULL, &flags, &op->base.overlapped, NULL) == 0) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         int err = WSAGetLastError();
         if (err != WSA_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));
@@ -293,17 +347,26 @@ void rs__iocp_tcp_post_read(rs_socket *s)
     }
 }
 
-int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+/* Zero-byte mode: the data is still in the socket. */
+static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (im->read_error) {
-        return rs_raise(im->read_error);
+    if (!im->nonblocking) {
+        /* Set on the first such read, so that buffered sockets never pay
+         * for it. The socket's overlapped calls are unaffected: on them
+         * WSAEWOULDBLOCK only means too many outstanding requests (WSARecv's
+         * and WSASend's documentation), they still pend. */
+        u_long on = 1;
+        if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
+            return rs__iocp_raise_wsa(WSAGetLastError());
+        }
+        im->nonblocking = true;
     }
     int n = recv(im->sock, buffer, len > INT_MAX ? INT_MAX : (int)len, 0);
     if (n > 0) {
         *amount_read = (size_t)n;
         if ((size_t)n < len) {
-            rs__iocp_tcp_post_read(s);
+            repost_read(s);
         }
         return 0;
     }
@@ -313,9 +376,44 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
     }
     int err = WSAGetLastError();
     if (err == WSAEWOULDBLOCK) {
-        rs__iocp_tcp_post_read(s);
+        repost_read(s);
     }
     return rs__iocp_raise_wsa(err);
+}
+
+int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* A read without a subscription wants data too. */
+    im->want_read = true;
+    if (im->read_ready) {
+        /* Bytes received before an error or the end of the stream come
+         * first (docs/readable-events.md, rule 4). */
+        struct rs__iocp_sock_op *op = im->read_op;
+        size_t n = op->len - op->off;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(buffer, op->buf + op->off, n);
+        op->off += n;
+        *amount_read = n;
+        if (op->off == op->len) {
+            im->read_ready = false;
+            repost_read(s);
+        }
+        return 0;
+    }
+    if (im->read_error) {
+        return rs_raise(im->read_error);
+    }
+    if (im->eof) {
+        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+    }
+    if (!im->buffered_loop && im->sock != INVALID_SOCKET && im->read_op) {
+        return recv_now(s, buffer, len, amount_read);
+    }
+    repost_read(s);
+    return rs_raise(RS_ERROR_WOULD_BLOCK);
 }
 
 /* ---- writes ---- */
@@ -369,6 +467,7 @@ static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
     WSABUF buf = {(ULONG)req->len, (CHAR *)req->data};
     int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
     if (!err && WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL) == 0) {
+        rs__iocp_sock_op_succeeded(op);
         return true;
     }
     if (!err) {
@@ -445,8 +544,8 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
      * send cut short by a reset as WSAECONNRESET. Wine 8 completes it with
      * success and the bytes it took, SO_ERROR 0 (measured: about 1 write in
      * 800 in the 10k-connection stress run, all on connections being closed
-     * or reset by the peer);
-     * the stream is broken either way, and reported as the reset it is. */
+     * or reset by the peer); the stream is broken either way, and reported
+     * as the reset it is. */
     if (error == 0 && bytes != req->len && s->options.type == RS_SOCKET_STREAM) {
         error = RS_ERROR_CONNECTION_RESET;
     }
@@ -470,6 +569,7 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
     if (!op) {
         return -1;
     }
+    rs__iocp_socket_skip_mode(s);
     op->req = req;
     if (im->held_head) {
         im->held_tail->next = op; /* behind the held ones, in order */

@@ -71,7 +71,9 @@ static void post_receive(rs_socket *s)
     WSABUF buf = {(ULONG)op->cap, (CHAR *)op->buf};
     DWORD flags = 0;
     /* The sender's address is not reported: lpFrom is optional. */
-    if (WSARecvFrom(im->sock, &buf, 1, NULL, &flags, NULL, NULL, &op->base.overlapped, NULL) != 0) {
+    if (WSARecvFrom(im->sock, &buf, 1, NULL, &flags, NULL, NULL, &op->base.overlapped, NULL) == 0) {
+        rs__iocp_sock_op_succeeded(op);
+    } else {
         int err = WSAGetLastError();
         if (err != WSA_IO_PENDING) {
             rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(err));

@@ -7,6 +7,7 @@
  */
 #include "iocp_backend.h"
 
+#include "../../common/alloc.h"
 #include "../../common/atomics.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
@@ -16,6 +17,7 @@
 struct rs__winsock_ext rs__winsock;
 
 static volatile long startup_count;
+static bool skip_on_success_allowed;
 static volatile long cleanup_count;
 static WORD forced_version;
 
@@ -42,6 +44,47 @@ long rs__winsock_cleanup_count(void)
 void rs__winsock_test_force_version(WORD version)
 {
     forced_version = version;
+}
+
+bool rs__winsock_skip_on_success_allowed(void)
+{
+    return skip_on_success_allowed;
+}
+
+/*
+ * SetFileCompletionNotificationModes' contract: on a socket,
+ * FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is only compatible with layered
+ * providers that return IFS handles; to detect a non-IFS one, examine
+ * dwServiceFlags1 of every entry WSAEnumProtocols returns for XP1_IFS_HANDLES
+ * (with a non-IFS provider, completions of skipped calls never arrive,
+ * Microsoft KB 2568167). Only the TCP and UDP entries of IPv4 and IPv6 serve
+ * reseau's sockets, so only they are checked. Any failure: not allowed.
+ */
+static bool all_providers_ifs(void)
+{
+    INT protocols[] = {IPPROTO_TCP, IPPROTO_UDP, 0};
+    DWORD size = 0;
+    if (WSAEnumProtocolsW(protocols, NULL, &size) != SOCKET_ERROR ||
+        WSAGetLastError() != WSAENOBUFS || size == 0) {
+        return false;
+    }
+    WSAPROTOCOL_INFOW *info = rs__mem_acquire(size);
+    if (!info) {
+        return false;
+    }
+    int n = WSAEnumProtocolsW(protocols, info, &size);
+    bool ifs = n > 0;
+    for (int i = 0; i < n; i++) {
+        if ((info[i].iAddressFamily == AF_INET || info[i].iAddressFamily == AF_INET6) &&
+            !(info[i].dwServiceFlags1 & XP1_IFS_HANDLES)) {
+            RS__LOG(RS_LOG_INFO,
+                    "non-IFS Winsock provider installed: every completion comes as a packet");
+            ifs = false;
+            break;
+        }
+    }
+    rs__mem_release(info);
+    return ifs;
 }
 
 static void cleanup(void)
@@ -127,6 +170,7 @@ int rs__backend_library_init(void)
         cleanup();
         return -1;
     }
+    skip_on_success_allowed = all_providers_ifs();
     return 0;
 }
 
