@@ -40,6 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define WAIT_LIMIT_S 10
 #define MAX_WRITES 256
 #define MAX_WRITE_LEN (256 * 1024)
+/* Bytes written per input: the reader may take them one byte per read, and
+ * every input must finish well within WAIT_LIMIT_S even under ASan on a
+ * loaded machine (64 MiB read a byte at a time took longer than that). */
+#define MAX_INPUT_BYTES (1024 * 1024)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -79,6 +83,7 @@ static struct side sides[2];
 static struct write_rec writes[MAX_WRITES];
 static int writes_issued;
 static unsigned char payload[MAX_WRITE_LEN];
+static size_t bytes_issued; /* by this input's writes */
 
 static rs_event_loop *loop;
 static rs_socket *listener;
@@ -228,11 +233,15 @@ static void op_write(struct side *s, uint8_t arg)
         return;
     }
     size_t len = 1 + ((size_t)arg * arg * 4099) % MAX_WRITE_LEN;
+    if (bytes_issued + len > MAX_INPUT_BYTES) {
+        return;
+    }
     struct write_rec *w = &writes[writes_issued];
     w->side = s;
     w->calls = 0;
     if (rs_socket_write(s->socket, payload, len, on_written, w) == 0) {
         writes_issued++;
+        bytes_issued += len;
     } else {
         CHECK(rs_last_error() == RS_ERROR_INVALID_STATE);
     }
@@ -372,6 +381,7 @@ static void connect_pair(void)
     accepted = NULL;
     connect_calls = 0;
     writes_issued = 0;
+    bytes_issued = 0;
     pthread_mutex_unlock(&lock);
     CHECK(rs_socket_connect(client, &server_ep, loop, on_connected, NULL) == 0);
     pthread_mutex_lock(&lock);
