@@ -8,6 +8,9 @@
 
 #include "../common/atomics.h"
 #include "../common/socket_impl.h"
+#ifdef _WIN32
+#include "../backends/iocp/iocp_backend.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,17 +425,30 @@ static void test_sk7_udp_many_datagrams_varied_sizes(void **state)
 
 /*
  * A listener with a backlog of 1 that never accepts: once its queue is full
- * the kernel drops further SYNs, so a new connect stays pending until its
+ * Linux and Wine drop further SYNs, so a new connect stays pending until its
  * timeout. Connects clients until one times out (the queue is then full).
+ * Windows refuses them instead; there (or when asked, to test that path
+ * under Wine too) the IOCP backend's fault hook keeps the next connect to
+ * the listener pending.
  */
 struct backlog_full {
     rs_socket *listener;
     rs_socket_endpoint endpoint;
     struct sk_peer *fillers[32];
     int count;
+    bool stalled;
 };
 
-static void fill_backlog(rs_event_loop *loop, struct backlog_full *b)
+#ifdef _WIN32
+static void stall_next_connect(struct backlog_full *b)
+{
+    rs__iocp_test_inject_fault(RS__IOCP_FAULT_CONNECT, RS__IOCP_FAULT_STALL, 1,
+                               (uint16_t)b->endpoint.port);
+    b->stalled = true;
+}
+#endif
+
+static void fill_backlog(rs_event_loop *loop, struct backlog_full *b, bool use_hook)
 {
     memset(b, 0, sizeof *b);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
@@ -442,6 +458,14 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b)
     assert_int_equal(rs_socket_bind(b->listener, &ep), 0);
     assert_int_equal(rs_socket_get_bound_address(b->listener, &b->endpoint), 0);
     assert_int_equal(rs_socket_listen(b->listener, 1), 0);
+#ifdef _WIN32
+    if (use_hook) {
+        stall_next_connect(b);
+        return;
+    }
+#else
+    assert_false(use_hook);
+#endif
     options.connect_timeout_ms = 200;
     for (int i = 0; i < (int)RS__ARRAY_LEN(b->fillers); i++) {
         struct sk_peer *p = sk_peer_new(loop, &options);
@@ -450,6 +474,13 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b)
             sk_peer_free(p);
             return;
         }
+#ifdef _WIN32
+        if (rc == RS_ERROR_CONNECTION_REFUSED) {
+            sk_peer_free(p);
+            stall_next_connect(b);
+            return;
+        }
+#endif
         assert_int_equal(rc, 0);
         b->fillers[b->count++] = p;
     }
@@ -458,17 +489,21 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b)
 
 static void empty_backlog(struct backlog_full *b)
 {
+#ifdef _WIN32
+    if (b->stalled) {
+        rs__iocp_test_clear_faults();
+    }
+#endif
     for (int i = 0; i < b->count; i++) {
         sk_peer_free(b->fillers[i]);
     }
     assert_int_equal(rs_socket_destroy(b->listener), 0);
 }
 
-static void test_sk8_connect_timeout(void **state)
+static void sk8_body(rs_event_loop *loop, bool use_hook)
 {
-    rs_event_loop *loop = *state;
     struct backlog_full b;
-    fill_backlog(loop, &b);
+    fill_backlog(loop, &b, use_hook);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     options.connect_timeout_ms = 300;
     struct sk_peer *p = sk_peer_new(loop, &options);
@@ -483,11 +518,10 @@ static void test_sk8_connect_timeout(void **state)
     empty_backlog(&b);
 }
 
-static void test_sk9_loop_destroyed_while_connect_pending(void **state)
+static void sk9_body(rs_event_loop *loop, bool use_hook)
 {
-    rs_event_loop *loop = *state;
     struct backlog_full b;
-    fill_backlog(loop, &b);
+    fill_backlog(loop, &b, use_hook);
     rs_event_loop *doomed = rs_event_loop_new(NULL);
     assert_non_null(doomed);
     assert_int_equal(rs_event_loop_run(doomed), 0);
@@ -506,11 +540,10 @@ static void test_sk9_loop_destroyed_while_connect_pending(void **state)
     empty_backlog(&b);
 }
 
-static void test_sk17_destroy_while_connect_pending(void **state)
+static void sk17_body(rs_event_loop *loop, bool use_hook)
 {
-    rs_event_loop *loop = *state;
     struct backlog_full b;
-    fill_backlog(loop, &b);
+    fill_backlog(loop, &b, use_hook);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     options.connect_timeout_ms = 200;
     struct sk_peer *p = sk_peer_new(loop, &options);
@@ -526,6 +559,40 @@ static void test_sk17_destroy_while_connect_pending(void **state)
     sk_peer_free(p);
     empty_backlog(&b);
 }
+
+static void test_sk8_connect_timeout(void **state)
+{
+    sk8_body(*state, false);
+}
+
+static void test_sk9_loop_destroyed_while_connect_pending(void **state)
+{
+    sk9_body(*state, false);
+}
+
+static void test_sk17_destroy_while_connect_pending(void **state)
+{
+    sk17_body(*state, false);
+}
+
+#ifdef _WIN32
+/* The same three with the connect kept pending by the fault hook, the path
+ * real Windows takes (it refuses a connect to a full backlog). */
+static void test_sk8_connect_timeout_stalled_by_hook(void **state)
+{
+    sk8_body(*state, true);
+}
+
+static void test_sk9_loop_destroyed_while_connect_stalled_by_hook(void **state)
+{
+    sk9_body(*state, true);
+}
+
+static void test_sk17_destroy_while_connect_stalled_by_hook(void **state)
+{
+    sk17_body(*state, true);
+}
+#endif
 
 /* ---- SK10 ---- */
 
@@ -660,6 +727,11 @@ int main(void)
         SK_TEST(test_sk15_udp_bind_malformed_address),
         SK_TEST(test_sk16_io_off_the_loop_thread_fails),
         SK_TEST(test_sk17_destroy_while_connect_pending),
+#ifdef _WIN32
+        SK_TEST(test_sk8_connect_timeout_stalled_by_hook),
+        SK_TEST(test_sk9_loop_destroyed_while_connect_stalled_by_hook),
+        SK_TEST(test_sk17_destroy_while_connect_stalled_by_hook),
+#endif
     };
     return RS_TEST_MAIN("socket", tests);
 }

@@ -157,6 +157,13 @@ enum rs__iocp_fault_call {
     RS__IOCP_FAULT_CALLS
 };
 
+/* For RS__IOCP_FAULT_CONNECT: ConnectEx is not called and the connect stays
+ * pending, as a connect to a host that drops SYNs does, until the socket is
+ * closed (its timeout, a destroy, its loop's end). Windows refuses a connect
+ * to a full backlog where Linux and Wine drop it, so a test that needs a
+ * pending connect uses this there. */
+#define RS__IOCP_FAULT_STALL (-1)
+
 /* Arms a rule: the next `count` calls of `call` on a socket whose port is
  * `port` (0: any; the listener's, the sender's own, the remote one for a
  * connect) fail with `wsa_error`. Replaces the call's rule; count 0 disarms

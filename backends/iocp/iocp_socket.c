@@ -773,6 +773,12 @@ void rs__backend_socket_close(rs_socket *s)
         closesocket(im->sock);
         im->sock = INVALID_SOCKET;
         rs__iocp_fail_held_sends(s);
+        for (struct rs__iocp_sock_op *op = im->ops_head; op; op = op->next) {
+            if (op->stalled) {
+                op->stalled = false;
+                rs__iocp_sock_op_complete(op, RS_ERROR_CANCELED);
+            }
+        }
     }
     if (im->buffered_loop) {
         /* A socket closed without a loop (its loop was destroyed under it)

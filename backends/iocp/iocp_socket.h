@@ -67,6 +67,9 @@ struct rs__iocp_sock_op {
     /* A result we posted ourselves (the packet carries no status). */
     bool posted;
     int posted_error;
+    /* A connect the fault hook keeps pending: no system call is in flight,
+     * so closing completes it with a packet of our own. */
+    bool stalled;
 
     struct rs__socket_write *req; /* a write */
     SOCKET accepted;              /* AcceptEx: the socket it fills */

@@ -89,6 +89,10 @@ static void start_connect(rs_socket *s)
     }
     rs__iocp_sock_op_start(s, op, connected);
     int injected = rs__iocp_fault_take(RS__IOCP_FAULT_CONNECT, im->sock, &im->remote);
+    if (injected == RS__IOCP_FAULT_STALL) {
+        op->stalled = true;
+        return;
+    }
     if (injected) {
         rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(injected));
         return;
