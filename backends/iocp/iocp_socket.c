@@ -126,6 +126,23 @@ void rs__iocp_sock_op_succeeded(struct rs__iocp_sock_op *op)
     }
 }
 
+bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, size_t *amount_read)
+{
+    struct rs__iocp_sock_op *op = im->read_op;
+    size_t n = op->len - op->off;
+    if (n > len) {
+        n = len;
+    }
+    memcpy(buffer, op->buf + op->off, n);
+    op->off += n;
+    *amount_read = n;
+    if (op->off < op->len) {
+        return false;
+    }
+    im->read_ready = false;
+    return true;
+}
+
 void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error)
 {
     op->posted = true;

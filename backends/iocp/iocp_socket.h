@@ -153,6 +153,10 @@ void rs__iocp_sock_op_start(rs_socket *socket, struct rs__iocp_sock_op *op,
 /* Starts the socket's read operation (allocated when the socket was
  * attached, then reused) with handler; the caller posts it. */
 struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *socket, rs__iocp_sock_op_fn *handler);
+/* Copies up to len bytes of the data the completed read holds into buffer;
+ * true when that used it up (read_ready is then cleared and the caller posts
+ * the next read). */
+bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, size_t *amount_read);
 /* Takes op off the socket's list of operations in flight. */
 void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op);
 /* The overlapped call that started op returned success at once: in skip

@@ -419,15 +419,7 @@ int rs__iocp_pipe_read(rs_socket *s, void *buffer, size_t len, size_t *amount_re
         }
         return rs_raise(op->error);
     }
-    size_t n = op->len - op->off;
-    if (n > len) {
-        n = len;
-    }
-    memcpy(buffer, op->buf + op->off, n);
-    op->off += n;
-    *amount_read = n;
-    if (op->off == op->len) {
-        im->read_ready = false;
+    if (rs__iocp_take_held(im, buffer, len, amount_read)) {
         post_read(s);
     }
     return 0;

@@ -393,16 +393,7 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
     if (im->read_ready) {
         /* Bytes received before an error or the end of the stream come
          * first (docs/readable-events.md, rule 4). */
-        struct rs__iocp_sock_op *op = im->read_op;
-        size_t n = op->len - op->off;
-        if (n > len) {
-            n = len;
-        }
-        memcpy(buffer, op->buf + op->off, n);
-        op->off += n;
-        *amount_read = n;
-        if (op->off == op->len) {
-            im->read_ready = false;
+        if (rs__iocp_take_held(im, buffer, len, amount_read)) {
             repost_read(s);
         }
         return 0;
