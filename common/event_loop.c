@@ -215,6 +215,19 @@ static void drain_synced(rs_event_loop *loop)
     }
 }
 
+/* Runs the deferred completions queued so far; those they queue wait for
+ * the next iteration, like tasks scheduled by tasks. */
+static void run_deferred(rs_event_loop *loop)
+{
+    struct rs__deferred *d = loop->deferred_head;
+    loop->deferred_head = loop->deferred_tail = NULL;
+    while (d) {
+        struct rs__deferred *next = d->next; /* fn may reuse d */
+        d->fn(d);
+        d = next;
+    }
+}
+
 static void run_iteration(rs_event_loop *loop)
 {
     struct rs__scheduler *s = &loop->scheduler;
@@ -225,6 +238,9 @@ static void run_iteration(rs_event_loop *loop)
         drain_synced(loop);
     }
 
+    if (loop->deferred_head) {
+        run_deferred(loop);
+    }
     rs__scheduler_begin_batch(s);
     rs_task *task;
     while ((task = rs__scheduler_pop_running(s))) {
@@ -243,7 +259,7 @@ static void run_iteration(rs_event_loop *loop)
     }
 
     int64_t timeout = -1;
-    if (rs__scheduler_has_now(s) || rs__atomic_load(&loop->stop_requested)) {
+    if (rs__scheduler_has_now(s) || loop->deferred_head || rs__atomic_load(&loop->stop_requested)) {
         timeout = 0;
     } else if (rs__scheduler_next_time(s, &next)) {
         uint64_t now = rs__clock_now_ns();
@@ -322,12 +338,19 @@ int rs_event_loop_wait_for_stop(rs_event_loop *loop)
 }
 
 /* Cancels every task: the scheduler's, the cross-thread queue's and the
- * pending cancel requests, until none is left (a cancelled task may schedule
+ * pending cancel requests, and runs the deferred completions, until none is
+ * left (a cancelled task may schedule
  * another). Calling thread acts as the loop thread. */
 static void cancel_all(rs_event_loop *loop)
 {
     for (;;) {
         drain_synced(loop);
+        /* Deferred completions run (they cannot be cancelled) and may
+         * schedule tasks: the loop goes on until both are empty. */
+        if (loop->deferred_head) {
+            run_deferred(loop);
+            continue;
+        }
         rs_task *task = rs__scheduler_pop_any(&loop->scheduler);
         if (!task) {
             rs__fastlock_lock(&loop->synced.lock);

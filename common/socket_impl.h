@@ -14,6 +14,7 @@
 #define RS_COMMON_SOCKET_IMPL_H
 
 #include "atomics.h"
+#include "event_loop_impl.h"
 #include "thread.h"
 
 #include <reseau/socket.h>
@@ -38,7 +39,9 @@ enum {
 /* One queued write. Owned by the backend from rs__backend_socket_write until
  * it calls rs__socket_write_done; then by common/ until the completion ran. */
 struct rs__socket_write {
-    rs_task task; /* delivers the completion */
+    /* Delivers the completion on the next loop iteration: first, so that
+     * the completion function finds its request by a cast. */
+    struct rs__deferred done;
     struct rs__socket_write *next;
     rs_socket *socket;
     const unsigned char *data;
@@ -141,7 +144,8 @@ void rs__socket_connect_done(rs_socket *socket, int error_code);
 void rs__socket_readable(rs_socket *socket);
 
 /* The backend finished with a write: error 0 (written in full) or a code.
- * Schedules the completion on the loop; never calls the user directly. */
+ * Queues the completion for the loop's next iteration (a deferred
+ * completion, not a task); never calls the user directly. Loop thread. */
 void rs__socket_write_done(struct rs__socket_write *req, int error_code);
 
 /* ---- fault injection (tests) ----

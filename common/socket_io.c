@@ -1,8 +1,9 @@
 /*
  * The backend-neutral half of socket I/O: the loop-thread checks of read,
  * write, subscribe and shutdown, the edge-triggered readable rules (when
- * on_readable is called again) and the delivery of write completions from a
- * loop task, never from inside rs_socket_write.
+ * on_readable is called again) and the delivery of write completions on the
+ * loop's next iteration (a deferred completion), never from inside
+ * rs_socket_write.
  */
 #include "socket_impl.h"
 
@@ -154,11 +155,9 @@ static void recycle_write(rs_socket *s, struct rs__socket_write *req)
     }
 }
 
-static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
+static void write_done_fn(struct rs__deferred *done)
 {
-    (void)task;
-    (void)status;
-    struct rs__socket_write *req = arg;
+    struct rs__socket_write *req = (struct rs__socket_write *)done;
     rs_socket *s = req->socket;
     req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
                      req->user_data);
@@ -169,7 +168,7 @@ static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
 void rs__socket_write_done(struct rs__socket_write *req, int error_code)
 {
     req->error = error_code;
-    rs_event_loop_schedule_now(req->socket->loop, &req->task);
+    rs__event_loop_defer(req->socket->loop, &req->done);
 }
 
 int rs_socket_write(rs_socket *socket, const void *data, size_t len,
@@ -193,6 +192,8 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
         socket->spare_count--;
     } else if (!(req = rs__mem_acquire(sizeof *req))) {
         return -1;
+    } else {
+        req->done.fn = write_done_fn;
     }
     req->next = NULL;
     req->socket = socket;
@@ -202,7 +203,6 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     req->error = 0;
     req->on_complete = on_complete;
     req->user_data = user_data;
-    rs_task_init(&req->task, write_task_fn, req, "socket write completion");
     rs__socket_acquire(socket);
     if (rs__backend_socket_write(socket, req) != 0) {
         rs__socket_release(socket);

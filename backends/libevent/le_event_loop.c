@@ -91,7 +91,16 @@ int rs__backend_loop_init(rs_event_loop *loop)
     if (!le) {
         return -1;
     }
-    le->base = event_base_new();
+    /* No time cache: libevent would read the clock on every iteration to
+     * refresh it, and reseau never reads it (the common scheduler keeps its
+     * own clock, and reads it only while a timer waits). No locks: the base
+     * is used by the loop thread only. */
+    struct event_config *config = event_config_new();
+    if (config) {
+        event_config_set_flag(config, EVENT_BASE_FLAG_NO_CACHE_TIME | EVENT_BASE_FLAG_NOLOCK);
+        le->base = event_base_new_with_config(config);
+        event_config_free(config);
+    }
     if (!le->base) {
         rs__mem_release(le);
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);

@@ -196,24 +196,30 @@ void rs__le_socket_fail_writes(rs_socket *socket, int error_code)
     }
 }
 
-/* Sends queued stream bytes, gathering up to WRITE_BATCH writes per call. */
+/* One sendmsg(2) of the queued stream bytes, gathering up to WRITE_BATCH
+ * writes; a lone write (request/response traffic) skips the gathering loop. */
+static ssize_t send_queued(struct le_socket *le)
+{
+    struct rs__socket_write *head = le->write_head;
+    struct iovec iov[WRITE_BATCH];
+    iov[0].iov_base = (void *)(head->data + head->written);
+    iov[0].iov_len = head->len - head->written;
+    size_t count = 1;
+    for (struct rs__socket_write *req = head->next; req && count < WRITE_BATCH; req = req->next) {
+        iov[count].iov_base = (void *)(req->data + req->written);
+        iov[count].iov_len = req->len - req->written;
+        count++;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
+    return sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+}
+
+/* Sends queued stream bytes until the queue is empty or the kernel is full. */
 static void flush_stream(rs_socket *s)
 {
     struct le_socket *le = s->impl;
     while (le->write_head && le->writable) {
-        struct iovec iov[WRITE_BATCH];
-        int count = 0;
-        for (struct rs__socket_write *req = le->write_head; req && count < WRITE_BATCH;
-             req = req->next) {
-            iov[count].iov_base = (void *)(req->data + req->written);
-            iov[count].iov_len = req->len - req->written;
-            count++;
-        }
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)count;
-        ssize_t n = sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = send_queued(le);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
