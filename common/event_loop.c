@@ -472,6 +472,11 @@ int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (on_thread(loop)) {
+        /* Not scheduled: nothing to cancel, and no lock to take (a close
+         * cancels several tasks that are usually idle). */
+        if (rs__atomic_load(&task->priv_state) != RS__TASK_SCHEDULED) {
+            return 0;
+        }
         rs__fastlock_lock(&loop->synced.lock);
         if (!rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
             rs__fastlock_unlock(&loop->synced.lock);

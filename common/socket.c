@@ -59,20 +59,19 @@ static void set_state(rs_socket *s, long state)
     rs__atomic_store(&s->state, state);
 }
 
+/* An atomic read, no lock: `loop` changes under the lock, by atomic stores,
+ * and is read on every call that checks threads (two or three per
+ * connection). */
 rs_event_loop *rs__socket_loop(const rs_socket *s)
 {
-    rs_socket *m = (rs_socket *)s;
-    rs__mutex_lock(&m->lock);
-    rs_event_loop *loop = m->loop;
-    rs__mutex_unlock(&m->lock);
-    return loop;
+    return RS__ATOMIC_LOAD_PTR(&s->loop);
 }
 
 static void set_loop(rs_socket *s, rs_event_loop *loop)
 {
     rs__mutex_lock(&s->lock);
     if (!s->loop) {
-        s->loop = loop;
+        RS__ATOMIC_STORE_PTR(&s->loop, loop);
         s->load_counted = true;
         rs__event_loop_add_load(loop, 1);
     }
@@ -391,6 +390,19 @@ int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
     return 0;
 }
 
+/* The text of an endpoint, from its binary form when the backend left one. */
+static void endpoint_text(const rs_socket_endpoint *text, const struct rs__raw_endpoint *raw,
+                          rs_socket_endpoint *out)
+{
+    if (!raw->family) {
+        *out = *text;
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    rs__format_ipv4(raw->address, out->address);
+    out->port = raw->port;
+}
+
 int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out)
 {
     if (!socket || !out) {
@@ -399,7 +411,7 @@ int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out
     if (!socket->local_known) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    *out = socket->local;
+    endpoint_text(&socket->local, &socket->local_raw, out);
     return 0;
 }
 
@@ -411,7 +423,7 @@ int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *ou
     if (!socket->remote_known) {
         return rs_raise(RS_ERROR_NOT_CONNECTED);
     }
-    *out = socket->remote;
+    endpoint_text(&socket->remote, &socket->remote_raw, out);
     return 0;
 }
 
@@ -519,7 +531,7 @@ static void connect_lost_loop(rs_socket *s)
     s->connect_pending = false;
     release_os(s);
     rs__mutex_lock(&s->lock);
-    s->loop = NULL;
+    RS__ATOMIC_STORE_PTR(&s->loop, NULL);
     rs__mutex_unlock(&s->lock);
     if (!rs__socket_is_destroyed(s)) {
         s->on_connect(s, RS_ERROR_EVENT_LOOP_SHUTDOWN, s->connect_user_data);

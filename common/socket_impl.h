@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* rs_socket.state: bit flags, read from any thread (atomically), written on
  * the loop thread once the socket has a loop. */
@@ -52,6 +53,18 @@ struct rs__socket_write {
     void *user_data;
 };
 
+/*
+ * An IPv4 endpoint kept in binary until someone asks for its text: turning
+ * both ends' addresses into text on every connection cost more than the
+ * rest of a connect and accept together, and most connections never ask.
+ * family 0: not in use, the rs_socket_endpoint next to it holds the text.
+ */
+struct rs__raw_endpoint {
+    uint8_t family;     /* 0 or 4 */
+    uint8_t address[4]; /* network order */
+    uint16_t port;
+};
+
 struct rs_socket {
     rs_socket_options options;
     void *impl; /* the backend's state */
@@ -62,6 +75,9 @@ struct rs_socket {
 
     rs_socket_endpoint local;
     rs_socket_endpoint remote;
+    /* When set (family 4), these stand for `local` / `remote`. */
+    struct rs__raw_endpoint local_raw;
+    struct rs__raw_endpoint remote_raw;
 
     rs_socket_on_connection_result_fn *on_connect;
     void *connect_user_data;
@@ -97,8 +113,9 @@ struct rs_socket {
     int spare_count;
     volatile long close_done; /* close finished: later closes return at once */
 
-    /* `loop` is written under `lock`, which also carries the signal a
-     * foreign thread waits for while the loop runs a call for it. */
+    /* `loop` is written under `lock` (with atomic stores, so that
+     * rs__socket_loop reads it without the lock); the lock also carries the
+     * signal a foreign thread waits for while the loop runs a call for it. */
     rs__mutex lock;
     rs__condvar cond;
 };

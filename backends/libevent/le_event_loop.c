@@ -11,6 +11,7 @@
 #include "le_backend.h"
 
 #include "../../common/alloc.h"
+#include "../../common/clock.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
 
@@ -82,7 +83,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    (void)arg;
+    struct rs__le_loop *le = arg;
+    le->timer_armed = false;
 }
 
 int rs__backend_loop_init(rs_event_loop *loop)
@@ -165,13 +167,24 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
         return;
     }
     if (timeout_ns > 0) {
-        /* Round up: waking before the deadline would only cost a spin. */
-        uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
-        struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
-        evtimer_add(le->timer_event, &tv);
+        /* The timer stays armed across iterations: one armed for no later
+         * than this deadline is kept (waking early only costs another short
+         * wait), so a pending connect timeout costs no libevent timer add
+         * and delete per iteration. */
+        uint64_t deadline = rs__clock_now_ns() + (uint64_t)timeout_ns;
+        if (!le->timer_armed || le->timer_deadline_ns > deadline) {
+            /* Round up: waking before the deadline would only cost a spin. */
+            uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
+            struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+            evtimer_add(le->timer_event, &tv);
+            le->timer_armed = true;
+            le->timer_deadline_ns = deadline;
+        }
+    } else if (le->timer_armed) {
+        /* No timer left: a pending libevent timer would make every
+         * iteration read the clock. */
+        evtimer_del(le->timer_event);
+        le->timer_armed = false;
     }
     event_base_loop(le->base, EVLOOP_ONCE);
-    if (timeout_ns > 0) {
-        evtimer_del(le->timer_event);
-    }
 }

@@ -104,15 +104,28 @@ void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t 
     }
 }
 
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep)
+void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
+                           struct rs__raw_endpoint *raw)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        raw->family = 4;
+        memcpy(raw->address, &sin->sin_addr, sizeof raw->address);
+        raw->port = ntohs(sin->sin_port);
+        return;
+    }
+    raw->family = 0;
+    rs__le_endpoint_from_sockaddr(ss, len, ep);
+}
+
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    memset(&ss, 0, sizeof ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
         return rs__le_raise_errno(errno);
     }
-    rs__le_endpoint_from_sockaddr(&ss, len, ep);
+    rs__le_store_endpoint(&ss, len, ep, raw);
     return 0;
 }
 
@@ -280,7 +293,7 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         socket->local.port = 0;
         return 0;
     }
-    return rs__le_local_endpoint(le->fd, &socket->local);
+    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
 }
 
 int rs__backend_socket_listen(rs_socket *socket, int backlog)
@@ -306,6 +319,17 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     do {
         rc = connect(le->fd, (struct sockaddr *)&ss, len);
     } while (rc != 0 && errno == EINTR);
+    /* The peer's address is the one connected to, so no getpeername(2) is
+     * needed later; except for 0.0.0.0, which Linux turns into a loopback
+     * address. */
+    le->peer_known = false;
+    if (o->domain == RS_SOCKET_IPV4 && o->type == RS_SOCKET_STREAM) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+            rs__le_store_endpoint(&ss, len, &socket->remote, &socket->remote_raw);
+            le->peer_known = true;
+        }
+    }
     if (rc == 0 || errno == EINPROGRESS) {
         le->connect_error = 0;
     } else if (o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL) {
@@ -317,7 +341,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     }
     if (o->type == RS_SOCKET_DGRAM) {
         /* connect(2) gave an unbound UDP socket its source address. */
-        if (rs__le_local_endpoint(le->fd, &socket->local) != 0) {
+        if (rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw) != 0) {
             return -1;
         }
         socket->local_known = true;

@@ -20,6 +20,7 @@ struct le_socket {
     /* A stream connect that failed inside connect(2): reported once the
      * socket is attached, through the connection callback. */
     int connect_error;
+    bool peer_known;     /* connect stored the peer's address already */
     rs_task accept_task; /* drains the backlog after (re)starting to accept */
 };
 
@@ -34,8 +35,12 @@ int rs__le_apply_options(int fd, const rs_socket_options *options);
 /* Makes fd close-on-exec, non-blocking and SIGPIPE-free where accept4 /
  * SOCK_CLOEXEC are unavailable. */
 int rs__le_prepare_fd(int fd, bool flags_done);
-/* Reads the local address of fd into ep. */
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep);
+/* Stores the address of ss: an IPv4 one in raw (left binary until asked
+ * for), any other in ep as text (raw marked unused). */
+void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
+                           struct rs__raw_endpoint *raw);
+/* Reads the local address of fd into ep / raw (rs__le_store_endpoint). */
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw);
 
 /* le_socket_io.c */
 void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);

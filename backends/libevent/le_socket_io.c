@@ -45,15 +45,15 @@ static void finish_connect(rs_socket *s)
     if (err == 0) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        memset(&ss, 0, sizeof ss);
-        if (getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
+        if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL &&
+            getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
             err = rs__le_error_from_errno(errno);
-        } else if (rs__le_local_endpoint(le->fd, &s->local) != 0) {
+        } else if (rs__le_local_endpoint(le->fd, &s->local, &s->local_raw) != 0) {
             err = rs_last_error();
         } else {
             s->local_known = true;
-            if (s->options.domain != RS_SOCKET_LOCAL) {
-                rs__le_endpoint_from_sockaddr(&ss, len, &s->remote);
+            if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL) {
+                rs__le_store_endpoint(&ss, len, &s->remote, &s->remote_raw);
             }
         }
     }
@@ -84,8 +84,16 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
      * CAP_NET_RAW: apply the other options only. */
     rs_socket_options options = s->options;
     options.network_interface_name[0] = '\0';
-    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_local_endpoint(fd, &s->local) != 0 ||
-        rs__le_apply_options(fd, &options) != 0) {
+    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_apply_options(fd, &options) != 0) {
+        rs_socket_destroy(s);
+        return NULL;
+    }
+    /* A listener bound to one IPv4 address gives every connection that
+     * address and port: no getsockname(2). */
+    const struct rs__raw_endpoint *bound = &listener->local_raw;
+    if (bound->family == 4 && memcmp(bound->address, "\0\0\0\0", 4) != 0) {
+        s->local_raw = *bound;
+    } else if (rs__le_local_endpoint(fd, &s->local, &s->local_raw) != 0) {
         rs_socket_destroy(s);
         return NULL;
     }
@@ -95,7 +103,7 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
          * path it connected to, as the connecting side sees it. */
         s->remote = listener->local;
     } else {
-        rs__le_endpoint_from_sockaddr(ss, len, &s->remote);
+        rs__le_store_endpoint(ss, len, &s->remote, &s->remote_raw);
     }
     s->remote_known = true;
     return s;
@@ -109,7 +117,6 @@ static void accept_drain(rs_socket *listener)
     while ((rs__socket_state(listener) & RS__SOCKET_ACCEPTING) && le->fd >= 0) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        memset(&ss, 0, sizeof ss);
 #if HAVE_ACCEPT4
         int fd = accept4(le->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
