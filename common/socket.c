@@ -103,7 +103,6 @@ void rs__socket_release(rs_socket *s)
         rs__mem_release(spare);
     }
     rs__backend_socket_clean_up(s);
-    rs__condvar_clean_up(&s->cond);
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);
     if (on_destroy) {
@@ -145,7 +144,6 @@ static rs_socket *socket_alloc(const rs_socket_options *options, long state)
     s->refs = 1;
     s->state = state;
     rs__mutex_init(&s->lock);
-    rs__condvar_init(&s->cond);
     rs_task_init(&s->readable_task, rs__socket_readable_task, s, "socket readable");
     rs_task_init(&s->connect_task, connect_task_fn, s, "socket connect");
     rs_task_init(&s->timeout_task, timeout_task_fn, s, "socket connect timeout");
@@ -154,7 +152,6 @@ static rs_socket *socket_alloc(const rs_socket_options *options, long state)
 
 static void socket_free_unused(rs_socket *s)
 {
-    rs__condvar_clean_up(&s->cond);
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);
 }
@@ -201,8 +198,9 @@ struct loop_call {
     rs_task task;
     rs_socket *socket;
     loop_call_fn *fn;
-    bool wait; /* a foreign thread waits for `done` */
-    bool done; /* under socket->lock */
+    bool wait;        /* a foreign thread waits for `done` */
+    bool done;        /* under socket->lock */
+    rs__condvar cond; /* signals `done` (initialised only if wait) */
 };
 
 static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
@@ -214,7 +212,7 @@ static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
     if (c->wait) {
         rs__mutex_lock(&s->lock);
         c->done = true;
-        rs__condvar_broadcast(&s->cond);
+        rs__condvar_broadcast(&c->cond);
         rs__mutex_unlock(&s->lock);
     } else {
         rs__mem_release(c);
@@ -243,6 +241,9 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
     c->wait = rs__event_loop_current() == NULL;
     rs_task_init(&c->task, loop_call_task, c, "socket call");
     bool wait = c->wait;
+    if (wait) {
+        rs__condvar_init(&c->cond);
+    }
     /* One reference for the task; a waiter keeps one more, since the loop
      * may destroy the socket (in a callback) before the waiter wakes up. */
     rs__socket_acquire(s);
@@ -254,15 +255,19 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
         if (wait) {
             rs__socket_release(s);
         }
+        if (wait) {
+            rs__condvar_clean_up(&c->cond);
+        }
         rs__mem_release(c);
         return -1;
     }
     if (wait) {
         rs__mutex_lock(&s->lock);
         while (!c->done) {
-            rs__condvar_wait(&s->cond, &s->lock);
+            rs__condvar_wait(&c->cond, &s->lock);
         }
         rs__mutex_unlock(&s->lock);
+        rs__condvar_clean_up(&c->cond);
         rs__mem_release(c);
         rs__socket_release(s);
     }

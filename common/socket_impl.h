@@ -67,7 +67,12 @@ struct rs__raw_endpoint {
 
 struct rs_socket {
     rs_socket_options options;
-    void *impl; /* the backend's state */
+    /* Loop-thread data, here where it fills padding. */
+    uint8_t spare_count; /* length of spare_writes (at most MAX_SPARE_WRITES) */
+    bool attached;       /* registered with the loop by the backend */
+    bool close_notified; /* on_close has run */
+    bool load_counted;   /* counted in loop->load */
+    void *impl;          /* the backend's state */
     rs_event_loop *loop;
     volatile long state;
     volatile long refs;
@@ -93,31 +98,26 @@ struct rs_socket {
     /* Loop-thread data. */
     rs_task connect_task;  /* starts a connect on the loop */
     rs_task timeout_task;  /* the connect timeout */
-    bool timeout_armed;    /* timeout_task is ours to cancel */
-    bool connect_pending;  /* the connect callback is still owed */
-    rs_task attach_task;   /* assign_to_event_loop from another thread */
-    rs_task accept_task;   /* start_accept from another thread */
     rs_task readable_task; /* calls on_readable again on the next iteration */
-    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
-    bool redeliver;        /* readable_task should call on_readable */
-    bool load_counted;     /* counted in loop->load */
-
-    bool attached;       /* registered with the loop by the backend */
-    bool local_known;    /* `local` holds the bound address */
-    bool remote_known;   /* `remote` holds the peer's address */
-    bool close_notified; /* on_close has run */
-
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
     struct rs__socket_write *spare_writes;
-    int spare_count;
+    bool timeout_armed;    /* timeout_task is ours to cancel */
+    bool connect_pending;  /* the connect callback is still owed */
+    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
+    bool redeliver;        /* readable_task should call on_readable */
+    bool local_known;      /* `local` holds the bound address */
+    bool remote_known;     /* `remote` holds the peer's address */
+
     volatile long close_done; /* close finished: later closes return at once */
 
     /* `loop` is written under `lock` (with atomic stores, so that
-     * rs__socket_loop reads it without the lock); the lock also carries the
-     * signal a foreign thread waits for while the loop runs a call for it. */
+     * rs__socket_loop reads it without the lock). A foreign thread waiting
+     * for the loop to run a call for it waits under this lock too, on a
+     * condition variable of its own (struct loop_call in socket.c): few
+     * sockets ever see one, and a socket is below the size malloc serves
+     * from its per-thread cache (1,032 bytes with glibc) without it. */
     rs__mutex lock;
-    rs__condvar cond;
 };
 
 /* ---- references ---- */

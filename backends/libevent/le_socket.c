@@ -229,9 +229,14 @@ static int family_of(rs_socket_domain domain)
     return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
 }
 
+struct le_socket *rs__le_socket_alloc(void)
+{
+    return rs__mem_calloc(1, sizeof(struct le_socket) + event_get_struct_event_size());
+}
+
 int rs__backend_socket_init(rs_socket *s)
 {
-    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    struct le_socket *le = rs__le_socket_alloc();
     if (!le) {
         return -1;
     }
@@ -353,16 +358,15 @@ int rs__backend_socket_attach(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
     struct rs__le_loop *ll = socket->loop->impl;
-    le->event = event_new(ll->base, le->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
-                          rs__le_socket_on_event, socket);
-    if (!le->event) {
-        return rs_raise(RS_ERROR_OUT_OF_MEMORY);
-    }
-    if (event_add(le->event, NULL) != 0) {
-        event_free(le->event);
-        le->event = NULL;
+    struct event *ev = (struct event *)le->event_storage;
+    if (event_assign(ev, ll->base, le->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+                     rs__le_socket_on_event, socket) != 0) {
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
     }
+    if (event_add(ev, NULL) != 0) {
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    le->event = ev;
     if (le->connect_error && (rs__socket_state(socket) & RS__SOCKET_CONNECTING)) {
         rs__socket_connect_done(socket, le->connect_error);
     }
@@ -388,7 +392,7 @@ void rs__backend_socket_close(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
     if (le->event) {
-        event_free(le->event);
+        event_del(le->event);
         le->event = NULL;
     }
     if (socket->loop) {

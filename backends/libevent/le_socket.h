@@ -6,6 +6,7 @@
 
 #include "../../common/socket_impl.h"
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct le_socket {
@@ -13,7 +14,7 @@ struct le_socket {
     /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
      * from attach to close: edge-triggered, so nothing is re-armed per
      * operation and an idle socket costs the loop nothing. */
-    struct event *event;
+    struct event *event;                 /* NULL, or event_storage once assigned and added */
     struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
     struct rs__socket_write *write_tail;
     bool writable; /* no send has hit EAGAIN since the last EV_WRITE edge */
@@ -22,7 +23,16 @@ struct le_socket {
     int connect_error;
     bool peer_known;     /* connect stored the peer's address already */
     rs_task accept_task; /* drains the backlog after (re)starting to accept */
+    /* Room for the struct event (event_get_struct_event_size() bytes, in
+     * the same allocation: no malloc and free of its own per connection). */
+    union {
+        max_align_t align;
+        unsigned char bytes[1];
+    } event_storage[];
 };
+
+/* A zeroed le_socket with room for its event. NULL (raised) without memory. */
+struct le_socket *rs__le_socket_alloc(void);
 
 /* Fills a sockaddr for ep (already validated for domain). */
 int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,

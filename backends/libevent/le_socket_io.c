@@ -65,7 +65,7 @@ static void finish_connect(rs_socket *s)
 static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockaddr_storage *ss,
                                 socklen_t len)
 {
-    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    struct le_socket *le = rs__le_socket_alloc();
     if (!le) {
         close(fd);
         return NULL;
