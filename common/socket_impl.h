@@ -106,6 +106,7 @@ struct rs_socket {
     bool connect_pending;  /* the connect callback is still owed */
     bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
     bool redeliver;        /* readable_task should call on_readable */
+    bool in_readable;      /* on_readable is running (deliver_readable) */
     bool local_known;      /* `local` holds the bound address */
     bool remote_known;     /* `remote` holds the peer's address */
 

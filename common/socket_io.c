@@ -42,6 +42,16 @@ static bool can_read(const rs_socket *s)
            (s->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND);
 }
 
+/* Calls on_readable again on the next iteration (unless a read drains first). */
+static void schedule_redeliver(rs_socket *s)
+{
+    s->redeliver = true;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
+        rs__socket_release(s); /* already scheduled */
+    }
+}
+
 static void deliver_readable(rs_socket *s)
 {
     if (!s->on_readable || rs__socket_is_destroyed(s) ||
@@ -51,7 +61,18 @@ static void deliver_readable(rs_socket *s)
     /* A read that fills the buffer during the callback sets it again. */
     s->redeliver = false;
     rs__socket_acquire(s);
+    bool outer = s->in_readable;
+    s->in_readable = true;
     s->on_readable(s, 0, s->readable_user_data);
+    s->in_readable = outer;
+    /* Reads inside the callback only note that the last one filled the
+     * buffer; the redelivery is scheduled once, here, if that is still so:
+     * a callback that reads until drained (the usual loop) then costs no
+     * task, and a datagram socket no task per datagram. */
+    if (s->redeliver && !outer && s->on_readable && !rs__socket_is_destroyed(s) &&
+        !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        schedule_redeliver(s);
+    }
     rs__socket_release(s);
 }
 
@@ -63,16 +84,6 @@ void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status)
         deliver_readable(s);
     }
     rs__socket_release(s);
-}
-
-/* Calls on_readable again on the next iteration (unless a read drains first). */
-static void schedule_redeliver(rs_socket *s)
-{
-    s->redeliver = true;
-    rs__socket_acquire(s);
-    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
-        rs__socket_release(s); /* already scheduled */
-    }
 }
 
 void rs__socket_readable(rs_socket *s)
@@ -131,7 +142,9 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     /* A datagram read says nothing about the next datagram: only
      * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
     if (socket->options.type == RS_SOCKET_DGRAM || n == len) {
-        if (socket->on_readable) {
+        if (socket->in_readable) {
+            socket->redeliver = true; /* scheduled when the callback returns */
+        } else if (socket->on_readable) {
             schedule_redeliver(socket);
         }
     } else {

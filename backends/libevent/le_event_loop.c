@@ -162,6 +162,12 @@ void rs__backend_loop_wake(rs_event_loop *loop)
 void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
 {
     struct rs__le_loop *le = loop->impl;
+    if (timeout_ns <= 0 && le->timer_armed) {
+        /* No deadline to wait for: a pending libevent timer would make
+         * every iteration read the clock. */
+        evtimer_del(le->timer_event);
+        le->timer_armed = false;
+    }
     if (timeout_ns == 0) {
         event_base_loop(le->base, EVLOOP_NONBLOCK);
         return;
@@ -180,11 +186,6 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
             le->timer_armed = true;
             le->timer_deadline_ns = deadline;
         }
-    } else if (le->timer_armed) {
-        /* No timer left: a pending libevent timer would make every
-         * iteration read the clock. */
-        evtimer_del(le->timer_event);
-        le->timer_armed = false;
     }
     event_base_loop(le->base, EVLOOP_ONCE);
 }
