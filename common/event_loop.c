@@ -216,7 +216,7 @@ static void drain_synced(rs_event_loop *loop)
 }
 
 /* Runs the deferred completions queued so far; those they queue wait for
- * the next iteration, like tasks scheduled by tasks. */
+ * the next round. */
 static void run_deferred(rs_event_loop *loop)
 {
     struct rs__deferred *d = loop->deferred_head;
@@ -228,6 +228,14 @@ static void run_deferred(rs_event_loop *loop)
     }
 }
 
+/* Rounds of deferred completions one iteration runs at most. A completion
+ * whose callback writes again, and is taken at once, queues another: a
+ * stream writer then refills the kernel's buffer without a poll per round,
+ * and a writer whose writes always complete at once (datagrams) still
+ * cannot starve I/O. (libuv runs its pending callbacks up to 8 more times
+ * after each poll for the same reason.) */
+#define DEFERRED_ROUNDS 8
+
 static void run_iteration(rs_event_loop *loop)
 {
     struct rs__scheduler *s = &loop->scheduler;
@@ -238,7 +246,7 @@ static void run_iteration(rs_event_loop *loop)
         drain_synced(loop);
     }
 
-    if (loop->deferred_head) {
+    for (int round = 0; round < DEFERRED_ROUNDS && loop->deferred_head; round++) {
         run_deferred(loop);
     }
     rs__scheduler_begin_batch(s);

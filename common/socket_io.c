@@ -154,8 +154,12 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     return 0;
 }
 
-/* Spare requests kept per socket; more would only hold memory. */
-#define MAX_SPARE_WRITES 4
+/* Spare requests kept per socket (about 80 bytes each). A socket keeps no
+ * more than it once had in flight, and a window of writes completes one
+ * iteration after they were taken (datagrams: all of them), so a smaller
+ * cap made a writer with a window of 64 allocate and free 60 requests per
+ * window; more than 64 would only hold memory. */
+#define MAX_SPARE_WRITES 64
 
 static void recycle_write(rs_socket *s, struct rs__socket_write *req)
 {

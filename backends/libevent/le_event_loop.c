@@ -169,7 +169,11 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
         le->timer_armed = false;
     }
     if (timeout_ns == 0) {
-        event_base_loop(le->base, EVLOOP_NONBLOCK);
+        /* EVLOOP_NONBLOCK alone goes on polling and dispatching until a
+         * poll finds nothing, so I/O that keeps arriving (two sockets of
+         * one loop feeding each other) would keep tasks and completions
+         * waiting; with EVLOOP_ONCE it stops after one round. */
+        event_base_loop(le->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
         return;
     }
     if (timeout_ns > 0) {
