@@ -284,6 +284,23 @@ static void cancel_timeout(rs_socket *s)
     }
 }
 
+/* Reads a lazy local address before the OS socket goes, so that it can
+ * still be asked for after the close. */
+static void settle_local(rs_socket *s)
+{
+    if (!RS__ATOMIC_LOAD_BOOL(&s->local_lazy)) {
+        return;
+    }
+    rs__mutex_lock(&s->lock);
+    if (s->local_lazy) {
+        if (rs__backend_socket_resolve_local(s) != 0) {
+            s->local_known = false;
+        }
+        RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+    }
+    rs__mutex_unlock(&s->lock);
+}
+
 /* Releases the OS socket and everything registered on the loop for it.
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
@@ -291,6 +308,7 @@ static void release_os(rs_socket *s)
     if (rs__socket_state(s) & RS__SOCKET_CLOSED) {
         return;
     }
+    settle_local(s);
     rs__backend_socket_close(s);
     set_state(s, RS__SOCKET_CLOSED);
     s->redeliver = false;
@@ -323,7 +341,17 @@ static int close_now(rs_socket *s, enum call_mode mode)
     return 0;
 }
 
-int rs_socket_close(rs_socket *socket)
+/* close_now for rs_socket_destroy: nobody can ask for a lazy local address
+ * afterwards, so it is dropped rather than read. */
+static int close_for_destroy(rs_socket *s, enum call_mode mode)
+{
+    /* No lock: a query racing rs_socket_destroy would use a freed socket
+     * anyway. */
+    RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+    return close_now(s, mode);
+}
+
+static int close_socket(rs_socket *socket, loop_call_fn *fn)
 {
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
@@ -332,7 +360,12 @@ int rs_socket_close(rs_socket *socket)
     if (rs__atomic_load(&socket->close_done)) {
         return 0;
     }
-    return run_on_loop(socket, close_now);
+    return run_on_loop(socket, fn);
+}
+
+int rs_socket_close(rs_socket *socket)
+{
+    return close_socket(socket, close_now);
 }
 
 int rs_socket_destroy(rs_socket *socket)
@@ -340,7 +373,7 @@ int rs_socket_destroy(rs_socket *socket)
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (rs_socket_close(socket) != 0) {
+    if (close_socket(socket, close_for_destroy) != 0) {
         return -1;
     }
     rs__atomic_store(&socket->destroyed, 1);
@@ -415,6 +448,21 @@ int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out
     }
     if (!socket->local_known) {
         return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (RS__ATOMIC_LOAD_BOOL(&socket->local_lazy)) {
+        /* Read from the OS on first use: the socket is only logically
+         * const. The lock keeps the close from closing the descriptor
+         * under the query. */
+        rs_socket *s = (rs_socket *)socket;
+        rs__mutex_lock(&s->lock);
+        if (s->local_lazy) {
+            if (rs__backend_socket_resolve_local(s) != 0) {
+                rs__mutex_unlock(&s->lock);
+                return -1;
+            }
+            RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+        }
+        rs__mutex_unlock(&s->lock);
     }
     endpoint_text(&socket->local, &socket->local_raw, out);
     return 0;

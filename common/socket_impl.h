@@ -107,8 +107,14 @@ struct rs_socket {
     bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
     bool redeliver;        /* readable_task should call on_readable */
     bool in_readable;      /* on_readable is running (deliver_readable) */
-    bool local_known;      /* `local` holds the bound address */
-    bool remote_known;     /* `remote` holds the peer's address */
+    bool local_known;      /* `local` holds the bound address (or local_lazy) */
+    /* The backend has not read the local address from the OS yet: the
+     * first rs_socket_get_bound_address does, or the close, unless the
+     * socket is being destroyed (then nobody can ask). Read atomically
+     * (any thread), changed under `lock`. Saves a getsockname(2) per
+     * connection that nobody asks about. */
+    bool local_lazy;
+    bool remote_known; /* `remote` holds the peer's address */
 
     volatile long close_done; /* close finished: later closes return at once */
 

@@ -258,7 +258,6 @@ int rs__backend_socket_init(rs_socket *s)
         return -1;
     }
     le->writable = true;
-    rs_task_init(&le->accept_task, rs__le_accept_task, s, "socket accept");
     s->impl = le;
     return 0;
 }
@@ -359,9 +358,15 @@ int rs__backend_socket_attach(rs_socket *socket)
     struct le_socket *le = socket->impl;
     struct rs__le_loop *ll = socket->loop->impl;
     struct event *ev = (struct event *)le->event_storage;
-    if (event_assign(ev, ll->base, le->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
-                     rs__le_socket_on_event, socket) != 0) {
+    /* A listener: level-triggered reads only, added while accepting
+     * (rs__backend_socket_start_accept). */
+    bool listener = (rs__socket_state(socket) & RS__SOCKET_LISTENING) != 0;
+    short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
+    if (event_assign(ev, ll->base, le->fd, what, rs__le_socket_on_event, socket) != 0) {
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    if (listener) {
+        return 0;
     }
     if (event_add(ev, NULL) != 0) {
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
@@ -395,14 +400,17 @@ void rs__backend_socket_close(rs_socket *socket)
         event_del(le->event);
         le->event = NULL;
     }
-    if (socket->loop) {
-        rs_event_loop_cancel_task(socket->loop, &le->accept_task);
-    }
     if (le->fd >= 0) {
         close(le->fd);
         le->fd = -1;
     }
     rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
+}
+
+int rs__backend_socket_resolve_local(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
 }
 
 int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options)

@@ -13,7 +13,8 @@ struct le_socket {
     int fd;
     /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
      * from attach to close: edge-triggered, so nothing is re-armed per
-     * operation and an idle socket costs the loop nothing. */
+     * operation and an idle socket costs the loop nothing. A listener's is
+     * EV_READ | EV_PERSIST, level-triggered, added only while accepting. */
     struct event *event;                 /* NULL, or event_storage once assigned and added */
     struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
     struct rs__socket_write *write_tail;
@@ -21,8 +22,7 @@ struct le_socket {
     /* A stream connect that failed inside connect(2): reported once the
      * socket is attached, through the connection callback. */
     int connect_error;
-    bool peer_known;     /* connect stored the peer's address already */
-    rs_task accept_task; /* drains the backlog after (re)starting to accept */
+    bool peer_known; /* connect stored the peer's address already */
     /* Room for the struct event (event_get_struct_event_size() bytes, in
      * the same allocation: no malloc and free of its own per connection). */
     union {
@@ -55,6 +55,5 @@ int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoin
 /* le_socket_io.c */
 void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);
 void rs__le_socket_fail_writes(rs_socket *socket, int error_code);
-void rs__le_accept_task(rs_task *task, void *arg, rs_task_status status);
 
 #endif
