@@ -74,12 +74,7 @@ static void live_remove_at(size_t i)
 /* The loop whose thread this is (its run thread, or the thread destroying
  * it), so that a blocking cross-thread call can tell "some loop's thread"
  * from a plain foreign thread. */
-static RS__THREAD_LOCAL rs_event_loop *current_loop;
-
-rs_event_loop *rs__event_loop_current(void)
-{
-    return current_loop;
-}
+RS__THREAD_LOCAL rs_event_loop *rs__current_loop;
 
 void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
 {
@@ -92,13 +87,14 @@ void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
     task->name = name;
 }
 
-/* The loop's own thread finds itself in current_loop (one thread-local read);
+/* The loop's own thread finds itself in rs__current_loop (one thread-local read);
  * owner_thread also covers a loop destroyed from inside another loop's task. */
 static inline bool on_thread(const rs_event_loop *loop)
 {
-    /* A thread that runs no loop (current_loop NULL) is no loop's thread. */
-    return current_loop == loop ||
-           (current_loop && rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
+    /* A thread that runs no loop (rs__current_loop NULL) is no loop's thread. */
+    return rs__current_loop == loop ||
+           (rs__current_loop &&
+            rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
 }
 
 bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
@@ -249,10 +245,12 @@ static void run_iteration(rs_event_loop *loop)
     for (int round = 0; round < DEFERRED_ROUNDS && loop->deferred_head; round++) {
         run_deferred(loop);
     }
-    rs__scheduler_begin_batch(s);
     rs_task *task;
-    while ((task = rs__scheduler_pop_running(s))) {
-        run_unlinked(task);
+    if (rs__scheduler_has_now(s)) {
+        rs__scheduler_begin_batch(s);
+        while ((task = rs__scheduler_pop_running(s))) {
+            run_unlinked(task);
+        }
     }
 
     uint64_t next;
@@ -280,11 +278,11 @@ static void loop_thread_main(void *arg)
 {
     rs_event_loop *loop = arg;
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
-    current_loop = loop;
+    rs__current_loop = loop;
     while (!rs__atomic_load(&loop->stop_requested)) {
         run_iteration(loop);
     }
-    current_loop = NULL;
+    rs__current_loop = NULL;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 }
 
@@ -398,15 +396,15 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs_event_loop_wait_for_stop(loop);
 
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
-    rs_event_loop *outer = current_loop;
-    current_loop = loop;
+    rs_event_loop *outer = rs__current_loop;
+    rs__current_loop = loop;
     rs__resolver_forget_loop(loop);
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
     /* The backend's clean-up may have collected completions that scheduled
      * their callbacks (IOCP: writes cancelled by a close): cancel those too. */
     cancel_all(loop);
-    current_loop = outer;
+    rs__current_loop = outer;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 
     rs__mutex_clean_up(&loop->thread_lock);

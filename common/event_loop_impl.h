@@ -2,6 +2,7 @@
 #ifndef RS_COMMON_EVENT_LOOP_IMPL_H
 #define RS_COMMON_EVENT_LOOP_IMPL_H
 
+#include "compat.h"
 #include "fastlock.h"
 #include "scheduler.h"
 #include "thread.h"
@@ -52,8 +53,12 @@ struct rs_event_loop {
 /* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
 void rs__event_loop_add_load(rs_event_loop *loop, long delta);
 /* The loop whose thread is calling (while it runs the loop, or destroys it),
- * or NULL on any other thread. */
-rs_event_loop *rs__event_loop_current(void);
+ * or NULL on any other thread. Inline: every read and write checks it. */
+extern RS__THREAD_LOCAL rs_event_loop *rs__current_loop;
+static inline rs_event_loop *rs__event_loop_current(void)
+{
+    return rs__current_loop;
+}
 /* Queues d for the next iteration. Loop thread (or the thread destroying it). */
 static inline void rs__event_loop_defer(rs_event_loop *loop, struct rs__deferred *d)
 {

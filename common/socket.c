@@ -78,23 +78,10 @@ static void set_loop(rs_socket *s, rs_event_loop *loop)
     rs__mutex_unlock(&s->lock);
 }
 
-bool rs__socket_is_destroyed(const rs_socket *s)
-{
-    return rs__atomic_load(&s->destroyed) != 0;
-}
-
 /* ---- references ---- */
 
-void rs__socket_acquire(rs_socket *s)
+void rs__socket_free(rs_socket *s)
 {
-    rs__atomic_add(&s->refs, 1);
-}
-
-void rs__socket_release(rs_socket *s)
-{
-    if (rs__atomic_add(&s->refs, -1) != 0) {
-        return;
-    }
     rs_socket_on_shutdown_complete_fn *on_destroy = s->on_destroy;
     void *user_data = s->destroy_user_data;
     while (s->spare_writes) {

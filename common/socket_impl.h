@@ -127,15 +127,28 @@ struct rs_socket {
     rs__mutex lock;
 };
 
-/* ---- references ---- */
-void rs__socket_acquire(rs_socket *socket);
-/* Drops one reference; the last frees the socket (and calls on_destroy). */
-void rs__socket_release(rs_socket *socket);
+/* ---- references (inline: several per I/O callback) ---- */
+static inline void rs__socket_acquire(rs_socket *socket)
+{
+    rs__atomic_add(&socket->refs, 1);
+}
+/* Frees the socket (and calls on_destroy): its last reference is gone. */
+void rs__socket_free(rs_socket *socket);
+/* Drops one reference; the last frees the socket. */
+static inline void rs__socket_release(rs_socket *socket)
+{
+    if (rs__atomic_add(&socket->refs, -1) == 0) {
+        rs__socket_free(socket);
+    }
+}
 
 /* ---- shared by socket.c and socket_io.c ---- */
 /* The socket's loop (read under its lock: any thread). */
 rs_event_loop *rs__socket_loop(const rs_socket *socket);
-bool rs__socket_is_destroyed(const rs_socket *socket);
+static inline bool rs__socket_is_destroyed(const rs_socket *socket)
+{
+    return rs__atomic_load(&socket->destroyed) != 0;
+}
 /* Clears then sets state bits in one atomic step. */
 void rs__socket_state_update(rs_socket *socket, long clear, long set);
 /* rs_socket.readable_task's function. */

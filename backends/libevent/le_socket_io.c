@@ -355,7 +355,9 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
     }
     if ((what & EV_WRITE) && le->fd >= 0) {
         le->writable = true;
-        flush(s);
+        if (le->write_head) {
+            flush(s);
+        }
     }
     if ((what & EV_READ) && !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
         rs__socket_readable(s);
