@@ -40,7 +40,20 @@ static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
 {
     _InterlockedExchange64((volatile long long *)p, (long long)v);
 }
+/* Pointer fields, any pointer type. */
+#define RS__ATOMIC_LOAD_PTR(p) _InterlockedCompareExchangePointer((void *volatile *)(p), NULL, NULL)
+#define RS__ATOMIC_STORE_PTR(p, v) ((void)_InterlockedExchangePointer((void *volatile *)(p), (v)))
+/* bool fields. */
+#define RS__ATOMIC_LOAD_BOOL(p) (_InterlockedOr8((volatile char *)(p), 0) != 0)
+#define RS__ATOMIC_STORE_BOOL(p, v) ((void)_InterlockedExchange8((volatile char *)(p), (char)(v)))
 #else
+
+/* Pointer fields, any pointer type. */
+#define RS__ATOMIC_LOAD_PTR(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define RS__ATOMIC_STORE_PTR(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* bool fields. */
+#define RS__ATOMIC_LOAD_BOOL(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define RS__ATOMIC_STORE_BOOL(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static inline long rs__atomic_load(const volatile long *p)
 {

@@ -132,6 +132,11 @@ int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction
  * report, and ends every queued write with rs__socket_write_done(
  * RS_ERROR_SOCKET_CLOSED). Loop thread (or no loop). Idempotent. */
 void rs__backend_socket_close(rs_socket *socket);
+/* Reads the local address of a connected socket whose backend left it to be
+ * asked for (socket->local_lazy) into socket->local / local_raw. common/
+ * calls it under socket->lock, from any thread, while the OS socket is
+ * open. A backend that never sets local_lazy may only raise. */
+int rs__backend_socket_resolve_local(rs_socket *socket);
 /* Applies options to the open OS socket (type and domain unchanged). */
 int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options);
 /* Reads TCP_NODELAY back from the OS. */

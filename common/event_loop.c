@@ -74,12 +74,7 @@ static void live_remove_at(size_t i)
 /* The loop whose thread this is (its run thread, or the thread destroying
  * it), so that a blocking cross-thread call can tell "some loop's thread"
  * from a plain foreign thread. */
-static RS__THREAD_LOCAL rs_event_loop *current_loop;
-
-rs_event_loop *rs__event_loop_current(void)
-{
-    return current_loop;
-}
+RS__THREAD_LOCAL rs_event_loop *rs__current_loop;
 
 void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
 {
@@ -92,13 +87,14 @@ void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
     task->name = name;
 }
 
-/* The loop's own thread finds itself in current_loop (one thread-local read);
+/* The loop's own thread finds itself in rs__current_loop (one thread-local read);
  * owner_thread also covers a loop destroyed from inside another loop's task. */
 static inline bool on_thread(const rs_event_loop *loop)
 {
-    /* A thread that runs no loop (current_loop NULL) is no loop's thread. */
-    return current_loop == loop ||
-           (current_loop && rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
+    /* A thread that runs no loop (rs__current_loop NULL) is no loop's thread. */
+    return rs__current_loop == loop ||
+           (rs__current_loop &&
+            rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
 }
 
 bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
@@ -215,6 +211,27 @@ static void drain_synced(rs_event_loop *loop)
     }
 }
 
+/* Runs the deferred completions queued so far; those they queue wait for
+ * the next round. */
+static void run_deferred(rs_event_loop *loop)
+{
+    struct rs__deferred *d = loop->deferred_head;
+    loop->deferred_head = loop->deferred_tail = NULL;
+    while (d) {
+        struct rs__deferred *next = d->next; /* fn may reuse d */
+        d->fn(d);
+        d = next;
+    }
+}
+
+/* Rounds of deferred completions one iteration runs at most. A completion
+ * whose callback writes again, and is taken at once, queues another: a
+ * stream writer then refills the kernel's buffer without a poll per round,
+ * and a writer whose writes always complete at once (datagrams) still
+ * cannot starve I/O. (libuv runs its pending callbacks up to 8 more times
+ * after each poll for the same reason.) */
+#define DEFERRED_ROUNDS 8
+
 static void run_iteration(rs_event_loop *loop)
 {
     struct rs__scheduler *s = &loop->scheduler;
@@ -225,10 +242,15 @@ static void run_iteration(rs_event_loop *loop)
         drain_synced(loop);
     }
 
-    rs__scheduler_begin_batch(s);
+    for (int round = 0; round < DEFERRED_ROUNDS && loop->deferred_head; round++) {
+        run_deferred(loop);
+    }
     rs_task *task;
-    while ((task = rs__scheduler_pop_running(s))) {
-        run_unlinked(task);
+    if (rs__scheduler_has_now(s)) {
+        rs__scheduler_begin_batch(s);
+        while ((task = rs__scheduler_pop_running(s))) {
+            run_unlinked(task);
+        }
     }
 
     uint64_t next;
@@ -243,7 +265,7 @@ static void run_iteration(rs_event_loop *loop)
     }
 
     int64_t timeout = -1;
-    if (rs__scheduler_has_now(s) || rs__atomic_load(&loop->stop_requested)) {
+    if (rs__scheduler_has_now(s) || loop->deferred_head || rs__atomic_load(&loop->stop_requested)) {
         timeout = 0;
     } else if (rs__scheduler_next_time(s, &next)) {
         uint64_t now = rs__clock_now_ns();
@@ -256,11 +278,11 @@ static void loop_thread_main(void *arg)
 {
     rs_event_loop *loop = arg;
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
-    current_loop = loop;
+    rs__current_loop = loop;
     while (!rs__atomic_load(&loop->stop_requested)) {
         run_iteration(loop);
     }
-    current_loop = NULL;
+    rs__current_loop = NULL;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 }
 
@@ -322,12 +344,19 @@ int rs_event_loop_wait_for_stop(rs_event_loop *loop)
 }
 
 /* Cancels every task: the scheduler's, the cross-thread queue's and the
- * pending cancel requests, until none is left (a cancelled task may schedule
+ * pending cancel requests, and runs the deferred completions, until none is
+ * left (a cancelled task may schedule
  * another). Calling thread acts as the loop thread. */
 static void cancel_all(rs_event_loop *loop)
 {
     for (;;) {
         drain_synced(loop);
+        /* Deferred completions run (they cannot be cancelled) and may
+         * schedule tasks: the loop goes on until both are empty. */
+        if (loop->deferred_head) {
+            run_deferred(loop);
+            continue;
+        }
         rs_task *task = rs__scheduler_pop_any(&loop->scheduler);
         if (!task) {
             rs__fastlock_lock(&loop->synced.lock);
@@ -367,15 +396,15 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     rs_event_loop_wait_for_stop(loop);
 
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
-    rs_event_loop *outer = current_loop;
-    current_loop = loop;
+    rs_event_loop *outer = rs__current_loop;
+    rs__current_loop = loop;
     rs__resolver_forget_loop(loop);
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
     /* The backend's clean-up may have collected completions that scheduled
      * their callbacks (IOCP: writes cancelled by a close): cancel those too. */
     cancel_all(loop);
-    current_loop = outer;
+    rs__current_loop = outer;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 
     rs__mutex_clean_up(&loop->thread_lock);
@@ -449,6 +478,11 @@ int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (on_thread(loop)) {
+        /* Not scheduled: nothing to cancel, and no lock to take (a close
+         * cancels several tasks that are usually idle). */
+        if (rs__atomic_load(&task->priv_state) != RS__TASK_SCHEDULED) {
+            return 0;
+        }
         rs__fastlock_lock(&loop->synced.lock);
         if (!rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
             rs__fastlock_unlock(&loop->synced.lock);

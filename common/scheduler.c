@@ -197,11 +197,6 @@ void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task)
     clear_links(task);
 }
 
-void rs__scheduler_begin_batch(struct rs__scheduler *s)
-{
-    s->batch_last = s->now.tail;
-}
-
 rs_task *rs__scheduler_pop_running(struct rs__scheduler *s)
 {
     rs_task *t = s->now.head;
@@ -237,18 +232,4 @@ rs_task *rs__scheduler_pop_any(struct rs__scheduler *s)
         heap_remove(s, t);
     }
     return t;
-}
-
-bool rs__scheduler_has_now(const struct rs__scheduler *s)
-{
-    return s->now.head != NULL;
-}
-
-bool rs__scheduler_next_time(const struct rs__scheduler *s, uint64_t *time_ns)
-{
-    if (!s->heap) {
-        return false;
-    }
-    *time_ns = s->heap->priv_time_ns;
-    return true;
 }

@@ -65,7 +65,10 @@ void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task);
 
 /* Starts a batch: the tasks in the now-FIFO at this point; tasks scheduled
  * while the batch runs wait for the next iteration. */
-void rs__scheduler_begin_batch(struct rs__scheduler *s);
+static inline void rs__scheduler_begin_batch(struct rs__scheduler *s)
+{
+    s->batch_last = s->now.tail;
+}
 /* Next task of the running batch, unlinked; NULL when the batch is done. */
 rs_task *rs__scheduler_pop_running(struct rs__scheduler *s);
 /* Earliest timed task due at now_ns and scheduled before seq_limit, unlinked; or NULL. */
@@ -73,10 +76,21 @@ rs_task *rs__scheduler_pop_due(struct rs__scheduler *s, uint64_t now_ns, uint64_
 /* Any linked task, unlinked (used to cancel everything); NULL when empty. */
 rs_task *rs__scheduler_pop_any(struct rs__scheduler *s);
 
-/* True if a task waits in the now-FIFO. */
-bool rs__scheduler_has_now(const struct rs__scheduler *s);
+/* True if a task waits in the now-FIFO. (Inline, like the other small
+ * queries: the loop asks them on every iteration.) */
+static inline bool rs__scheduler_has_now(const struct rs__scheduler *s)
+{
+    return s->now.head != NULL;
+}
 /* Time of the earliest timed task; false if there is none. */
-bool rs__scheduler_next_time(const struct rs__scheduler *s, uint64_t *time_ns);
+static inline bool rs__scheduler_next_time(const struct rs__scheduler *s, uint64_t *time_ns)
+{
+    if (!s->heap) {
+        return false;
+    }
+    *time_ns = s->heap->priv_time_ns;
+    return true;
+}
 
 /* Intrusive FIFO helpers shared with the loop's cross-thread queue. */
 void rs__task_list_append(struct rs__task_list *list, rs_task *task);

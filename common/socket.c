@@ -59,43 +59,29 @@ static void set_state(rs_socket *s, long state)
     rs__atomic_store(&s->state, state);
 }
 
+/* An atomic read, no lock: `loop` changes under the lock, by atomic stores,
+ * and is read on every call that checks threads (two or three per
+ * connection). */
 rs_event_loop *rs__socket_loop(const rs_socket *s)
 {
-    rs_socket *m = (rs_socket *)s;
-    rs__mutex_lock(&m->lock);
-    rs_event_loop *loop = m->loop;
-    rs__mutex_unlock(&m->lock);
-    return loop;
+    return RS__ATOMIC_LOAD_PTR(&s->loop);
 }
 
 static void set_loop(rs_socket *s, rs_event_loop *loop)
 {
     rs__mutex_lock(&s->lock);
     if (!s->loop) {
-        s->loop = loop;
+        RS__ATOMIC_STORE_PTR(&s->loop, loop);
         s->load_counted = true;
         rs__event_loop_add_load(loop, 1);
     }
     rs__mutex_unlock(&s->lock);
 }
 
-bool rs__socket_is_destroyed(const rs_socket *s)
-{
-    return rs__atomic_load(&s->destroyed) != 0;
-}
-
 /* ---- references ---- */
 
-void rs__socket_acquire(rs_socket *s)
+void rs__socket_free(rs_socket *s)
 {
-    rs__atomic_add(&s->refs, 1);
-}
-
-void rs__socket_release(rs_socket *s)
-{
-    if (rs__atomic_add(&s->refs, -1) != 0) {
-        return;
-    }
     rs_socket_on_shutdown_complete_fn *on_destroy = s->on_destroy;
     void *user_data = s->destroy_user_data;
     while (s->spare_writes) {
@@ -104,7 +90,6 @@ void rs__socket_release(rs_socket *s)
         rs__mem_release(spare);
     }
     rs__backend_socket_clean_up(s);
-    rs__condvar_clean_up(&s->cond);
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);
     if (on_destroy) {
@@ -146,7 +131,6 @@ static rs_socket *socket_alloc(const rs_socket_options *options, long state)
     s->refs = 1;
     s->state = state;
     rs__mutex_init(&s->lock);
-    rs__condvar_init(&s->cond);
     rs_task_init(&s->readable_task, rs__socket_readable_task, s, "socket readable");
     rs_task_init(&s->connect_task, connect_task_fn, s, "socket connect");
     rs_task_init(&s->timeout_task, timeout_task_fn, s, "socket connect timeout");
@@ -155,7 +139,6 @@ static rs_socket *socket_alloc(const rs_socket_options *options, long state)
 
 static void socket_free_unused(rs_socket *s)
 {
-    rs__condvar_clean_up(&s->cond);
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);
 }
@@ -202,8 +185,9 @@ struct loop_call {
     rs_task task;
     rs_socket *socket;
     loop_call_fn *fn;
-    bool wait; /* a foreign thread waits for `done` */
-    bool done; /* under socket->lock */
+    bool wait;        /* a foreign thread waits for `done` */
+    bool done;        /* under socket->lock */
+    rs__condvar cond; /* signals `done` (initialised only if wait) */
 };
 
 static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
@@ -215,7 +199,7 @@ static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
     if (c->wait) {
         rs__mutex_lock(&s->lock);
         c->done = true;
-        rs__condvar_broadcast(&s->cond);
+        rs__condvar_broadcast(&c->cond);
         rs__mutex_unlock(&s->lock);
     } else {
         rs__mem_release(c);
@@ -244,6 +228,9 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
     c->wait = rs__event_loop_current() == NULL;
     rs_task_init(&c->task, loop_call_task, c, "socket call");
     bool wait = c->wait;
+    if (wait) {
+        rs__condvar_init(&c->cond);
+    }
     /* One reference for the task; a waiter keeps one more, since the loop
      * may destroy the socket (in a callback) before the waiter wakes up. */
     rs__socket_acquire(s);
@@ -255,15 +242,19 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
         if (wait) {
             rs__socket_release(s);
         }
+        if (wait) {
+            rs__condvar_clean_up(&c->cond);
+        }
         rs__mem_release(c);
         return -1;
     }
     if (wait) {
         rs__mutex_lock(&s->lock);
         while (!c->done) {
-            rs__condvar_wait(&s->cond, &s->lock);
+            rs__condvar_wait(&c->cond, &s->lock);
         }
         rs__mutex_unlock(&s->lock);
+        rs__condvar_clean_up(&c->cond);
         rs__mem_release(c);
         rs__socket_release(s);
     }
@@ -280,6 +271,23 @@ static void cancel_timeout(rs_socket *s)
     }
 }
 
+/* Reads a lazy local address before the OS socket goes, so that it can
+ * still be asked for after the close. */
+static void settle_local(rs_socket *s)
+{
+    if (!RS__ATOMIC_LOAD_BOOL(&s->local_lazy)) {
+        return;
+    }
+    rs__mutex_lock(&s->lock);
+    if (s->local_lazy) {
+        if (rs__backend_socket_resolve_local(s) != 0) {
+            s->local_known = false;
+        }
+        RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+    }
+    rs__mutex_unlock(&s->lock);
+}
+
 /* Releases the OS socket and everything registered on the loop for it.
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
@@ -287,6 +295,7 @@ static void release_os(rs_socket *s)
     if (rs__socket_state(s) & RS__SOCKET_CLOSED) {
         return;
     }
+    settle_local(s);
     rs__backend_socket_close(s);
     set_state(s, RS__SOCKET_CLOSED);
     s->redeliver = false;
@@ -319,7 +328,17 @@ static int close_now(rs_socket *s, enum call_mode mode)
     return 0;
 }
 
-int rs_socket_close(rs_socket *socket)
+/* close_now for rs_socket_destroy: nobody can ask for a lazy local address
+ * afterwards, so it is dropped rather than read. */
+static int close_for_destroy(rs_socket *s, enum call_mode mode)
+{
+    /* No lock: a query racing rs_socket_destroy would use a freed socket
+     * anyway. */
+    RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+    return close_now(s, mode);
+}
+
+static int close_socket(rs_socket *socket, loop_call_fn *fn)
 {
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
@@ -328,7 +347,12 @@ int rs_socket_close(rs_socket *socket)
     if (rs__atomic_load(&socket->close_done)) {
         return 0;
     }
-    return run_on_loop(socket, close_now);
+    return run_on_loop(socket, fn);
+}
+
+int rs_socket_close(rs_socket *socket)
+{
+    return close_socket(socket, close_now);
 }
 
 int rs_socket_destroy(rs_socket *socket)
@@ -336,7 +360,7 @@ int rs_socket_destroy(rs_socket *socket)
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (rs_socket_close(socket) != 0) {
+    if (close_socket(socket, close_for_destroy) != 0) {
         return -1;
     }
     rs__atomic_store(&socket->destroyed, 1);
@@ -391,6 +415,19 @@ int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
     return 0;
 }
 
+/* The text of an endpoint, from its binary form when the backend left one. */
+static void endpoint_text(const rs_socket_endpoint *text, const struct rs__raw_endpoint *raw,
+                          rs_socket_endpoint *out)
+{
+    if (!raw->family) {
+        *out = *text;
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    rs__format_ipv4(raw->address, out->address);
+    out->port = raw->port;
+}
+
 int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out)
 {
     if (!socket || !out) {
@@ -399,7 +436,22 @@ int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out
     if (!socket->local_known) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    *out = socket->local;
+    if (RS__ATOMIC_LOAD_BOOL(&socket->local_lazy)) {
+        /* Read from the OS on first use: the socket is only logically
+         * const. The lock keeps the close from closing the descriptor
+         * under the query. */
+        rs_socket *s = (rs_socket *)socket;
+        rs__mutex_lock(&s->lock);
+        if (s->local_lazy) {
+            if (rs__backend_socket_resolve_local(s) != 0) {
+                rs__mutex_unlock(&s->lock);
+                return -1;
+            }
+            RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+        }
+        rs__mutex_unlock(&s->lock);
+    }
+    endpoint_text(&socket->local, &socket->local_raw, out);
     return 0;
 }
 
@@ -411,7 +463,7 @@ int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *ou
     if (!socket->remote_known) {
         return rs_raise(RS_ERROR_NOT_CONNECTED);
     }
-    *out = socket->remote;
+    endpoint_text(&socket->remote, &socket->remote_raw, out);
     return 0;
 }
 
@@ -519,7 +571,7 @@ static void connect_lost_loop(rs_socket *s)
     s->connect_pending = false;
     release_os(s);
     rs__mutex_lock(&s->lock);
-    s->loop = NULL;
+    RS__ATOMIC_STORE_PTR(&s->loop, NULL);
     rs__mutex_unlock(&s->lock);
     if (!rs__socket_is_destroyed(s)) {
         s->on_connect(s, RS_ERROR_EVENT_LOOP_SHUTDOWN, s->connect_user_data);

@@ -14,12 +14,14 @@
 #define RS_COMMON_SOCKET_IMPL_H
 
 #include "atomics.h"
+#include "event_loop_impl.h"
 #include "thread.h"
 
 #include <reseau/socket.h>
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* rs_socket.state: bit flags, read from any thread (atomically), written on
  * the loop thread once the socket has a loop. */
@@ -38,7 +40,9 @@ enum {
 /* One queued write. Owned by the backend from rs__backend_socket_write until
  * it calls rs__socket_write_done; then by common/ until the completion ran. */
 struct rs__socket_write {
-    rs_task task; /* delivers the completion */
+    /* Delivers the completion on the next loop iteration: first, so that
+     * the completion function finds its request by a cast. */
+    struct rs__deferred done;
     struct rs__socket_write *next;
     rs_socket *socket;
     const unsigned char *data;
@@ -49,9 +53,26 @@ struct rs__socket_write {
     void *user_data;
 };
 
+/*
+ * An IPv4 endpoint kept in binary until someone asks for its text: turning
+ * both ends' addresses into text on every connection cost more than the
+ * rest of a connect and accept together, and most connections never ask.
+ * family 0: not in use, the rs_socket_endpoint next to it holds the text.
+ */
+struct rs__raw_endpoint {
+    uint8_t family;     /* 0 or 4 */
+    uint8_t address[4]; /* network order */
+    uint16_t port;
+};
+
 struct rs_socket {
     rs_socket_options options;
-    void *impl; /* the backend's state */
+    /* Loop-thread data, here where it fills padding. */
+    uint8_t spare_count; /* length of spare_writes (at most MAX_SPARE_WRITES) */
+    bool attached;       /* registered with the loop by the backend */
+    bool close_notified; /* on_close has run */
+    bool load_counted;   /* counted in loop->load */
+    void *impl;          /* the backend's state */
     rs_event_loop *loop;
     volatile long state;
     volatile long refs;
@@ -59,6 +80,9 @@ struct rs_socket {
 
     rs_socket_endpoint local;
     rs_socket_endpoint remote;
+    /* When set (family 4), these stand for `local` / `remote`. */
+    struct rs__raw_endpoint local_raw;
+    struct rs__raw_endpoint remote_raw;
 
     rs_socket_on_connection_result_fn *on_connect;
     void *connect_user_data;
@@ -74,41 +98,57 @@ struct rs_socket {
     /* Loop-thread data. */
     rs_task connect_task;  /* starts a connect on the loop */
     rs_task timeout_task;  /* the connect timeout */
-    bool timeout_armed;    /* timeout_task is ours to cancel */
-    bool connect_pending;  /* the connect callback is still owed */
-    rs_task attach_task;   /* assign_to_event_loop from another thread */
-    rs_task accept_task;   /* start_accept from another thread */
     rs_task readable_task; /* calls on_readable again on the next iteration */
-    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
-    bool redeliver;        /* readable_task should call on_readable */
-    bool load_counted;     /* counted in loop->load */
-
-    bool attached;       /* registered with the loop by the backend */
-    bool local_known;    /* `local` holds the bound address */
-    bool remote_known;   /* `remote` holds the peer's address */
-    bool close_notified; /* on_close has run */
-
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
     struct rs__socket_write *spare_writes;
-    int spare_count;
+    bool timeout_armed;    /* timeout_task is ours to cancel */
+    bool connect_pending;  /* the connect callback is still owed */
+    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
+    bool redeliver;        /* readable_task should call on_readable */
+    bool in_readable;      /* on_readable is running (deliver_readable) */
+    bool local_known;      /* `local` holds the bound address (or local_lazy) */
+    /* The backend has not read the local address from the OS yet: the
+     * first rs_socket_get_bound_address does, or the close, unless the
+     * socket is being destroyed (then nobody can ask). Read atomically
+     * (any thread), changed under `lock`. Saves a getsockname(2) per
+     * connection that nobody asks about. */
+    bool local_lazy;
+    bool remote_known; /* `remote` holds the peer's address */
+
     volatile long close_done; /* close finished: later closes return at once */
 
-    /* `loop` is written under `lock`, which also carries the signal a
-     * foreign thread waits for while the loop runs a call for it. */
+    /* `loop` is written under `lock` (with atomic stores, so that
+     * rs__socket_loop reads it without the lock). A foreign thread waiting
+     * for the loop to run a call for it waits under this lock too, on a
+     * condition variable of its own (struct loop_call in socket.c): few
+     * sockets ever see one, and a socket is below the size malloc serves
+     * from its per-thread cache (1,032 bytes with glibc) without it. */
     rs__mutex lock;
-    rs__condvar cond;
 };
 
-/* ---- references ---- */
-void rs__socket_acquire(rs_socket *socket);
-/* Drops one reference; the last frees the socket (and calls on_destroy). */
-void rs__socket_release(rs_socket *socket);
+/* ---- references (inline: several per I/O callback) ---- */
+static inline void rs__socket_acquire(rs_socket *socket)
+{
+    rs__atomic_add(&socket->refs, 1);
+}
+/* Frees the socket (and calls on_destroy): its last reference is gone. */
+void rs__socket_free(rs_socket *socket);
+/* Drops one reference; the last frees the socket. */
+static inline void rs__socket_release(rs_socket *socket)
+{
+    if (rs__atomic_add(&socket->refs, -1) == 0) {
+        rs__socket_free(socket);
+    }
+}
 
 /* ---- shared by socket.c and socket_io.c ---- */
 /* The socket's loop (read under its lock: any thread). */
 rs_event_loop *rs__socket_loop(const rs_socket *socket);
-bool rs__socket_is_destroyed(const rs_socket *socket);
+static inline bool rs__socket_is_destroyed(const rs_socket *socket)
+{
+    return rs__atomic_load(&socket->destroyed) != 0;
+}
 /* Clears then sets state bits in one atomic step. */
 void rs__socket_state_update(rs_socket *socket, long clear, long set);
 /* rs_socket.readable_task's function. */
@@ -141,7 +181,8 @@ void rs__socket_connect_done(rs_socket *socket, int error_code);
 void rs__socket_readable(rs_socket *socket);
 
 /* The backend finished with a write: error 0 (written in full) or a code.
- * Schedules the completion on the loop; never calls the user directly. */
+ * Queues the completion for the loop's next iteration (a deferred
+ * completion, not a task); never calls the user directly. Loop thread. */
 void rs__socket_write_done(struct rs__socket_write *req, int error_code);
 
 /* ---- fault injection (tests) ----

@@ -1,8 +1,9 @@
 /*
  * The backend-neutral half of socket I/O: the loop-thread checks of read,
  * write, subscribe and shutdown, the edge-triggered readable rules (when
- * on_readable is called again) and the delivery of write completions from a
- * loop task, never from inside rs_socket_write.
+ * on_readable is called again) and the delivery of write completions on the
+ * loop's next iteration (a deferred completion), never from inside
+ * rs_socket_write.
  */
 #include "socket_impl.h"
 
@@ -41,6 +42,16 @@ static bool can_read(const rs_socket *s)
            (s->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND);
 }
 
+/* Calls on_readable again on the next iteration (unless a read drains first). */
+static void schedule_redeliver(rs_socket *s)
+{
+    s->redeliver = true;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
+        rs__socket_release(s); /* already scheduled */
+    }
+}
+
 static void deliver_readable(rs_socket *s)
 {
     if (!s->on_readable || rs__socket_is_destroyed(s) ||
@@ -50,7 +61,18 @@ static void deliver_readable(rs_socket *s)
     /* A read that fills the buffer during the callback sets it again. */
     s->redeliver = false;
     rs__socket_acquire(s);
+    bool outer = s->in_readable;
+    s->in_readable = true;
     s->on_readable(s, 0, s->readable_user_data);
+    s->in_readable = outer;
+    /* Reads inside the callback only note that the last one filled the
+     * buffer; the redelivery is scheduled once, here, if that is still so:
+     * a callback that reads until drained (the usual loop) then costs no
+     * task, and a datagram socket no task per datagram. */
+    if (s->redeliver && !outer && s->on_readable && !rs__socket_is_destroyed(s) &&
+        !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        schedule_redeliver(s);
+    }
     rs__socket_release(s);
 }
 
@@ -62,16 +84,6 @@ void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status)
         deliver_readable(s);
     }
     rs__socket_release(s);
-}
-
-/* Calls on_readable again on the next iteration (unless a read drains first). */
-static void schedule_redeliver(rs_socket *s)
-{
-    s->redeliver = true;
-    rs__socket_acquire(s);
-    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
-        rs__socket_release(s); /* already scheduled */
-    }
 }
 
 void rs__socket_readable(rs_socket *s)
@@ -130,7 +142,9 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     /* A datagram read says nothing about the next datagram: only
      * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
     if (socket->options.type == RS_SOCKET_DGRAM || n == len) {
-        if (socket->on_readable) {
+        if (socket->in_readable) {
+            socket->redeliver = true; /* scheduled when the callback returns */
+        } else if (socket->on_readable) {
             schedule_redeliver(socket);
         }
     } else {
@@ -140,8 +154,12 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     return 0;
 }
 
-/* Spare requests kept per socket; more would only hold memory. */
-#define MAX_SPARE_WRITES 4
+/* Spare requests kept per socket (about 80 bytes each). A socket keeps no
+ * more than it once had in flight, and a window of writes completes one
+ * iteration after they were taken (datagrams: all of them), so a smaller
+ * cap made a writer with a window of 64 allocate and free 60 requests per
+ * window; more than 64 would only hold memory. */
+#define MAX_SPARE_WRITES 64
 
 static void recycle_write(rs_socket *s, struct rs__socket_write *req)
 {
@@ -154,11 +172,9 @@ static void recycle_write(rs_socket *s, struct rs__socket_write *req)
     }
 }
 
-static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
+static void write_done_fn(struct rs__deferred *done)
 {
-    (void)task;
-    (void)status;
-    struct rs__socket_write *req = arg;
+    struct rs__socket_write *req = (struct rs__socket_write *)done;
     rs_socket *s = req->socket;
     req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
                      req->user_data);
@@ -169,7 +185,7 @@ static void write_task_fn(rs_task *task, void *arg, rs_task_status status)
 void rs__socket_write_done(struct rs__socket_write *req, int error_code)
 {
     req->error = error_code;
-    rs_event_loop_schedule_now(req->socket->loop, &req->task);
+    rs__event_loop_defer(req->socket->loop, &req->done);
 }
 
 int rs_socket_write(rs_socket *socket, const void *data, size_t len,
@@ -193,6 +209,8 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
         socket->spare_count--;
     } else if (!(req = rs__mem_acquire(sizeof *req))) {
         return -1;
+    } else {
+        req->done.fn = write_done_fn;
     }
     req->next = NULL;
     req->socket = socket;
@@ -202,7 +220,6 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     req->error = 0;
     req->on_complete = on_complete;
     req->user_data = user_data;
-    rs_task_init(&req->task, write_task_fn, req, "socket write completion");
     rs__socket_acquire(socket);
     if (rs__backend_socket_write(socket, req) != 0) {
         rs__socket_release(socket);

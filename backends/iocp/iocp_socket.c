@@ -836,6 +836,13 @@ int rs__backend_socket_get_tcp_nodelay(const rs_socket *s, bool *on)
     return 0;
 }
 
+int rs__backend_socket_resolve_local(rs_socket *s)
+{
+    /* Local addresses are read when each connection is made: never lazy. */
+    (void)s;
+    return rs_raise(RS_ERROR_INVALID_STATE);
+}
+
 int rs__backend_socket_get_error(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;

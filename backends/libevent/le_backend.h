@@ -7,11 +7,16 @@
 
 #include <event2/event.h>
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct rs__le_loop {
     struct event_base *base;
     struct event *wake_event;
     struct event *timer_event;
-    int wake_fds[2]; /* read end, write end (the same eventfd twice on Linux) */
+    bool timer_armed;           /* timer_event is pending */
+    uint64_t timer_deadline_ns; /* when it fires (common/'s clock), if armed */
+    int wake_fds[2];            /* read end, write end (the same eventfd twice on Linux) */
 };
 
 /* Maps an errno value to an RS_ERROR_* code (le_errors.c). */

@@ -11,6 +11,7 @@
 #include "le_backend.h"
 
 #include "../../common/alloc.h"
+#include "../../common/clock.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
 
@@ -82,7 +83,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    (void)arg;
+    struct rs__le_loop *le = arg;
+    le->timer_armed = false;
 }
 
 int rs__backend_loop_init(rs_event_loop *loop)
@@ -91,7 +93,16 @@ int rs__backend_loop_init(rs_event_loop *loop)
     if (!le) {
         return -1;
     }
-    le->base = event_base_new();
+    /* No time cache: libevent would read the clock on every iteration to
+     * refresh it, and reseau never reads it (the common scheduler keeps its
+     * own clock, and reads it only while a timer waits). No locks: the base
+     * is used by the loop thread only. */
+    struct event_config *config = event_config_new();
+    if (config) {
+        event_config_set_flag(config, EVENT_BASE_FLAG_NO_CACHE_TIME | EVENT_BASE_FLAG_NOLOCK);
+        le->base = event_base_new_with_config(config);
+        event_config_free(config);
+    }
     if (!le->base) {
         rs__mem_release(le);
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
@@ -151,18 +162,34 @@ void rs__backend_loop_wake(rs_event_loop *loop)
 void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
 {
     struct rs__le_loop *le = loop->impl;
+    if (timeout_ns <= 0 && le->timer_armed) {
+        /* No deadline to wait for: a pending libevent timer would make
+         * every iteration read the clock. */
+        evtimer_del(le->timer_event);
+        le->timer_armed = false;
+    }
     if (timeout_ns == 0) {
-        event_base_loop(le->base, EVLOOP_NONBLOCK);
+        /* EVLOOP_NONBLOCK alone goes on polling and dispatching until a
+         * poll finds nothing, so I/O that keeps arriving (two sockets of
+         * one loop feeding each other) would keep tasks and completions
+         * waiting; with EVLOOP_ONCE it stops after one round. */
+        event_base_loop(le->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
         return;
     }
     if (timeout_ns > 0) {
-        /* Round up: waking before the deadline would only cost a spin. */
-        uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
-        struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
-        evtimer_add(le->timer_event, &tv);
+        /* The timer stays armed across iterations: one armed for no later
+         * than this deadline is kept (waking early only costs another short
+         * wait), so a pending connect timeout costs no libevent timer add
+         * and delete per iteration. */
+        uint64_t deadline = rs__clock_now_ns() + (uint64_t)timeout_ns;
+        if (!le->timer_armed || le->timer_deadline_ns > deadline) {
+            /* Round up: waking before the deadline would only cost a spin. */
+            uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
+            struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+            evtimer_add(le->timer_event, &tv);
+            le->timer_armed = true;
+            le->timer_deadline_ns = deadline;
+        }
     }
     event_base_loop(le->base, EVLOOP_ONCE);
-    if (timeout_ns > 0) {
-        evtimer_del(le->timer_event);
-    }
 }

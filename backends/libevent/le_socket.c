@@ -104,15 +104,28 @@ void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t 
     }
 }
 
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep)
+void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
+                           struct rs__raw_endpoint *raw)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        raw->family = 4;
+        memcpy(raw->address, &sin->sin_addr, sizeof raw->address);
+        raw->port = ntohs(sin->sin_port);
+        return;
+    }
+    raw->family = 0;
+    rs__le_endpoint_from_sockaddr(ss, len, ep);
+}
+
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
-    memset(&ss, 0, sizeof ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
         return rs__le_raise_errno(errno);
     }
-    rs__le_endpoint_from_sockaddr(&ss, len, ep);
+    rs__le_store_endpoint(&ss, len, ep, raw);
     return 0;
 }
 
@@ -216,9 +229,14 @@ static int family_of(rs_socket_domain domain)
     return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
 }
 
+struct le_socket *rs__le_socket_alloc(void)
+{
+    return rs__mem_calloc(1, sizeof(struct le_socket) + event_get_struct_event_size());
+}
+
 int rs__backend_socket_init(rs_socket *s)
 {
-    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    struct le_socket *le = rs__le_socket_alloc();
     if (!le) {
         return -1;
     }
@@ -240,7 +258,6 @@ int rs__backend_socket_init(rs_socket *s)
         return -1;
     }
     le->writable = true;
-    rs_task_init(&le->accept_task, rs__le_accept_task, s, "socket accept");
     s->impl = le;
     return 0;
 }
@@ -280,7 +297,7 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         socket->local.port = 0;
         return 0;
     }
-    return rs__le_local_endpoint(le->fd, &socket->local);
+    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
 }
 
 int rs__backend_socket_listen(rs_socket *socket, int backlog)
@@ -306,6 +323,17 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     do {
         rc = connect(le->fd, (struct sockaddr *)&ss, len);
     } while (rc != 0 && errno == EINTR);
+    /* The peer's address is the one connected to, so no getpeername(2) is
+     * needed later; except for 0.0.0.0, which Linux turns into a loopback
+     * address. */
+    le->peer_known = false;
+    if (o->domain == RS_SOCKET_IPV4 && o->type == RS_SOCKET_STREAM) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
+            rs__le_store_endpoint(&ss, len, &socket->remote, &socket->remote_raw);
+            le->peer_known = true;
+        }
+    }
     if (rc == 0 || errno == EINPROGRESS) {
         le->connect_error = 0;
     } else if (o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL) {
@@ -317,7 +345,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     }
     if (o->type == RS_SOCKET_DGRAM) {
         /* connect(2) gave an unbound UDP socket its source address. */
-        if (rs__le_local_endpoint(le->fd, &socket->local) != 0) {
+        if (rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw) != 0) {
             return -1;
         }
         socket->local_known = true;
@@ -329,16 +357,21 @@ int rs__backend_socket_attach(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
     struct rs__le_loop *ll = socket->loop->impl;
-    le->event = event_new(ll->base, le->fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
-                          rs__le_socket_on_event, socket);
-    if (!le->event) {
-        return rs_raise(RS_ERROR_OUT_OF_MEMORY);
-    }
-    if (event_add(le->event, NULL) != 0) {
-        event_free(le->event);
-        le->event = NULL;
+    struct event *ev = (struct event *)le->event_storage;
+    /* A listener: level-triggered reads only, added while accepting
+     * (rs__backend_socket_start_accept). */
+    bool listener = (rs__socket_state(socket) & RS__SOCKET_LISTENING) != 0;
+    short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
+    if (event_assign(ev, ll->base, le->fd, what, rs__le_socket_on_event, socket) != 0) {
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
     }
+    if (listener) {
+        return 0;
+    }
+    if (event_add(ev, NULL) != 0) {
+        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+    le->event = ev;
     if (le->connect_error && (rs__socket_state(socket) & RS__SOCKET_CONNECTING)) {
         rs__socket_connect_done(socket, le->connect_error);
     }
@@ -364,17 +397,20 @@ void rs__backend_socket_close(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
     if (le->event) {
-        event_free(le->event);
+        event_del(le->event);
         le->event = NULL;
-    }
-    if (socket->loop) {
-        rs_event_loop_cancel_task(socket->loop, &le->accept_task);
     }
     if (le->fd >= 0) {
         close(le->fd);
         le->fd = -1;
     }
     rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
+}
+
+int rs__backend_socket_resolve_local(rs_socket *socket)
+{
+    struct le_socket *le = socket->impl;
+    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
 }
 
 int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options)

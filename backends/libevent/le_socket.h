@@ -6,22 +6,33 @@
 
 #include "../../common/socket_impl.h"
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct le_socket {
     int fd;
     /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
      * from attach to close: edge-triggered, so nothing is re-armed per
-     * operation and an idle socket costs the loop nothing. */
-    struct event *event;
+     * operation and an idle socket costs the loop nothing. A listener's is
+     * EV_READ | EV_PERSIST, level-triggered, added only while accepting. */
+    struct event *event;                 /* NULL, or event_storage once assigned and added */
     struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
     struct rs__socket_write *write_tail;
     bool writable; /* no send has hit EAGAIN since the last EV_WRITE edge */
     /* A stream connect that failed inside connect(2): reported once the
      * socket is attached, through the connection callback. */
     int connect_error;
-    rs_task accept_task; /* drains the backlog after (re)starting to accept */
+    bool peer_known; /* connect stored the peer's address already */
+    /* Room for the struct event (event_get_struct_event_size() bytes, in
+     * the same allocation: no malloc and free of its own per connection). */
+    union {
+        max_align_t align;
+        unsigned char bytes[1];
+    } event_storage[];
 };
+
+/* A zeroed le_socket with room for its event. NULL (raised) without memory. */
+struct le_socket *rs__le_socket_alloc(void);
 
 /* Fills a sockaddr for ep (already validated for domain). */
 int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
@@ -34,12 +45,15 @@ int rs__le_apply_options(int fd, const rs_socket_options *options);
 /* Makes fd close-on-exec, non-blocking and SIGPIPE-free where accept4 /
  * SOCK_CLOEXEC are unavailable. */
 int rs__le_prepare_fd(int fd, bool flags_done);
-/* Reads the local address of fd into ep. */
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep);
+/* Stores the address of ss: an IPv4 one in raw (left binary until asked
+ * for), any other in ep as text (raw marked unused). */
+void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
+                           struct rs__raw_endpoint *raw);
+/* Reads the local address of fd into ep / raw (rs__le_store_endpoint). */
+int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw);
 
 /* le_socket_io.c */
 void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);
 void rs__le_socket_fail_writes(rs_socket *socket, int error_code);
-void rs__le_accept_task(rs_task *task, void *arg, rs_task_status status);
 
 #endif

@@ -3,10 +3,10 @@
  * edge-triggered registration, the accept loop, reads and the write queue.
  *
  * Edge-triggered readiness means every path that stops early must leave
- * itself a way back: the accept loop drains until EAGAIN (or is restarted by
- * a task), the write queue sends until EAGAIN and resumes on the next
- * EV_WRITE edge, and readable callbacks are repeated by common/ after a read
- * that filled the buffer.
+ * itself a way back: the write queue sends until EAGAIN and resumes on the
+ * next EV_WRITE edge, and readable callbacks are repeated by common/ after a
+ * read that filled the buffer. Listeners are the exception: level-triggered,
+ * one accept per callback (accept_one).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4, MSG_TRUNC */
@@ -45,15 +45,15 @@ static void finish_connect(rs_socket *s)
     if (err == 0) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        memset(&ss, 0, sizeof ss);
-        if (getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
+        if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL &&
+            getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
             err = rs__le_error_from_errno(errno);
-        } else if (rs__le_local_endpoint(le->fd, &s->local) != 0) {
-            err = rs_last_error();
         } else {
+            /* Read from the OS when first asked for (rs__backend_socket_resolve_local). */
             s->local_known = true;
-            if (s->options.domain != RS_SOCKET_LOCAL) {
-                rs__le_endpoint_from_sockaddr(&ss, len, &s->remote);
+            RS__ATOMIC_STORE_BOOL(&s->local_lazy, true);
+            if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL) {
+                rs__le_store_endpoint(&ss, len, &s->remote, &s->remote_raw);
             }
         }
     }
@@ -65,7 +65,7 @@ static void finish_connect(rs_socket *s)
 static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockaddr_storage *ss,
                                 socklen_t len)
 {
-    struct le_socket *le = rs__mem_calloc(1, sizeof *le);
+    struct le_socket *le = rs__le_socket_alloc();
     if (!le) {
         close(fd);
         return NULL;
@@ -78,16 +78,27 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
         rs__mem_release(le);
         return NULL;
     }
-    rs_task_init(&le->accept_task, rs__le_accept_task, s, "socket accept");
     /* The accepted socket inherits the listener's interface binding, and
      * Linux refuses to bind an already bound socket again without
      * CAP_NET_RAW: apply the other options only. */
     rs_socket_options options = s->options;
     options.network_interface_name[0] = '\0';
-    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_local_endpoint(fd, &s->local) != 0 ||
-        rs__le_apply_options(fd, &options) != 0) {
+    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_apply_options(fd, &options) != 0) {
         rs_socket_destroy(s);
         return NULL;
+    }
+    /* A listener bound to one IPv4 address gives every connection that
+     * address and port: no getsockname(2). */
+    const struct rs__raw_endpoint *bound = &listener->local_raw;
+    if (bound->family == 4 && memcmp(bound->address, "\0\0\0\0", 4) != 0) {
+        s->local_raw = *bound;
+    } else if (s->options.domain == RS_SOCKET_LOCAL) {
+        if (rs__le_local_endpoint(fd, &s->local, &s->local_raw) != 0) {
+            rs_socket_destroy(s);
+            return NULL;
+        }
+    } else {
+        s->local_lazy = true; /* no other thread knows s yet */
     }
     s->local_known = true;
     if (s->options.domain == RS_SOCKET_LOCAL) {
@@ -95,21 +106,27 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
          * path it connected to, as the connecting side sees it. */
         s->remote = listener->local;
     } else {
-        rs__le_endpoint_from_sockaddr(ss, len, &s->remote);
+        rs__le_store_endpoint(ss, len, &s->remote, &s->remote_raw);
     }
     s->remote_known = true;
     return s;
 }
 
-/* Accepts until the backlog is empty or the listener stops accepting (its
- * callback may stop, close or destroy it; the caller holds a reference). */
-static void accept_drain(rs_socket *listener)
+/*
+ * Accepts one connection per readiness callback. The listener's event is
+ * level-triggered (unlike the other sockets'), so connections still queued
+ * are reported again by the next poll, after the other ready descriptors
+ * had their turn; a listener that drained its backlog to EAGAIN would spend
+ * one failing accept4(2) on every connection that arrives alone (nginx's
+ * default, multi_accept off, for the same reason). A burst costs one loop
+ * iteration per connection instead.
+ */
+static void accept_one(rs_socket *listener)
 {
     struct le_socket *le = listener->impl;
-    while ((rs__socket_state(listener) & RS__SOCKET_ACCEPTING) && le->fd >= 0) {
+    for (;;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        memset(&ss, 0, sizeof ss);
 #if HAVE_ACCEPT4
         int fd = accept4(le->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 #else
@@ -123,48 +140,32 @@ static void accept_drain(rs_socket *listener)
             if (err == EINTR || err == ECONNABORTED) {
                 continue;
             }
-            int code = rs__le_error_from_errno(err);
-            rs__socket_accepted(listener, code, NULL);
-            /* Out of descriptors: the edge is spent, so retry from a task
-             * rather than spin here. */
-            if (code == RS_ERROR_TOO_MANY_HANDLES &&
-                (rs__socket_state(listener) & RS__SOCKET_ACCEPTING)) {
-                rs__socket_acquire(listener);
-                if (rs_event_loop_schedule_now(listener->loop, &le->accept_task) != 0) {
-                    rs__socket_release(listener);
-                }
-            }
+            /* Out of descriptors included: the connection stays queued and
+             * the next poll reports the listener again. */
+            rs__socket_accepted(listener, rs__le_error_from_errno(err), NULL);
             return;
         }
         rs_socket *s = wrap_accepted(listener, fd, &ss, len);
         if (!s) {
             RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
-            continue;
-        }
-        if (!rs__socket_accepted(listener, 0, s)) {
             return;
         }
+        rs__socket_accepted(listener, 0, s);
+        return;
     }
-}
-
-void rs__le_accept_task(rs_task *task, void *arg, rs_task_status status)
-{
-    (void)task;
-    rs_socket *listener = arg;
-    if (status == RS_TASK_STATUS_RUN) {
-        accept_drain(listener);
-    }
-    rs__socket_release(listener);
 }
 
 int rs__backend_socket_start_accept(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
-    /* Connections that arrived while accepting was stopped produced their
-     * edge already: drain them from a task (never inside start_accept). */
-    rs__socket_acquire(socket);
-    if (rs_event_loop_schedule_now(socket->loop, &le->accept_task) != 0) {
-        rs__socket_release(socket);
+    /* Connections that queued up while accepting was stopped are reported
+     * by the next poll (level-triggered), never inside start_accept. */
+    if (!le->event) {
+        struct event *ev = (struct event *)le->event_storage;
+        if (event_add(ev, NULL) != 0) {
+            return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        }
+        le->event = ev;
     }
     return 0;
 }
@@ -172,7 +173,10 @@ int rs__backend_socket_start_accept(rs_socket *socket)
 void rs__backend_socket_stop_accept(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
-    rs_event_loop_cancel_task(socket->loop, &le->accept_task);
+    if (le->event) {
+        event_del(le->event);
+        le->event = NULL;
+    }
 }
 
 /* ---- write queue ---- */
@@ -196,24 +200,30 @@ void rs__le_socket_fail_writes(rs_socket *socket, int error_code)
     }
 }
 
-/* Sends queued stream bytes, gathering up to WRITE_BATCH writes per call. */
+/* One sendmsg(2) of the queued stream bytes, gathering up to WRITE_BATCH
+ * writes; a lone write (request/response traffic) skips the gathering loop. */
+static ssize_t send_queued(struct le_socket *le)
+{
+    struct rs__socket_write *head = le->write_head;
+    struct iovec iov[WRITE_BATCH];
+    iov[0].iov_base = (void *)(head->data + head->written);
+    iov[0].iov_len = head->len - head->written;
+    size_t count = 1;
+    for (struct rs__socket_write *req = head->next; req && count < WRITE_BATCH; req = req->next) {
+        iov[count].iov_base = (void *)(req->data + req->written);
+        iov[count].iov_len = req->len - req->written;
+        count++;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
+    return sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+}
+
+/* Sends queued stream bytes until the queue is empty or the kernel is full. */
 static void flush_stream(rs_socket *s)
 {
     struct le_socket *le = s->impl;
     while (le->write_head && le->writable) {
-        struct iovec iov[WRITE_BATCH];
-        int count = 0;
-        for (struct rs__socket_write *req = le->write_head; req && count < WRITE_BATCH;
-             req = req->next) {
-            iov[count].iov_base = (void *)(req->data + req->written);
-            iov[count].iov_len = req->len - req->written;
-            count++;
-        }
-        struct msghdr msg;
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)count;
-        ssize_t n = sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = send_queued(le);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -338,14 +348,16 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (state & RS__SOCKET_LISTENING) {
-        if (what & EV_READ) {
-            accept_drain(s);
+        if ((what & EV_READ) && (state & RS__SOCKET_ACCEPTING)) {
+            accept_one(s);
         }
         goto out;
     }
     if ((what & EV_WRITE) && le->fd >= 0) {
         le->writable = true;
-        flush(s);
+        if (le->write_head) {
+            flush(s);
+        }
     }
     if ((what & EV_READ) && !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
         rs__socket_readable(s);
