@@ -8,7 +8,7 @@ wine_env_start() {
     export WINEDEBUG=-all
     export WINEDLLOVERRIDES='winedbg.exe=d;mscoree,mshtml='
     mkdir -p "$WINEPREFIX"
-    wineserver -p </dev/null >/dev/null 2>&1
+    wineserver -p </dev/null >/dev/null 2>&1 || true # already running: keep it
     wine wineboot </dev/null >/dev/null 2>&1
     # Wine reports Windows 7 unless told otherwise; reseau targets Windows 10.
     wine winecfg -v win10 </dev/null >/dev/null 2>&1

@@ -43,6 +43,14 @@
 /* The socket-owned buffer a datagram, a pipe read or a buffered TCP read
  * lands in: one whole UDP datagram of any size the protocol allows. */
 #define RS__IOCP_READ_BUF (64u * 1024u)
+/* The buffer a buffered TCP read lands in (W5): twice the 64 KiB a reader
+ * typically asks for, so that one receive takes what arrived while the
+ * last was being read. Measured under Wine, per 64 KiB of a stream: 6.04
+ * wineserver requests with 64 KiB (a receive often caught a chunk half
+ * sent and needed a second), 4.02 with 128 KiB, 3.12 with 256 KiB; 128 KiB
+ * keeps a loop's buffered sockets under 6.25 MiB (RS__IOCP_BUFFERED_STREAMS
+ * of them). */
+#define RS__IOCP_STREAM_READ_BUF (128u * 1024u)
 
 enum rs__iocp_kind {
     RS__IOCP_TCP,

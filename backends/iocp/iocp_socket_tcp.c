@@ -112,7 +112,7 @@ int rs__iocp_tcp_new_read_op(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     if (rs__iocp_loop_take_read_buffer(s->loop)) {
-        if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_READ_BUF))) {
+        if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_STREAM_READ_BUF))) {
             rs__iocp_loop_return_read_buffer(s->loop);
             return -1;
         }
