@@ -408,15 +408,40 @@ static enum rs__iocp_kind kind_of(const rs_socket_options *o)
     return o->type == RS_SOCKET_STREAM ? RS__IOCP_TCP : RS__IOCP_UDP;
 }
 
+static void retry_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    struct rs__iocp_socket *im = s->impl;
+    if (status == RS_TASK_STATUS_RUN && im->retry_armed) {
+        im->retry_armed = false;
+        if (im->kind == RS__IOCP_PIPE) {
+            rs__iocp_pipe_retry(s);
+        } else {
+            rs__iocp_send_retry(s);
+        }
+    }
+    rs__socket_release(s);
+}
+
+void rs__iocp_arm_retry(rs_socket *s, uint64_t delay_ns)
+{
+    struct rs__iocp_socket *im = s->impl;
+    im->retry_armed = true;
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_at(s->loop, &im->retry_task,
+                                  rs_event_loop_now(s->loop) + delay_ns) != 0) {
+        im->retry_armed = false;
+        rs__socket_release(s);
+    }
+}
+
 void rs__iocp_socket_init_tasks(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     rs_task_init(&im->accept_task, rs__iocp_accept_task, s, "socket accept");
-    if (im->kind == RS__IOCP_PIPE) {
-        rs_task_init(&im->retry_task, rs__iocp_pipe_retry_task, s, "pipe connect retry");
-    } else {
-        rs_task_init(&im->retry_task, rs__iocp_send_retry_task, s, "socket send retry");
-    }
+    rs_task_init(&im->retry_task, retry_task, s,
+                 im->kind == RS__IOCP_PIPE ? "pipe connect retry" : "socket send retry");
 }
 
 int rs__backend_socket_init(rs_socket *s)

@@ -176,6 +176,9 @@ void rs__iocp_sock_op_succeeded(struct rs__iocp_sock_op *op);
  * is learnt another way (a named-pipe connect). */
 void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error);
 
+/* Runs the socket's retry (a busy pipe's connect, held sends) from its
+ * retry task after delay_ns; holds a reference until then. Loop thread. */
+void rs__iocp_arm_retry(rs_socket *socket, uint64_t delay_ns);
 /* Associates the socket's handle with its loop (once). */
 int rs__iocp_socket_associate(rs_socket *socket, HANDLE handle);
 /* Puts the associated handle in skip-on-success mode if allowed (once; no
@@ -223,8 +226,8 @@ int rs__iocp_tcp_read(rs_socket *socket, void *buffer, size_t len, size_t *amoun
 void rs__iocp_tcp_post_read(rs_socket *socket);
 /* One overlapped WSASend per write (TCP and UDP). */
 int rs__iocp_wsa_write(rs_socket *socket, struct rs__socket_write *req);
-/* Retries held sends (the retry task of TCP and UDP sockets). */
-void rs__iocp_send_retry_task(rs_task *task, void *arg, rs_task_status status);
+/* Retries held sends (the retry task's work for TCP and UDP sockets). */
+void rs__iocp_send_retry(rs_socket *socket);
 /* Ends the held sends with RS_ERROR_SOCKET_CLOSED, through packets queued
  * behind anything cancelled before (close, shutdown of the sending side). */
 void rs__iocp_fail_held_sends(rs_socket *socket);
@@ -249,6 +252,7 @@ int rs__iocp_pipe_read(rs_socket *socket, void *buffer, size_t len, size_t *amou
 int rs__iocp_pipe_write(rs_socket *socket, struct rs__socket_write *req);
 /* Closes the pipe handles and the listener's instances (loop thread). */
 void rs__iocp_pipe_close(rs_socket *socket);
-void rs__iocp_pipe_retry_task(rs_task *task, void *arg, rs_task_status status);
+/* Tries the busy pipe again (the retry task's work for LOCAL clients). */
+void rs__iocp_pipe_retry(rs_socket *socket);
 
 #endif

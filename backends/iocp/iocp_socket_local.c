@@ -302,40 +302,22 @@ static void client_connected(rs_socket *s)
     rs__socket_connect_done(s, 0);
 }
 
-static void arm_retry(rs_socket *s)
+void rs__iocp_pipe_retry(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->retry_armed = true;
-    rs__socket_acquire(s);
-    if (rs_event_loop_schedule_at(s->loop, &im->retry_task,
-                                  rs_event_loop_now(s->loop) + BUSY_RETRY_NS) != 0) {
-        im->retry_armed = false;
-        rs__socket_release(s);
+    HANDLE h = open_pipe(im->pipe_name);
+    if (h != INVALID_HANDLE_VALUE) {
+        im->pipe = h;
+        im->pipe_busy = false;
+        client_connected(s);
+        return;
     }
-}
-
-void rs__iocp_pipe_retry_task(rs_task *task, void *arg, rs_task_status status)
-{
-    (void)task;
-    rs_socket *s = arg;
-    struct rs__iocp_socket *im = s->impl;
-    if (status == RS_TASK_STATUS_RUN && im->retry_armed) {
-        im->retry_armed = false;
-        HANDLE h = open_pipe(im->pipe_name);
-        if (h != INVALID_HANDLE_VALUE) {
-            im->pipe = h;
-            im->pipe_busy = false;
-            client_connected(s);
-        } else {
-            DWORD err = GetLastError();
-            if (err == ERROR_PIPE_BUSY) {
-                arm_retry(s);
-            } else {
-                rs__socket_connect_done(s, rs__iocp_error_from_pipe_open(err));
-            }
-        }
+    DWORD err = GetLastError();
+    if (err == ERROR_PIPE_BUSY) {
+        rs__iocp_arm_retry(s, BUSY_RETRY_NS);
+    } else {
+        rs__socket_connect_done(s, rs__iocp_error_from_pipe_open(err));
     }
-    rs__socket_release(s);
 }
 
 int rs__iocp_pipe_attach(rs_socket *s)
@@ -348,7 +330,7 @@ int rs__iocp_pipe_attach(rs_socket *s)
     }
     if (state & RS__SOCKET_CONNECTING) {
         if (im->pipe_busy) {
-            arm_retry(s);
+            rs__iocp_arm_retry(s, BUSY_RETRY_NS);
         } else {
             client_connected(s);
         }

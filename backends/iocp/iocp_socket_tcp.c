@@ -441,13 +441,7 @@ static void arm_send_retry(rs_socket *s)
     if (im->send_backoff_ns > SEND_RETRY_MAX_NS) {
         im->send_backoff_ns = SEND_RETRY_MAX_NS;
     }
-    im->retry_armed = true;
-    rs__socket_acquire(s);
-    if (rs_event_loop_schedule_at(s->loop, &im->retry_task,
-                                  rs_event_loop_now(s->loop) + im->send_backoff_ns) != 0) {
-        im->retry_armed = false;
-        rs__socket_release(s);
-    }
+    rs__iocp_arm_retry(s, im->send_backoff_ns);
 }
 
 /* Posts op's send; false if WSASend held it back (op is then the oldest
@@ -501,16 +495,9 @@ static void send_held(rs_socket *s)
     im->send_backoff_ns = 0;
 }
 
-void rs__iocp_send_retry_task(rs_task *task, void *arg, rs_task_status status)
+void rs__iocp_send_retry(rs_socket *s)
 {
-    (void)task;
-    rs_socket *s = arg;
-    struct rs__iocp_socket *im = s->impl;
-    if (status == RS_TASK_STATUS_RUN && im->retry_armed) {
-        im->retry_armed = false;
-        send_held(s);
-    }
-    rs__socket_release(s);
+    send_held(s);
 }
 
 void rs__iocp_fail_held_sends(rs_socket *s)
