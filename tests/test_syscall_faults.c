@@ -23,11 +23,6 @@ static void require(const char *call, const char *err)
     }
 }
 
-static void arm(const char *call, const char *err, long count, uint32_t port)
-{
-    fault_control_arm(call, err, count, port);
-}
-
 /* An echo server and a bystander connection that must keep working
  * whatever happens to the connection under test. */
 struct fault_env {
@@ -83,7 +78,7 @@ static void accept_out_of_handles(rs_event_loop *loop, const char *err)
     env_start(&env, loop);
     long injected = fault_control_injected();
     long accepted = env.server.accepted_count;
-    arm("accept", err, 1, env.server.endpoint.port);
+    fault_control_arm("accept", err, 1, env.server.endpoint.port);
 
     /* The listener reports RS_ERROR_TOO_MANY_HANDLES, keeps accepting and
      * takes the connection on its retry. */
@@ -126,7 +121,7 @@ static void send_fails(rs_event_loop *loop, const char *err, int expected)
     struct sk_peer *client = sk_peer_new(loop, &env.options);
     assert_int_equal(sk_peer_connect(client, &env.server.endpoint), 0);
     long injected = fault_control_injected();
-    arm("sendmsg", err, 1, local_port(client));
+    fault_control_arm("sendmsg", err, 1, local_port(client));
 
     static const char lost[] = "never sent";
     sk_peer_write(client, lost, sizeof lost);
@@ -168,7 +163,7 @@ static void test_fault_send_eagain_burst(void **state)
     struct sk_peer *accepted = env.server.accepted[env.server.accepted_count - 1];
     const long burst = 5;
     long injected = fault_control_injected();
-    arm("sendmsg", "EAGAIN", burst, local_port(client));
+    fault_control_arm("sendmsg", "EAGAIN", burst, local_port(client));
 
     static unsigned char payload[256 * 1024];
     sk_fill_pattern(payload, sizeof payload, 7);
@@ -224,7 +219,7 @@ static void test_fault_connect_error_via_so_error(void **state)
     env_start(&env, loop);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         long injected = fault_control_injected();
-        arm("connect", cases[i].err, 1, env.server.endpoint.port);
+        fault_control_arm("connect", cases[i].err, 1, env.server.endpoint.port);
         struct sk_peer *client = sk_peer_new(loop, &env.options);
         int result = sk_peer_connect(client, &env.server.endpoint);
         assert_string_equal(rs_error_name(result), rs_error_name(cases[i].expected));

@@ -4,7 +4,8 @@
  *
  * Reads (W5), two modes, chosen per socket when it is attached:
  *   - buffered (while the loop has fewer than RS__IOCP_BUFFERED_STREAMS such
- *     sockets): an overlapped WSARecv into a 64 KiB buffer the socket owns.
+ *     sockets): an overlapped WSARecv into a buffer the socket owns
+ *     (RS__IOCP_STREAM_READ_BUF, 128 KiB).
  *     Its completion is "readable"; rs_socket_read hands the bytes out and
  *     posts the next receive once they are all taken. One receive per
  *     direction per round trip, and with skip-on-success a receive of data
@@ -222,10 +223,10 @@ static int post_accept(rs_socket *s)
         return -1;
     }
     int injected = rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT, im->sock, NULL);
-    op->accepted =
-        injected ? INVALID_SOCKET : rs__iocp_socket_open(s->options.domain, RS_SOCKET_STREAM);
     if (injected) {
-        rs__iocp_raise_wsa(injected);
+        rs__iocp_raise_wsa(injected); /* as the WSASocket below would */
+    } else {
+        op->accepted = rs__iocp_socket_open(s->options.domain, RS_SOCKET_STREAM);
     }
     if (op->accepted == INVALID_SOCKET) {
         rs__iocp_sock_op_free(op);
@@ -478,7 +479,7 @@ static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
     return true;
 }
 
-static void send_held(rs_socket *s)
+void rs__iocp_send_retry(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     while (im->held_head && im->sock != INVALID_SOCKET) {
@@ -493,11 +494,6 @@ static void send_held(rs_socket *s)
         }
     }
     im->send_backoff_ns = 0;
-}
-
-void rs__iocp_send_retry(rs_socket *s)
-{
-    send_held(s);
 }
 
 void rs__iocp_fail_held_sends(rs_socket *s)
@@ -532,8 +528,8 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
         error = RS_ERROR_CONNECTION_RESET;
     }
     struct rs__iocp_socket *im = s->impl;
-    if (im->kind != RS__IOCP_PIPE && im->held_head) {
-        send_held(s); /* a send completed: the shortage may be over */
+    if (im->held_head) {
+        rs__iocp_send_retry(s); /* a send completed: the shortage may be over */
     }
     rs__socket_write_done(req, error);
 }
