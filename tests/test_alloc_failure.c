@@ -307,6 +307,24 @@ static void io_check_write_error(int error_code)
     }
 }
 
+/* A write completed: checks and records its error, then counts it. */
+static void io_write_done(struct io_state *io, int error_code, int *error_slot, long *calls)
+{
+    io_check_write_error(error_code);
+    rs__mutex_lock(&io->lock);
+    *error_slot = error_code;
+    rs__mutex_unlock(&io->lock);
+    io_count(io, calls);
+}
+
+/* A read loop ended: anything but RS_ERROR_WOULD_BLOCK ends reading. */
+static void io_read_ended(struct io_state *io)
+{
+    if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
+        io_received(io, NULL, 0, rs_last_error());
+    }
+}
+
 /* A loop, created and running, or NULL after a clean failure. */
 static rs_event_loop *io_loop(void)
 {
@@ -336,9 +354,7 @@ static void pipe_on_readable(rs_pipe_read_end *r, int error_code, void *user_dat
     while (rs_pipe_read(r, buf, sizeof buf, &n) == 0) {
         io_received(io, buf, n, 0);
     }
-    if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
-        io_received(io, NULL, 0, rs_last_error());
-    }
+    io_read_ended(io);
 }
 
 static void pipe_on_written(rs_pipe_write_end *w, int error_code, size_t bytes, void *user_data)
@@ -346,11 +362,7 @@ static void pipe_on_written(rs_pipe_write_end *w, int error_code, size_t bytes, 
     (void)w;
     (void)bytes;
     struct io_state *io = user_data;
-    io_check_write_error(error_code);
-    rs__mutex_lock(&io->lock);
-    io->pipe_write_error = error_code;
-    rs__mutex_unlock(&io->lock);
-    io_count(io, &io->pipe_write_calls);
+    io_write_done(io, error_code, &io->pipe_write_error, &io->pipe_write_calls);
 }
 
 static void pipe_on_clean_up(void *user_data)
@@ -545,9 +557,7 @@ static void client_on_readable(rs_socket *s, int error_code, void *user_data)
     while (rs_socket_read(s, buf, sizeof buf, &n) == 0) {
         io_received(io, buf, n, 0);
     }
-    if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
-        io_received(io, NULL, 0, rs_last_error());
-    }
+    io_read_ended(io);
 }
 
 static void client_on_written(rs_socket *s, int error_code, size_t bytes, void *user_data)
@@ -555,11 +565,7 @@ static void client_on_written(rs_socket *s, int error_code, size_t bytes, void *
     (void)s;
     (void)bytes;
     struct io_state *io = user_data;
-    io_check_write_error(error_code);
-    rs__mutex_lock(&io->lock);
-    io->client_write_error = error_code;
-    rs__mutex_unlock(&io->lock);
-    io_count(io, &io->client_write_calls);
+    io_write_done(io, error_code, &io->client_write_error, &io->client_write_calls);
 }
 
 static void client_send_on_loop(void *arg)
