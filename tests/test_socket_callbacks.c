@@ -1,6 +1,7 @@
 /*
  * Socket scenarios SK18-SK26: clean-up inside callbacks, write completion
- * order, accepted sockets, the LOCAL accept race and end of stream.
+ * order, accepted sockets, the LOCAL accept race and end of stream; and
+ * writes from a write callback followed by a close or shutdown.
  * Same file on every backend; loopback only, port 0 read back, bounded waits.
  */
 #include "socket_fixture.h"
@@ -247,6 +248,93 @@ static void test_sk20_write_callbacks_async_fifo(void **state)
     rs__mutex_clean_up(&w.lock);
 }
 
+/* ---- writes from a write callback, then close or shutdown ---- */
+
+/*
+ * A write callback that writes again and then at once closes the socket, or
+ * shuts down its sending side: what the kernel had room for is sent and
+ * reported as written, the peer reads all of it, then the end of the stream.
+ * (The libevent backend holds writes issued by write callbacks to gather
+ * them into one system call; a close or shutdown must send them first.)
+ */
+struct wclose {
+    struct wr w;
+    bool shutdown; /* shutdown(WRITE) instead of close */
+    int end_result;
+};
+
+static void wclose_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)bytes;
+    struct wr *w = user_data;
+    rs__mutex_lock(&w->lock);
+    char tag = (char)('A' + w->done);
+    rs__mutex_unlock(&w->lock);
+    wr_record(w, tag, socket, error_code);
+}
+
+static void wclose_first_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)bytes;
+    struct wclose *t = user_data;
+    wr_record(&t->w, 'A', socket, error_code);
+    wr_write(&t->w, "B", wclose_done);
+    wr_write(&t->w, "C", wclose_done);
+    t->end_result = t->shutdown ? rs_socket_shutdown(socket, RS_SOCKET_DIRECTION_WRITE)
+                                : rs_socket_close(socket);
+}
+
+static void wclose_write_first(void *arg)
+{
+    struct wclose *t = arg;
+    t->w.inside_write = true;
+    assert_int_equal(rs_socket_write(t->w.socket, "A", 1, wclose_first_done, t), 0);
+    t->w.inside_write = false;
+}
+
+static void wclose_check(rs_event_loop *loop, bool shutdown)
+{
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
+    struct sk_server server;
+    sk_server_start(&server, loop, &options, false, 4);
+    struct wclose t;
+    memset(&t, 0, sizeof t);
+    t.shutdown = shutdown;
+    t.end_result = -2;
+    rs__mutex_init(&t.w.lock);
+    rs__condvar_init(&t.w.cond);
+    struct sk_peer *client = sk_peer_new(loop, &options);
+    assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
+    t.w.socket = client->socket;
+    rs_test_run_on_loop(loop, wclose_write_first, &t);
+    SK_WAIT(&t.w, t.w.done == 3, "three write completions");
+    assert_int_equal(t.end_result, 0);
+    assert_memory_equal(t.w.order, "ABC", 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(t.w.errors[i], 0);
+    }
+    assert_int_equal(t.w.called_inside_write, 0);
+    sk_server_wait_accepted(&server, 1);
+    struct sk_peer *accepted = server.accepted[0];
+    SK_WAIT(accepted, accepted->eof, "the end of the stream");
+    assert_int_equal(accepted->len, 3);
+    assert_memory_equal(accepted->data, "ABC", 3);
+    sk_peer_free(client);
+    sk_server_stop(&server);
+    rs__condvar_clean_up(&t.w.cond);
+    rs__mutex_clean_up(&t.w.lock);
+}
+
+static void test_writes_from_write_callback_then_close(void **state)
+{
+    wclose_check(*state, false);
+}
+
+static void test_writes_from_write_callback_then_shutdown(void **state)
+{
+    wclose_check(*state, true);
+}
+
 /* ---- SK21 ---- */
 
 static void test_sk21_local_connect_before_start_accept(void **state)
@@ -448,6 +536,8 @@ int main(void)
         SK_TEST(test_sk18_listener_destroyed_in_accept_callback),
         SK_TEST(test_sk19_destroy_in_own_write_callback),
         SK_TEST(test_sk20_write_callbacks_async_fifo),
+        SK_TEST(test_writes_from_write_callback_then_close),
+        SK_TEST(test_writes_from_write_callback_then_shutdown),
         SK_TEST(test_sk21_local_connect_before_start_accept),
         SK_TEST(test_sk24_accepted_remote_endpoint),
         SK_TEST(test_sk25_accepted_socket_queries_and_shutdown),

@@ -70,16 +70,23 @@ static void op_completed(rs_event_loop *loop, struct rs__iocp_op *base, uint32_t
     (void)loop;
     struct rs__iocp_sock_op *op = (struct rs__iocp_sock_op *)base;
     rs_socket *s = op->socket;
+    int error = op->posted ? op->posted_error : rs__iocp_error_from_ntstatus(status);
     if (!s) {
         if (op->req) {
-            rs__socket_write_done(op->req, RS_ERROR_SOCKET_CLOSED);
+            /* A write that the system took whole before the close (a send
+             * that succeeded at once, its completion not yet dispatched) is
+             * reported as written, as the libevent backend reports a write
+             * the kernel took; anything else ended with the close. */
+            struct rs__socket_write *req = op->req;
+            bool whole = error == 0 && bytes == req->len;
+            req->written = bytes;
+            rs__socket_write_done(req, whole ? 0 : RS_ERROR_SOCKET_CLOSED);
             op->req = NULL;
         }
         rs__iocp_loop_orphans_add(op->loop, -1);
         rs__iocp_sock_op_free(op);
         return;
     }
-    int error = op->posted ? op->posted_error : rs__iocp_error_from_ntstatus(status);
     rs__iocp_sock_op_unlink(s->impl, op);
     /* The handler may run the user's callbacks, which may destroy the socket. */
     rs__socket_acquire(s);
