@@ -217,11 +217,13 @@ static void run_deferred(rs_event_loop *loop)
 {
     struct rs__deferred *d = loop->deferred_head;
     loop->deferred_head = loop->deferred_tail = NULL;
+    loop->in_deferred = true;
     while (d) {
         struct rs__deferred *next = d->next; /* fn may reuse d */
         d->fn(d);
         d = next;
     }
+    loop->in_deferred = false;
 }
 
 /* Rounds of deferred completions one iteration runs at most. A completion

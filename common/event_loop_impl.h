@@ -29,6 +29,9 @@ struct rs_event_loop {
     struct rs__scheduler scheduler;
     struct rs__deferred *deferred_head; /* FIFO, run by the next iteration */
     struct rs__deferred *deferred_tail;
+    /* A deferred completion is running: a backend may hold writes issued
+     * now for its own deferred flush (le_socket_io.c). */
+    bool in_deferred;
 
     /* Cross-thread data: everything under `lock`. */
     struct {

@@ -384,6 +384,9 @@ int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction
     int how = direction == RS_SOCKET_DIRECTION_READ    ? SHUT_RD
               : direction == RS_SOCKET_DIRECTION_WRITE ? SHUT_WR
                                                        : SHUT_RDWR;
+    if (direction & RS_SOCKET_DIRECTION_WRITE) {
+        rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
+    }
     if (shutdown(le->fd, how) != 0) {
         return rs__le_raise_errno(errno);
     }
@@ -396,6 +399,7 @@ int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction
 void rs__backend_socket_close(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
+    rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
     if (le->event) {
         event_del(le->event);
         le->event = NULL;

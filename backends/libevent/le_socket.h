@@ -23,6 +23,12 @@ struct le_socket {
      * socket is attached, through the connection callback. */
     int connect_error;
     bool peer_known; /* connect stored the peer's address already */
+    /* Stream writes issued by a deferred completion (a write callback that
+     * writes again) wait for `flush`, one deferred completion of their own,
+     * so that the writes of one round leave in one sendmsg(2) (le_socket_io.c). */
+    bool flush_queued;
+    rs_socket *owner; /* set with flush_queued */
+    struct rs__deferred flush;
     /* Room for the struct event (event_get_struct_event_size() bytes, in
      * the same allocation: no malloc and free of its own per connection). */
     union {
@@ -55,5 +61,8 @@ int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoin
 /* le_socket_io.c */
 void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);
 void rs__le_socket_fail_writes(rs_socket *socket, int error_code);
+/* Sends writes held for a deferred flush now (before a close or shutdown,
+ * which would otherwise fail writes the kernel had room for). */
+void rs__le_socket_flush_held(rs_socket *socket);
 
 #endif
