@@ -43,6 +43,11 @@ void rs__thread_join(rs__thread *thread);
 int rs__thread_start_detached(rs__thread_fn *fn, void *arg, const char *name);
 /* A non-zero id, unique among live threads. */
 uint64_t rs__thread_current_id(void);
+#ifndef _WIN32
+/* True on a thread the library started, where SIGPIPE is blocked for the
+ * thread's whole life. */
+bool rs__thread_sigpipe_blocked(void);
+#endif
 
 void rs__mutex_init(rs__mutex *m);
 void rs__mutex_clean_up(rs__mutex *m);

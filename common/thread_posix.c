@@ -4,10 +4,12 @@
 #include "thread.h"
 
 #include "alloc.h"
+#include "compat.h"
 #include "error.h"
 #include "log.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 
@@ -17,10 +19,26 @@ struct trampoline {
     char name[16];
 };
 
+static RS__THREAD_LOCAL bool sigpipe_blocked;
+
+bool rs__thread_sigpipe_blocked(void)
+{
+    return sigpipe_blocked;
+}
+
 static void *thread_main(void *p)
 {
     struct trampoline t = *(struct trampoline *)p;
     rs__mem_release(p);
+    /* SIGPIPE stays blocked on the library's threads for their whole life:
+     * a write to a pipe whose reader is gone then costs no signal-mask
+     * calls around it (le_pipe.c), and the application's disposition of
+     * SIGPIPE, process-wide, is untouched. A SIGPIPE sent to the process
+     * goes to one of the application's threads, as before. */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpipe_blocked = pthread_sigmask(SIG_BLOCK, &pipe_set, NULL) == 0;
 #if defined(__linux__)
     if (t.name[0]) {
         pthread_setname_np(pthread_self(), t.name);

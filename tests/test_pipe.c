@@ -674,6 +674,15 @@ static void test_pipe_bad_input(void **state)
 
 /* ---- writing to a pipe whose read end is gone ---- */
 
+#ifndef _WIN32
+static void note_sigpipe_pending(void *arg)
+{
+    sigset_t pending;
+    sigemptyset(&pending);
+    *(int *)arg = sigpending(&pending) == 0 ? sigismember(&pending, SIGPIPE) : -1;
+}
+#endif
+
 static void test_pipe_write_after_read_end_closed_is_broken_pipe(void **state)
 {
     struct pipe_fixture *f = *state;
@@ -698,6 +707,11 @@ static void test_pipe_write_after_read_end_closed_is_broken_pipe(void **state)
     struct sigaction action;
     assert_int_equal(sigaction(SIGPIPE, NULL, &action), 0);
     assert_true(action.sa_handler == SIG_DFL);
+    /* ... and without leaving the signal the writes raised pending on the
+     * writing thread. */
+    int pending = -1;
+    rs_test_run_on_loop(f->write_loop, note_sigpipe_pending, &pending);
+    assert_int_equal(pending, 0);
 #endif
     pt_close_all(&t);
     free(data);

@@ -88,7 +88,10 @@ RS_API int rs_event_loop_destroy(rs_event_loop *loop);
 
 /**
  * Starts the loop's thread. Any thread. A stopped loop (after wait_for_stop)
- * can be run again; tasks still scheduled run after the restart.
+ * can be run again; tasks still scheduled run after the restart. On POSIX the
+ * thread runs with SIGPIPE blocked (so a signal sent to the process goes to
+ * one of the application's threads), and the process's disposition of
+ * SIGPIPE is never changed.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (already running
  * or not yet joined after stop), RS_ERROR_SYS_CALL_FAILURE.
  */
