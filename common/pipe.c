@@ -302,6 +302,7 @@ static void write_end_finish(rs_pipe_write_end *w)
         w->clean_up.on_complete(w->clean_up.user_data);
     }
     rs__event_loop_add_load(w->loop, -1);
+    rs__spares_release_all(&w->spare_reqs, &w->spare_count);
     rs__mem_release(w);
 }
 
@@ -336,7 +337,7 @@ static void deliver_task_fn(rs_task *task, void *arg, rs_task_status status)
         int error = status == RS_TASK_STATUS_RUN ? req->error : RS_ERROR_EVENT_LOOP_SHUTDOWN;
         bool was_last = req == last;
         req->on_complete(w->clean_up.closing ? NULL : w, error, req->written, req->user_data);
-        rs__mem_release(req);
+        rs__spares_put(&w->spare_reqs, &w->spare_count, RS__SPARE_WRITES_MAX, req);
         if (was_last) {
             break;
         }
@@ -408,8 +409,11 @@ int rs_pipe_write(rs_pipe_write_end *write_end, const void *data, size_t len,
     if (write_end->clean_up.closing) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    struct rs__pipe_write_req *req = rs__mem_calloc(1, sizeof *req);
-    if (!req) {
+    struct rs__pipe_write_req *req =
+        rs__spares_take(&write_end->spare_reqs, &write_end->spare_count);
+    if (req) {
+        memset(req, 0, sizeof *req);
+    } else if (!(req = rs__mem_calloc(1, sizeof *req))) {
         return -1;
     }
     req->data = data;

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* What a read end holds right now (rs__backend_pipe_readable_state). */
 enum rs__pipe_readable_state {
@@ -76,6 +77,8 @@ struct rs_pipe_write_end {
     rs_task deliver_task;
     bool deliver_scheduled;
     bool delivering;
+    uint8_t spare_count; /* length of spare_reqs */
+    void *spare_reqs;    /* delivered requests kept for the next writes (alloc.h) */
 };
 
 /* The backend finished req (error 0, or its RS_ERROR_* code; req->written

@@ -84,11 +84,7 @@ void rs__socket_free(rs_socket *s)
 {
     rs_socket_on_shutdown_complete_fn *on_destroy = s->on_destroy;
     void *user_data = s->destroy_user_data;
-    while (s->spare_writes) {
-        struct rs__socket_write *spare = s->spare_writes;
-        s->spare_writes = spare->next;
-        rs__mem_release(spare);
-    }
+    rs__spares_release_all(&s->spare_writes, &s->spare_count);
     rs__backend_socket_clean_up(s);
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);

@@ -68,7 +68,7 @@ struct rs__raw_endpoint {
 struct rs_socket {
     rs_socket_options options;
     /* Loop-thread data, here where it fills padding. */
-    uint8_t spare_count; /* length of spare_writes (at most MAX_SPARE_WRITES) */
+    uint8_t spare_count; /* length of spare_writes (at most RS__SPARE_WRITES_MAX) */
     bool attached;       /* registered with the loop by the backend */
     bool close_notified; /* on_close has run */
     bool load_counted;   /* counted in loop->load */
@@ -101,7 +101,7 @@ struct rs_socket {
     rs_task readable_task; /* calls on_readable again on the next iteration */
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
-    struct rs__socket_write *spare_writes;
+    void *spare_writes;    /* rs__spares_* (alloc.h) */
     bool timeout_armed;    /* timeout_task is ours to cancel */
     bool connect_pending;  /* the connect callback is still owed */
     bool readable_pending; /* data (or EOF) may be waiting: no read drained it */

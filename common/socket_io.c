@@ -154,22 +154,9 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     return 0;
 }
 
-/* Spare requests kept per socket (about 80 bytes each). A socket keeps no
- * more than it once had in flight, and a window of writes completes one
- * iteration after they were taken (datagrams: all of them), so a smaller
- * cap made a writer with a window of 64 allocate and free 60 requests per
- * window; more than 64 would only hold memory. */
-#define MAX_SPARE_WRITES 64
-
 static void recycle_write(rs_socket *s, struct rs__socket_write *req)
 {
-    if (s->spare_count < MAX_SPARE_WRITES) {
-        req->next = s->spare_writes;
-        s->spare_writes = req;
-        s->spare_count++;
-    } else {
-        rs__mem_release(req);
-    }
+    rs__spares_put(&s->spare_writes, &s->spare_count, RS__SPARE_WRITES_MAX, req);
 }
 
 static void write_done_fn(struct rs__deferred *done)
@@ -203,13 +190,11 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
         return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
-    struct rs__socket_write *req = socket->spare_writes;
-    if (req) {
-        socket->spare_writes = req->next;
-        socket->spare_count--;
-    } else if (!(req = rs__mem_acquire(sizeof *req))) {
-        return -1;
-    } else {
+    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    if (!req) {
+        if (!(req = rs__mem_acquire(sizeof *req))) {
+            return -1;
+        }
         req->done.fn = write_done_fn;
     }
     req->next = NULL;

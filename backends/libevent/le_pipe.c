@@ -174,6 +174,12 @@ static ssize_t write_retrying(int fd, const void *data, size_t len)
     return n;
 }
 
+static void sigpipe_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGPIPE);
+}
+
 static void consume_sigpipe(const sigset_t *pipe_set)
 {
     static const struct timespec zero = {0, 0};
@@ -187,16 +193,16 @@ static ssize_t write_no_sigpipe(int fd, const void *data, size_t len)
     return write_retrying(fd, data, len);
 #else
     sigset_t pipe_set;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
     if (rs__thread_sigpipe_blocked()) {
         ssize_t n = write_retrying(fd, data, len);
         if (n < 0 && errno == EPIPE) {
+            sigpipe_set(&pipe_set);
             consume_sigpipe(&pipe_set);
             errno = EPIPE;
         }
         return n;
     }
+    sigpipe_set(&pipe_set);
     sigset_t pending, old;
     sigpending(&pending);
     bool was_pending = sigismember(&pending, SIGPIPE) == 1;
