@@ -700,53 +700,76 @@ static void test_w13_packet_path_one_callback_each(void **state)
     rs__iocp_test_allow_skip_on_success(true);
 }
 
-static bool w5_buffered(struct sk_peer *peer)
+static enum rs__iocp_read_tier w5_tier(struct sk_peer *peer)
 {
     const struct rs__iocp_socket *im = peer->socket->impl;
-    return im->buffered_loop != NULL;
+    return im->buffered_loop ? im->read_tier : RS__IOCP_READ_ZERO_BYTE;
 }
 
-/* W5: a loop's first RS__IOCP_BUFFERED_STREAMS TCP connections read into a
- * buffer of their own, the others through zero-byte readiness; both echo
- * the same bytes, and a closed connection gives its place back. */
+enum { W5_LARGE = 4, W5_SMALL = 6, W5_N = 10, W5_BULK = 1 << 20 };
+
+/* W5: a loop's first TCP connections read into a large buffer of their own,
+ * the next into a small one, the others through zero-byte readiness (the
+ * places lowered to 4 and 6 here: the defaults are 50 and 1,024); all echo
+ * the same bytes, a bulk transfer goes through each mode (a small buffer
+ * that fills is followed by direct reads), and a closed connection gives
+ * its place back. */
 static void test_w5_read_modes_by_loop_load(void **state)
 {
     rs_event_loop *loop = *state;
-    enum { N = RS__IOCP_BUFFERED_STREAMS / 2 + 10 };
+    rs__iocp_test_set_read_places(W5_LARGE, W5_SMALL);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     struct sk_server server;
-    sk_server_start(&server, loop, &options, true, N);
-    struct sk_peer *clients[N];
-    for (int i = 0; i < N; i++) {
+    sk_server_start(&server, loop, &options, true, W5_N);
+    struct sk_peer *clients[W5_N];
+    for (int i = 0; i < W5_N; i++) {
         clients[i] = sk_peer_new(loop, &options);
         assert_int_equal(sk_peer_connect(clients[i], &server.endpoint), 0);
         sk_peer_subscribe(clients[i]);
     }
-    sk_server_wait_accepted(&server, N);
+    sk_server_wait_accepted(&server, W5_N);
     char message[32];
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < W5_N; i++) {
         snprintf(message, sizeof message, "connection %d", i);
         sk_peer_write(clients[i], message, sizeof message);
         sk_peer_wait_bytes(clients[i], sizeof message);
         assert_memory_equal(clients[i]->data, message, sizeof message);
     }
     sk_loop_round_trip(loop);
-    int buffered = 0;
-    int zero_byte = 0;
-    for (int i = 0; i < N; i++) {
+    int count[3] = {0, 0, 0};
+    struct sk_peer *by_tier[3] = {NULL, NULL, NULL}; /* a client in each mode */
+    for (int i = 0; i < W5_N; i++) {
         struct sk_peer *pair[2] = {clients[i], server.accepted[i]};
         for (int j = 0; j < 2; j++) {
-            if (w5_buffered(pair[j])) {
-                buffered++;
-            } else {
-                zero_byte++;
+            enum rs__iocp_read_tier tier = w5_tier(pair[j]);
+            count[tier]++;
+            if (j == 0 && !by_tier[tier]) {
+                by_tier[tier] = pair[j];
             }
         }
     }
-    assert_int_equal(buffered, RS__IOCP_BUFFERED_STREAMS);
-    assert_int_equal(zero_byte, 2 * N - RS__IOCP_BUFFERED_STREAMS);
+    assert_int_equal(count[RS__IOCP_READ_LARGE], W5_LARGE);
+    assert_int_equal(count[RS__IOCP_READ_SMALL], W5_SMALL);
+    assert_int_equal(count[RS__IOCP_READ_ZERO_BYTE], 2 * W5_N - W5_LARGE - W5_SMALL);
 
-    for (int i = 0; i < N; i++) {
+    /* 1 MiB echoed through a client of each mode present (its server end
+     * may be in any mode). */
+    unsigned char *bulk = malloc(W5_BULK);
+    assert_non_null(bulk);
+    sk_fill_pattern(bulk, W5_BULK, 5);
+    for (int t = 0; t < 3; t++) {
+        struct sk_peer *c = by_tier[t];
+        if (!c) {
+            continue;
+        }
+        sk_peer_write(c, bulk, W5_BULK);
+        sk_peer_wait_bytes(c, sizeof message + W5_BULK);
+        assert_true(sk_check_pattern(c->data + sizeof message, W5_BULK, 5));
+    }
+    assert_non_null(by_tier[RS__IOCP_READ_SMALL]);
+    assert_non_null(by_tier[RS__IOCP_READ_ZERO_BYTE]);
+
+    for (int i = 0; i < W5_N; i++) {
         sk_peer_free(clients[i]);
     }
     sk_server_stop(&server);
@@ -757,10 +780,12 @@ static void test_w5_read_modes_by_loop_load(void **state)
     assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
     sk_server_wait_accepted(&server, 1);
     sk_loop_round_trip(loop);
-    assert_true(w5_buffered(client));
-    assert_true(w5_buffered(server.accepted[0]));
+    assert_int_equal(w5_tier(client), RS__IOCP_READ_LARGE);
+    assert_int_equal(w5_tier(server.accepted[0]), RS__IOCP_READ_LARGE);
     sk_peer_free(client);
     sk_server_stop(&server);
+    free(bulk);
+    rs__iocp_test_set_read_places(RS__IOCP_BUFFERED_STREAMS, RS__IOCP_SMALL_BUFFERED_STREAMS);
 }
 #endif
 

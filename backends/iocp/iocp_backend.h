@@ -87,15 +87,24 @@ bool rs__iocp_skip_on_success(HANDLE handle, bool is_socket);
 void rs__iocp_complete_inline(rs_event_loop *loop, struct rs__iocp_op *op, DWORD bytes);
 
 /*
- * Real-buffer reads: a TCP socket that reads into a buffer of its own
- * (RS__IOCP_READ_BUF) takes one of its loop's RS__IOCP_BUFFERED_STREAMS
- * places; beyond that, sockets fall back to zero-byte readiness reads, which
- * pin no memory while idle. Take returns false when all places are taken.
- * Any thread.
+ * Real-buffer reads (W5): a TCP socket that reads into a buffer of its own
+ * takes a place of its loop: one of RS__IOCP_BUFFERED_STREAMS large places
+ * (RS__IOCP_STREAM_READ_BUF), else one of RS__IOCP_SMALL_BUFFERED_STREAMS
+ * small ones (RS__IOCP_STREAM_SMALL_BUF); beyond both, sockets fall back to
+ * zero-byte readiness reads, which pin no memory while idle. Any thread.
  */
 #define RS__IOCP_BUFFERED_STREAMS 50
-bool rs__iocp_loop_take_read_buffer(rs_event_loop *loop);
-void rs__iocp_loop_return_read_buffer(rs_event_loop *loop);
+#define RS__IOCP_SMALL_BUFFERED_STREAMS 1024
+enum rs__iocp_read_tier {
+    RS__IOCP_READ_ZERO_BYTE = 0,
+    RS__IOCP_READ_LARGE,
+    RS__IOCP_READ_SMALL,
+};
+enum rs__iocp_read_tier rs__iocp_loop_take_read_buffer(rs_event_loop *loop);
+void rs__iocp_loop_return_read_buffer(rs_event_loop *loop, enum rs__iocp_read_tier tier);
+/* Tests: the number of large and small places per loop (for loops whose
+ * sockets take places from now on). */
+void rs__iocp_test_set_read_places(long large, long small);
 
 /* The loop's completion port. */
 HANDLE rs__iocp_loop_port(rs_event_loop *loop);

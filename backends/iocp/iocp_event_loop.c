@@ -49,7 +49,7 @@ enum { INLINE_STREAK = 16 };
 struct iocp_loop {
     HANDLE port;
     volatile long orphans;
-    volatile long buffered_streams;
+    volatile long buffered_streams[2]; /* places taken: large, small (W5) */
     /* Operations that completed inline, oldest first (loop thread). */
     struct rs__iocp_op *inline_head;
     struct rs__iocp_op *inline_tail;
@@ -87,20 +87,33 @@ int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op)
     return 0;
 }
 
-bool rs__iocp_loop_take_read_buffer(rs_event_loop *loop)
+/* Places per loop, large and small; tests lower them. */
+static volatile long read_places[2] = {RS__IOCP_BUFFERED_STREAMS, RS__IOCP_SMALL_BUFFERED_STREAMS};
+
+enum rs__iocp_read_tier rs__iocp_loop_take_read_buffer(rs_event_loop *loop)
 {
     struct iocp_loop *il = loop->impl;
-    if (rs__atomic_add(&il->buffered_streams, 1) > RS__IOCP_BUFFERED_STREAMS) {
-        rs__atomic_add(&il->buffered_streams, -1);
-        return false;
+    for (int i = 0; i < 2; i++) {
+        if (rs__atomic_add(&il->buffered_streams[i], 1) <= rs__atomic_load(&read_places[i])) {
+            return i == 0 ? RS__IOCP_READ_LARGE : RS__IOCP_READ_SMALL;
+        }
+        rs__atomic_add(&il->buffered_streams[i], -1);
     }
-    return true;
+    return RS__IOCP_READ_ZERO_BYTE;
 }
 
-void rs__iocp_loop_return_read_buffer(rs_event_loop *loop)
+void rs__iocp_loop_return_read_buffer(rs_event_loop *loop, enum rs__iocp_read_tier tier)
 {
     struct iocp_loop *il = loop->impl;
-    rs__atomic_add(&il->buffered_streams, -1);
+    if (tier != RS__IOCP_READ_ZERO_BYTE) {
+        rs__atomic_add(&il->buffered_streams[tier == RS__IOCP_READ_LARGE ? 0 : 1], -1);
+    }
+}
+
+void rs__iocp_test_set_read_places(long large, long small)
+{
+    rs__atomic_store(&read_places[0], large);
+    rs__atomic_store(&read_places[1], small);
 }
 
 void rs__iocp_test_allow_skip_on_success(bool allowed)

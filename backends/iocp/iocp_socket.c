@@ -833,7 +833,7 @@ void rs__backend_socket_close(rs_socket *s)
         /* A socket closed without a loop (its loop was destroyed under it)
          * keeps its place: that loop is gone. */
         if (im->buffered_loop == s->loop) {
-            rs__iocp_loop_return_read_buffer(im->buffered_loop);
+            rs__iocp_loop_return_read_buffer(im->buffered_loop, im->read_tier);
         }
         im->buffered_loop = NULL;
     }

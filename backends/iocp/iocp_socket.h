@@ -51,6 +51,12 @@
  * keeps a loop's buffered sockets under 6.25 MiB (RS__IOCP_BUFFERED_STREAMS
  * of them). */
 #define RS__IOCP_STREAM_READ_BUF (128u * 1024u)
+/* The buffer of a socket beyond its loop's RS__IOCP_BUFFERED_STREAMS
+ * large places (W5): one page, enough for request/response traffic; a
+ * receive that fills it is followed by a direct recv into the reader's
+ * buffer (iocp_socket_tcp.c), so bulk transfers do not go 4 KiB per
+ * receive. RS__IOCP_SMALL_BUFFERED_STREAMS of them are 4 MiB per loop. */
+#define RS__IOCP_STREAM_SMALL_BUF (4u * 1024u)
 
 enum rs__iocp_kind {
     RS__IOCP_TCP,
@@ -116,11 +122,12 @@ struct rs__iocp_socket {
     bool read_ready; /* read_op completed and holds data (or, UDP/LOCAL, an error) */
     bool eof;
     int read_error;
-    bool want_read;               /* TCP: subscribed, or read: keep a read posted */
-    bool in_read_callback;        /* TCP: the readable callback of a read completion runs */
-    bool repost;                  /* TCP: a read in that callback drained the socket */
-    bool nonblocking;             /* TCP: FIONBIO set (zero-byte mode reads with recv) */
-    rs_event_loop *buffered_loop; /* TCP: reads are buffered, holding a place of this loop */
+    bool want_read;                    /* TCP: subscribed, or read: keep a read posted */
+    bool in_read_callback;             /* TCP: the readable callback of a read completion runs */
+    bool repost;                       /* TCP: a read in that callback drained the socket */
+    bool nonblocking;                  /* TCP: FIONBIO set (zero-byte mode reads with recv) */
+    rs_event_loop *buffered_loop;      /* TCP: reads are buffered, holding a place of this loop */
+    enum rs__iocp_read_tier read_tier; /* TCP: which place */
 
     /* Client. */
     SOCKADDR_STORAGE remote;
@@ -216,8 +223,9 @@ void rs__iocp_schedule_accept_task(rs_socket *listener);
 
 /* ---- iocp_socket_tcp.c ---- */
 int rs__iocp_tcp_attach(rs_socket *socket);
-/* Allocates the socket's read operation: buffered while its loop has a place
- * (RS__IOCP_BUFFERED_STREAMS), zero-byte readiness otherwise. */
+/* Allocates the socket's read operation: buffered while its loop has a
+ * place (large or small, rs__iocp_loop_take_read_buffer), zero-byte
+ * readiness otherwise. */
 int rs__iocp_tcp_new_read_op(rs_socket *socket);
 int rs__iocp_tcp_start_accept(rs_socket *socket);
 int rs__iocp_tcp_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);

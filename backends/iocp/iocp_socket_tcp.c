@@ -3,22 +3,30 @@
  * per write (UDP shares the writes).
  *
  * Reads (W5), two modes, chosen per socket when it is attached:
- *   - buffered (while the loop has fewer than RS__IOCP_BUFFERED_STREAMS such
- *     sockets): an overlapped WSARecv into a buffer the socket owns
- *     (RS__IOCP_STREAM_READ_BUF, 128 KiB).
+ *   - buffered (while the loop has a place, rs__iocp_loop_take_read_buffer):
+ *     an overlapped WSARecv into a buffer the socket owns, 128 KiB for the
+ *     loop's first RS__IOCP_BUFFERED_STREAMS sockets
+ *     (RS__IOCP_STREAM_READ_BUF), 4 KiB for the next
+ *     RS__IOCP_SMALL_BUFFERED_STREAMS (RS__IOCP_STREAM_SMALL_BUF).
  *     Its completion is "readable"; rs_socket_read hands the bytes out and
  *     posts the next receive once they are all taken. One receive per
  *     direction per round trip, and with skip-on-success a receive of data
- *     already there completes inline, without a packet.
- *   - zero-byte readiness (beyond that number): a zero-byte overlapped
- *     WSARecv completes when data (or the end of stream) is there, without
+ *     already there completes inline, without a packet. A receive that
+ *     filled the buffer is followed by a direct non-blocking recv into the
+ *     rest of the caller's buffer (read_on_directly): a bulk transfer
+ *     through a 4 KiB buffer does not take one receive per 4 KiB.
+ *   - zero-byte readiness (beyond both): a zero-byte overlapped WSARecv
+ *     completes when data (or the end of stream) is there, without
  *     consuming it, and the data is then read with a non-blocking recv into
  *     the caller's buffer. An idle socket pins no buffer, so 10k idle
- *     connections do not hold 640 MiB.
- * This is libuv's precedent (uv_active_tcp_streams_threshold: real-buffer
- * reads up to 50 active streams, zero reads beyond). Under Wine a buffered
- * read saves 5 wineserver requests per ping-pong round trip against zero-byte
- * readiness (docs/performance.md). In both modes a read is posted only once
+ *     connections do not hold 1.25 GiB, or 40 MiB at 4 KiB each.
+ * libuv's precedent is the first tier alone (uv_active_tcp_streams_threshold:
+ * real-buffer reads up to 50 active streams, zero reads beyond). Under Wine
+ * a buffered read saves 3 to 5 wineserver requests per ping-pong round trip
+ * against zero-byte readiness: with 200 connections ping-ponging on one
+ * loop, 350 sockets read through zero-byte readiness, 19.4 requests per
+ * round trip against 15.0 all buffered, which the small tier brings to the
+ * raw IOCP floor's speed (docs/performance.md). In both modes a read is posted only once
  * the socket is subscribed (or read), and posted again only once a read has
  * drained what was reported (RS_ERROR_WOULD_BLOCK or a short read), so a
  * socket that is not read is not reported again (docs/readable-events.md).
@@ -112,12 +120,16 @@ static void start_connect(rs_socket *s)
 int rs__iocp_tcp_new_read_op(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (rs__iocp_loop_take_read_buffer(s->loop)) {
-        if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_STREAM_READ_BUF))) {
-            rs__iocp_loop_return_read_buffer(s->loop);
+    enum rs__iocp_read_tier tier = rs__iocp_loop_take_read_buffer(s->loop);
+    if (tier != RS__IOCP_READ_ZERO_BYTE) {
+        size_t size =
+            tier == RS__IOCP_READ_LARGE ? RS__IOCP_STREAM_READ_BUF : RS__IOCP_STREAM_SMALL_BUF;
+        if (!(im->read_op = rs__iocp_sock_op_new(size))) {
+            rs__iocp_loop_return_read_buffer(s->loop, tier);
             return -1;
         }
         im->buffered_loop = s->loop;
+        im->read_tier = tier;
         return 0;
     }
     return (im->read_op = rs__iocp_sock_op_new(0)) ? 0 : -1;
@@ -352,22 +364,35 @@ void rs__iocp_tcp_post_read(rs_socket *s)
     }
 }
 
-/* Zero-byte mode: the data is still in the socket. */
-static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+/* One non-blocking recv into the caller's buffer: the bytes (0 at the end
+ * of the stream), or -1 with *wsa_error set. */
+static int recv_direct(struct rs__iocp_socket *im, void *buffer, size_t len, int *wsa_error)
 {
-    struct rs__iocp_socket *im = s->impl;
     if (!im->nonblocking) {
-        /* Set on the first such read, so that buffered sockets never pay
-         * for it. The socket's overlapped calls are unaffected: on them
-         * WSAEWOULDBLOCK only means too many outstanding requests (WSARecv's
-         * and WSASend's documentation), they still pend. */
+        /* Set on the first such read, so that sockets that never read
+         * directly never pay for it. The socket's overlapped calls are
+         * unaffected: on them WSAEWOULDBLOCK only means too many outstanding
+         * requests (WSARecv's and WSASend's documentation), they still pend. */
         u_long on = 1;
         if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
-            return rs__iocp_raise_wsa(WSAGetLastError());
+            *wsa_error = WSAGetLastError();
+            return -1;
         }
         im->nonblocking = true;
     }
     int n = recv(im->sock, buffer, len > INT_MAX ? INT_MAX : (int)len, 0);
+    if (n < 0) {
+        *wsa_error = WSAGetLastError();
+    }
+    return n;
+}
+
+/* Zero-byte mode: the data is still in the socket. */
+static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+{
+    struct rs__iocp_socket *im = s->impl;
+    int err = 0;
+    int n = recv_direct(im, buffer, len, &err);
     if (n > 0) {
         *amount_read = (size_t)n;
         if ((size_t)n < len) {
@@ -379,11 +404,32 @@ static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
         im->eof = true;
         return rs_raise(RS_ERROR_SOCKET_CLOSED);
     }
-    int err = WSAGetLastError();
     if (err == WSAEWOULDBLOCK) {
         repost_read(s);
     }
     return rs__iocp_raise_wsa(err);
+}
+
+/*
+ * Buffered mode, after handing out a receive that filled the socket's
+ * buffer: more is probably waiting (a bulk transfer through a small
+ * buffer), so the rest of the caller's buffer is filled by a direct recv
+ * instead of one posted receive per buffer. If that fills it, the reader
+ * reads again; otherwise the next receive is posted, and it also reports
+ * an end of stream or an error the direct recv met, after the bytes
+ * already handed out (docs/readable-events.md, rule 4).
+ */
+static void read_on_directly(rs_socket *s, unsigned char *rest, size_t len, size_t *amount_read)
+{
+    int err = 0;
+    int n = recv_direct(s->impl, rest, len, &err);
+    if (n > 0) {
+        *amount_read += (size_t)n;
+        if ((size_t)n == len) {
+            return;
+        }
+    }
+    repost_read(s);
 }
 
 int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
@@ -394,8 +440,14 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
     if (im->read_ready) {
         /* Bytes received before an error or the end of the stream come
          * first (docs/readable-events.md, rule 4). */
+        bool filled = im->read_op->len == im->read_op->cap;
         if (rs__iocp_take_held(im, buffer, len, amount_read)) {
-            repost_read(s);
+            if (filled && *amount_read < len) {
+                read_on_directly(s, (unsigned char *)buffer + *amount_read, len - *amount_read,
+                                 amount_read);
+            } else {
+                repost_read(s);
+            }
         }
         return 0;
     }
