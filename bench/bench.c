@@ -252,6 +252,7 @@ static const struct bench_impl *const impls[] = {
     &bench_impl_reseau,
 #ifdef _WIN32
     &bench_impl_iocp,
+    &bench_impl_iocp_thread,
 #else
     &bench_impl_libevent,
     &bench_impl_libuv,
@@ -413,13 +414,13 @@ static void print_table(const struct cell *cells, size_t n, int reps)
     printf("reseau %s, %s backend; median of %d run(s); speed = median / floor (%s), above 1 is "
            "faster\n\n",
            rs_version(), rs_backend_name(), reps, floor_name);
-    printf("%-9s %-9s %12s %25s %7s  %s\n", "workload", "impl", "median", "min-max", "speed",
+    printf("%-9s %-11s %10s %25s %7s  %s\n", "workload", "impl", "median", "min-max", "speed",
            "unit / note");
     for (size_t i = 0; i < n; i++) {
         const struct cell *c = &cells[i];
         const char *wname = workloads[c->w].name;
         if (c->status != BENCH_OK) {
-            printf("%-9s %-9s %12s %25s %7s  %s\n", wname, c->impl->name, status_name(c->status),
+            printf("%-9s %-11s %10s %25s %7s  %s\n", wname, c->impl->name, status_name(c->status),
                    "", "", c->note);
             continue;
         }
@@ -437,7 +438,7 @@ static void print_table(const struct cell *cells, size_t n, int reps)
             snprintf(extra, sizeof extra, " (lost %llu of %llu)", (unsigned long long)c->lost,
                      (unsigned long long)c->sent);
         }
-        printf("%-9s %-9s %12s %25s %7s  %s%s%s%s\n", wname, c->impl->name, med, range, ratio_text,
+        printf("%-9s %-11s %10s %25s %7s  %s%s%s%s\n", wname, c->impl->name, med, range, ratio_text,
                workloads[c->w].unit, extra, c->note[0] ? "; " : "", c->note);
     }
 }
@@ -567,7 +568,7 @@ int main(int argc, char **argv)
                 printf("workload %-9s %s\n", workloads[w].name, workloads[w].unit);
             }
             for (size_t k = 0; k < IMPL_COUNT; k++) {
-                printf("impl     %-9s %s\n", impls[k]->name, impls[k]->description);
+                printf("impl     %-11s %s\n", impls[k]->name, impls[k]->description);
             }
             return 0;
         } else if (!strcmp(a, "--help")) {

@@ -73,6 +73,7 @@ struct bench_impl {
 extern const struct bench_impl bench_impl_reseau;
 #ifdef _WIN32
 extern const struct bench_impl bench_impl_iocp;
+extern const struct bench_impl bench_impl_iocp_thread;
 #else
 extern const struct bench_impl bench_impl_libevent;
 extern const struct bench_impl bench_impl_libuv;
