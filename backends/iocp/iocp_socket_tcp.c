@@ -26,10 +26,11 @@
  * against zero-byte readiness: with 200 connections ping-ponging on one
  * loop, 350 sockets read through zero-byte readiness, 19.4 requests per
  * round trip against 15.0 all buffered, which the small tier brings to the
- * raw IOCP floor's speed (docs/performance.md). In both modes a read is posted only once
- * the socket is subscribed (or read), and posted again only once a read has
- * drained what was reported (RS_ERROR_WOULD_BLOCK or a short read), so a
- * socket that is not read is not reported again (docs/readable-events.md).
+ * raw IOCP floor's speed (docs/performance.md). In both modes a read is
+ * posted only once the socket is subscribed (or read), and posted again only
+ * once a read has drained what was reported (RS_ERROR_WOULD_BLOCK or a short
+ * read), so a socket that is not read is not reported again
+ * (docs/readable-events.md).
  */
 #include "iocp_socket.h"
 
