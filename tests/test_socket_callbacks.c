@@ -176,8 +176,6 @@ static void test_sk19_destroy_in_own_write_callback(void **state)
     rs__mutex_clean_up(&w.lock);
 }
 
-static void sk20_done(rs_socket *socket, int error_code, size_t bytes, void *user_data);
-
 static void sk20_done_d(rs_socket *socket, int error_code, size_t bytes, void *user_data)
 {
     (void)bytes;
@@ -195,7 +193,8 @@ static void sk20_done_a(rs_socket *socket, int error_code, size_t bytes, void *u
     wr_write(w, "D", sk20_done_d);
 }
 
-static void sk20_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+/* Records the next letter: completions that run in order record A, B, C... */
+static void wr_done_in_order(rs_socket *socket, int error_code, size_t bytes, void *user_data)
 {
     (void)bytes;
     struct wr *w = user_data;
@@ -209,8 +208,8 @@ static void sk20_write_three(void *arg)
 {
     struct wr *w = arg;
     wr_write(w, "A", sk20_done_a);
-    wr_write(w, "B", sk20_done);
-    wr_write(w, "C", sk20_done);
+    wr_write(w, "B", wr_done_in_order);
+    wr_write(w, "C", wr_done_in_order);
     assert_int_equal(w->done, 0);
 }
 
@@ -263,23 +262,13 @@ struct wclose {
     int end_result;
 };
 
-static void wclose_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
-{
-    (void)bytes;
-    struct wr *w = user_data;
-    rs__mutex_lock(&w->lock);
-    char tag = (char)('A' + w->done);
-    rs__mutex_unlock(&w->lock);
-    wr_record(w, tag, socket, error_code);
-}
-
 static void wclose_first_done(rs_socket *socket, int error_code, size_t bytes, void *user_data)
 {
     (void)bytes;
     struct wclose *t = user_data;
     wr_record(&t->w, 'A', socket, error_code);
-    wr_write(&t->w, "B", wclose_done);
-    wr_write(&t->w, "C", wclose_done);
+    wr_write(&t->w, "B", wr_done_in_order);
+    wr_write(&t->w, "C", wr_done_in_order);
     t->end_result = t->shutdown ? rs_socket_shutdown(socket, RS_SOCKET_DIRECTION_WRITE)
                                 : rs_socket_close(socket);
 }
