@@ -1,6 +1,6 @@
-/* A program built against an installed reseau (pkg-config) or reseau as a
- * meson subproject: it must compile with only the public headers and link
- * with only the exported symbols. */
+/* A program built against an installed reseau (pkg-config, CMake) or reseau
+ * as a meson subproject or wrap: it must compile with only the public headers
+ * and link with only the exported symbols. */
 #include <reseau/reseau.h>
 
 #include <stdio.h>
