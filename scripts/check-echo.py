@@ -6,6 +6,8 @@ usage: check-echo.py EXAMPLES_DIR
 - echo_server (IPv4, IPv6, Unix socket) serves Python's socket module and nc;
 - echo_client talks to a plain Python echo server.
 Every wait is bounded. Prints CMocka-style result lines for the summary.
+A step the platform cannot run (no AF_UNIX on Windows, where --local is a
+named pipe; no nc with -N) is reported skipped with the reason.
 """
 import os
 import shutil
@@ -19,6 +21,15 @@ import threading
 EXAMPLES = sys.argv[1]
 TIMEOUT = 20
 failed = False
+# Native Windows has no SIGINT to send: the examples take a console
+# Ctrl-Break as Ctrl-C, and it reaches only a process in a group of its own.
+WINDOWS = os.name == "nt"
+INTERRUPT = signal.CTRL_BREAK_EVENT if WINDOWS else signal.SIGINT
+NEW_GROUP = subprocess.CREATE_NEW_PROCESS_GROUP if WINDOWS else 0
+
+
+class Skip(Exception):
+    """The platform cannot run the step; the message says why."""
 
 
 def run_step(name, fn):
@@ -27,6 +38,9 @@ def run_step(name, fn):
     try:
         fn()
         print(f"[       OK ] {name}", flush=True)
+    except Skip as e:
+        print(f"[  SKIP    ] reason: {e}", flush=True)
+        print(f"[  SKIPPED ] {name}", flush=True)
     except Exception as e:  # any failure of the step is the test's failure
         print(f"{name}: {e!r}", flush=True)
         print(f"[  FAILED  ] {name}", flush=True)
@@ -39,7 +53,7 @@ class Server:
     def __init__(self, *args):
         self.proc = subprocess.Popen([os.path.join(EXAMPLES, "echo_server"), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, creationflags=NEW_GROUP)
         line = [None]
         reader = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()))
         reader.start()
@@ -52,12 +66,12 @@ class Server:
         self.port = int(words[words.index("port") + 1]) if "port" in words else 0
 
     def stop(self):
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(INTERRUPT)
         try:
             self.proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise RuntimeError("echo_server did not stop on SIGINT")
+            raise RuntimeError("echo_server did not stop on an interrupt")
 
 
 def echo_through(sock, payload):
@@ -88,6 +102,8 @@ def python_client(family, host, *server_args):
 
 
 def unix_client():
+    if WINDOWS or not hasattr(socket, "AF_UNIX"):
+        raise Skip("no AF_UNIX sockets here (echo_server --local is a named pipe on Windows)")
     path = os.path.join(tempfile.mkdtemp(), "echo.sock")
     server = Server("--local", path)
     try:
@@ -100,6 +116,10 @@ def unix_client():
 
 
 def nc_client():
+    nc = shutil.which("nc")
+    usage = nc and subprocess.run([nc, "-h"], capture_output=True, text=True, timeout=TIMEOUT)
+    if not usage or "-N" not in usage.stdout + usage.stderr:
+        raise Skip("no nc with -N (close the connection at the end of input) installed")
     server = Server()
     try:
         out = subprocess.run(["nc", "-N", "127.0.0.1", str(server.port)],
@@ -140,7 +160,6 @@ run_step("test_sk_echo_server_serves_python_ipv4", python_client(socket.AF_INET,
 run_step("test_sk_echo_server_serves_python_ipv6",
          python_client(socket.AF_INET6, "::1", "--ipv6"))
 run_step("test_sk_echo_server_serves_unix_socket", unix_client)
-if shutil.which("nc"):
-    run_step("test_sk_echo_server_serves_nc", nc_client)
+run_step("test_sk_echo_server_serves_nc", nc_client)
 run_step("test_sk_echo_client_talks_to_python_server", client_against_python_server)
 sys.exit(1 if failed else 0)

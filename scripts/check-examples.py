@@ -25,6 +25,10 @@ import time
 EXAMPLES = sys.argv[1]
 TIMEOUT = 20
 CHAT_CLIENTS = 200
+# Native Windows has no SIGINT to send: the examples take a console
+# Ctrl-Break as Ctrl-C, and it reaches only a process in a group of its own.
+INTERRUPT = signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT
+NEW_GROUP = subprocess.CREATE_NEW_PROCESS_GROUP if os.name == "nt" else 0
 failed = False
 
 
@@ -60,7 +64,8 @@ class Background:
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([exe(args[0]), *args[1:]], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True,
+                                     creationflags=NEW_GROUP)
         line = [None]
         reader = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()))
         reader.start()
@@ -87,9 +92,9 @@ class Background:
             time.sleep(0.01)
 
     def stop(self):
-        """SIGINT, as Ctrl-C would; the server must exit 0 in time."""
+        """SIGINT (Ctrl-Break on Windows), as Ctrl-C would; the server must exit 0 in time."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(INTERRUPT)
         try:
             rc = self.proc.wait(TIMEOUT)
         except subprocess.TimeoutExpired:
