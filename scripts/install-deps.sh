@@ -13,7 +13,7 @@ need_root() {
 }
 
 packages=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libevent-dev libcmocka-dev libuv1-dev
-          gcc-mingw-w64-x86-64 wine wine64 python3 netcat-openbsd valgrind doxygen)
+          gcc-mingw-w64-x86-64 wine wine64 python3 netcat-openbsd valgrind doxygen cmake man-db)
 
 missing=()
 for p in "${packages[@]}"; do
