@@ -298,10 +298,14 @@ def subproject():
     (proj / "subprojects").mkdir(parents=True)
     source_tree(proj / "subprojects" / "reseau")
     docs = ["-Dreseau:docs=true"] if shutil.which("doxygen") else []
-    build = meson_project(proj, "meson.build.in", "--prefix=/usr/local", *docs)
+    build = meson_project(proj, "meson.build.in", *docs)
     root = WORK / "subproject-root"
     sh("meson", "install", "-C", build, "--no-rebuild", "--destdir", root, "--quiet")
-    Subproject.prefix = destdir_join(root, "/usr/local")
+    # The default prefix differs per OS: find it from what was installed.
+    headers = list(root.rglob("include/reseau/reseau.h"))
+    if len(headers) != 1:
+        raise AssertionError(f"the subproject installed reseau.h {len(headers)} times")
+    Subproject.prefix = headers[0].parents[2]
 
 
 def public_functions():
