@@ -156,9 +156,11 @@ def install():
     for rel in expected:
         if not (Staged.prefix / rel).is_file():
             raise AssertionError(f"{rel} is not installed")
-    for pattern in ("libreseau.a", "reseauConfig.cmake", "reseauConfigVersion.cmake"):
-        if not list(Staged.prefix.rglob(pattern)):
-            raise AssertionError(f"{pattern} is not installed")
+    # The static library (libreseau.a; not the import library libreseau.dll.a).
+    for names in (["libreseau.a", "libreseau.lib"], ["reseauConfig.cmake"],
+                  ["reseauConfigVersion.cmake"]):
+        if not any(list(Staged.prefix.rglob(name)) for name in names):
+            raise AssertionError(f"{' or '.join(names)} is not installed")
     if WINDOWS:
         shared = list(Staged.prefix.rglob("*reseau*.dll"))
     elif DARWIN:
