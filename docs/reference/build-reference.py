@@ -11,15 +11,19 @@ header pages are renamed after their include path (reseau_socket.h.3) and
 only the links for reseau's own names (rs_*, RS_*) are kept.
 """
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 doxygen, doxyfile, output = sys.argv[1:4]
+man3 = Path(output) / "man3"
+# A page of a symbol since removed must not stay behind to be installed.
+for stale in (man3, Path(output) / "html"):
+    shutil.rmtree(stale, ignore_errors=True)
 if subprocess.run([doxygen, doxyfile]).returncode != 0:
     sys.exit(1)
 
-man3 = Path(output) / "man3"
 OWN = re.compile(r"^(rs_|RS_|reseau)")
 renamed = {}
 for page in sorted(man3.glob("*.h.3")):
