@@ -241,6 +241,14 @@ def pkg_shared():
 
 
 def pkg_static():
+    staged()
+    # reseau.pc keeps what the library links with private: listed by
+    # --static only (libevent_core and -pthread, or the Winsock libraries).
+    _, plain = pkg_config("--libs", "reseau")
+    _, static = pkg_config("--static", "--libs", "reseau")
+    private = [flag for flag in static if flag not in plain]
+    if not any(re.search(r"event_core|ws2_32", flag) for flag in private):
+        raise AssertionError(f"reseau.pc: --libs {plain}, --static --libs {static}")
     exe = compile_with_pkg_config("consumer-static", "--static", "--cflags", "--libs",
                                   "reseau-static")
     run_consumer(exe)
