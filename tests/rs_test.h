@@ -84,6 +84,8 @@ bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms);
  * first, so that the next test starts with no loop thread calling into the
  * old test and the library's leak check clean. A test whose body returned
  * with resources still registered fails: it forgot to close something.
+ * Register a buffer before the objects that read or write it, so that they
+ * are released before it is.
  *
  * release(obj) stops every callback into obj and frees it; it returns false
  * if it could not (then obj is leaked on purpose rather than freed under a

@@ -72,7 +72,8 @@ static bool free_buffer(void *obj)
 }
 
 /* Test data owned by the test: a failed scenario must not leak it either
- * (memcheck counts a leak as an error). */
+ * (memcheck counts a leak as an error). Owned before what reads it, since
+ * the harness releases the newest first. */
 static unsigned char *owned_data(size_t len, unsigned seed)
 {
     unsigned char *data = pt_make_data(len, seed);
@@ -115,13 +116,14 @@ static void victim_pipe_assertion_fails(void **state)
 static void victim_socket_wait_times_out(void **state)
 {
     rs_event_loop *loop = *state;
+    /* Owned first, released last: after the sockets that write from it. */
+    unsigned char *data = owned_data(TRANSFER_LEN, 11);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     struct sk_server server;
     sk_server_start(&server, loop, &options, true, 8);
     struct sk_peer *client = sk_peer_new(loop, &options);
     assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
     sk_peer_subscribe(client);
-    unsigned char *data = owned_data(TRANSFER_LEN, 11);
     sk_peer_write(client, data, TRANSFER_LEN);
     sk_peer_wait_bytes(client, 1);
     rs_test_set_timeout_ms(SHORT_TIMEOUT_MS);
