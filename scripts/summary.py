@@ -1,15 +1,30 @@
 #!/usr/bin/env python3
-"""Per-backend scenario summary of one or more meson test runs.
+"""Summary of one run of scripts/test-all.sh: every test of every step.
 
-usage: summary.py LABEL=BUILD_DIR|LOG [LABEL=BUILD_DIR|LOG ...] [--markdown FILE]
+usage: summary.py [LABEL=SOURCE ...] [--steps FILE] [--markdown FILE]
 
-Reads BUILD_DIR/meson-logs/testlog.json (or LOG, the saved output of a
-program printing CMocka-style lines, such as scripts/check-interop.py), takes CMocka's per-test lines from
-each test program's output, and prints, per label, the scenarios (tests named
-test_<id>_...) passed, skipped (with the reason the test printed) and failed.
-A test program that crashed or timed out counts its unreported tests as failed.
-The last line is the plain total: "N passed, N failed, N skipped".
-Exit status: 1 if anything failed or a log is missing, else 0.
+A SOURCE is a build directory (its meson-logs/testlog.json), a meson JSON
+log (a run with --logbase), or a text log: the saved output of a program
+printing CMocka-style lines, such as scripts/check-interop.py. From each
+test program's output it takes CMocka's per-test lines; a program that
+prints none counts as one test (program_<name>), passed or failed by its
+exit status. A program that crashed or timed out counts its unreported tests
+as failed, and one whose tests all passed but which still failed (a
+memcheck error, a leak) counts as one failure.
+
+--steps FILE is the ledger test-all.sh writes, one step a line:
+NAME<TAB>pass|fail<TAB>SOURCE or "-". A step with a SOURCE and no LABEL of
+its own is read as one more run; a step without is one check. A failed step
+whose failure shows in no test (a build that broke, a missing log) counts as
+one failure more. So nothing that failed can leave the total clean.
+
+The per-label scenario table (tests named test_<id>_...) goes to --markdown
+for the runs given as LABEL=SOURCE (docs/conformance.md).
+
+The last line is the total, "reseau: N passed, N failed, N skipped", followed
+when anything failed by "; failing steps: " and the failing steps' names.
+Exit status: 1 if anything failed or a log is missing, 2 if the summary
+itself failed, else 0.
 """
 import json
 import re
@@ -22,21 +37,22 @@ REASON = re.compile(r"^\[  SKIP    \] reason: (.*)$")
 SCENARIO = re.compile(r"^test_([a-z]+[0-9]+)_")
 
 
-def entries(build_dir):
-    """One dict per test program: its name, result and standard output."""
-    path = Path(build_dir)
-    if path.suffix == ".log":
-        if not path.exists():
-            return None
-        return [{"name": path.stem, "result": "OK", "stdout": path.read_text()}]
-    log = path / "meson-logs" / "testlog.json"
-    if not log.exists():
+def entries(source, passed=True):
+    """One dict per test program: its name, result and standard output.
+    A text log is one program, whose result is the step's (passed)."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / "meson-logs" / "testlog.json"
+    if not path.is_file():
         return None
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    if path.suffix == ".json":
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{"name": path.stem, "result": "OK" if passed else "FAIL",
+             "stdout": path.read_text(errors="replace")}]
 
 
-def parse(build_dir):
-    found = entries(build_dir)
+def parse(source, passed=True):
+    found = entries(source, passed)
     if found is None:
         return None
     results = {}  # test name -> (status, reason)
@@ -61,52 +77,92 @@ def parse(build_dir):
         # result failed.
         for name in started:
             results.setdefault(name, ("fail", f"no result ({entry.get('result')})"))
-        if entry.get("result") not in ("OK", "SKIP") and not started:
-            results[f"test_program_{entry['name']}"] = ("fail", entry.get("result"))
+        result = entry.get("result")
+        program = f"program_{entry['name']}"
+        if not started:
+            status = {"OK": "pass", "SKIP": "skip"}.get(result, "fail")
+            results[program] = (status, None if status == "pass" else result)
+        elif result not in ("OK", "SKIP") and all(
+                results[name][0] != "fail" for name in started):
+            # Every test passed, yet the program failed: valgrind's error
+            # exit, a sanitizer report at exit, a crash in clean-up.
+            results[program] = ("fail", f"the program failed ({result}) after its tests passed")
     return results
+
+
+def read_steps(path):
+    """The ledger: (name, passed, source or None) per step."""
+    steps = []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip():
+            continue
+        name, status, source = (line.split("\t") + ["", "-"])[:3]
+        steps.append((name, status == "pass", None if source in ("", "-") else source))
+    return steps
 
 
 def main(argv):
     markdown = None
+    steps_file = None
     runs = []
     args = list(argv)
     while args:
         a = args.pop(0)
         if a == "--markdown":
             markdown = args.pop(0)
+        elif a == "--steps":
+            steps_file = args.pop(0)
         else:
             label, _, build_dir = a.partition("=")
             runs.append((label, build_dir))
+    steps = read_steps(steps_file) if steps_file else []
+    step_passed = {name: passed for name, passed, _ in steps}
+    # Steps with a log of their own, not given as a table column: more runs.
+    columns = {label for label, _ in runs}
+    extra = [(name, source) for name, _, source in steps if source and name not in columns]
     totals = {"pass": 0, "fail": 0, "skip": 0}
-    bad = False
+    failing = []  # step (or run) names, in order
     table = {}
     reasons = {}
     other_skips = {}  # (test name, label) -> reason, for tests without a scenario id
-    for label, build_dir in runs:
-        results = parse(build_dir)
+    for label, build_dir in runs + extra:
+        passed = step_passed.get(label, True)
+        results = parse(build_dir, passed)
         if results is None:
             print(f"{label}: no test log in {build_dir}")
-            bad = True
-            continue
+            results = {f"step_{label}": ("fail", f"no test log in {build_dir}")}
         counts = {"pass": 0, "fail": 0, "skip": 0}
         print(f"== {label} ==")
         for name in sorted(results):
             status, reason = results[name]
             counts[status] += 1
             m = SCENARIO.match(name)
-            if m:
+            if label in columns and m:
                 table.setdefault(m.group(1).upper(), {}).setdefault(label, []).append(status)
                 if status == "skip" and reason:
                     reasons.setdefault((m.group(1).upper(), label), reason)
-            elif status == "skip":
+            elif label in columns and status == "skip":
                 other_skips[(name, label)] = reason or "no reason given"
             if status != "pass":
                 print(f"  {status.upper():4} {name}" + (f": {reason}" if reason else ""))
+        if not passed and counts["fail"] == 0:
+            print(f"  FAIL step {label}: the step failed outside its tests (see its output)")
+            counts["fail"] += 1
         print(f"  {label}: {counts['pass']} passed, {counts['skip']} skipped, "
               f"{counts['fail']} failed")
         for k in totals:
             totals[k] += counts[k]
-        bad = bad or counts["fail"] > 0
+        if counts["fail"]:
+            failing.append(label)
+    # Steps that are one check each (docs, a benchmark smoke run, a fuzzer).
+    logged = {label for label, _ in runs + extra}
+    for name, passed, _ in steps:
+        if name in logged:
+            continue
+        totals["pass" if passed else "fail"] += 1
+        print(f"== {name} == {'passed' if passed else 'FAILED'}")
+        if not passed:
+            failing.append(name)
     if markdown:
         labels = [label for label, _ in runs]
         key = lambda s: (re.sub(r"[0-9]+", "", s), int(re.sub(r"[^0-9]", "", s) or 0))
@@ -129,9 +185,16 @@ def main(argv):
             text += ["", "## Other tests skipped", ""] + [
                 f"- {name} on {label}: {why}" for (name, label), why in sorted(other_skips.items())]
         Path(markdown).write_text("\n".join(text) + "\n")
-    print(f"reseau: {totals['pass']} passed, {totals['fail']} failed, {totals['skip']} skipped")
-    return 1 if bad else 0
+    last = f"reseau: {totals['pass']} passed, {totals['fail']} failed, {totals['skip']} skipped"
+    if failing:
+        last += "; failing steps: " + ", ".join(failing)
+    print(last)
+    return 1 if totals["fail"] else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Exception as e:  # the last line must still tell the truth
+        print(f"reseau: the summary failed ({e!r}): the run's result is unknown")
+        sys.exit(2)

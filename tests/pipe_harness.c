@@ -80,14 +80,19 @@ static void note_inside(struct pipe_test *t)
     }
 }
 
-void pt_init(struct pipe_test *t, struct pipe_fixture *f)
+static bool release_after_failure(void *obj);
+
+struct pipe_test *pt_new(struct pipe_fixture *f)
 {
-    memset(t, 0, sizeof *t);
+    struct pipe_test *t = calloc(1, sizeof *t);
+    assert_non_null(t);
     t->f = f;
     t->chunk = 64 * 1024;
     t->max_reads = 1000000;
     rs__mutex_init(&t->lock);
     rs__condvar_init(&t->cond);
+    rs_test_own(t, release_after_failure, NULL);
+    return t;
 }
 
 void pt_open(struct pipe_test *t)
@@ -101,6 +106,64 @@ static void release(struct pipe_test *t)
 {
     rs__condvar_clean_up(&t->cond);
     rs__mutex_clean_up(&t->lock);
+    free(t);
+}
+
+int pt_clean_up_read(struct pipe_test *t)
+{
+    pt_lock(t);
+    t->read_closing = true;
+    rs_pipe_read_end *r = t->r;
+    pt_unlock_signal(t);
+    return rs_pipe_clean_up_read_end(r, pt_on_read_clean_up, t);
+}
+
+int pt_clean_up_write(struct pipe_test *t)
+{
+    pt_lock(t);
+    t->write_closing = true;
+    rs_pipe_write_end *w = t->w;
+    pt_unlock_signal(t);
+    return rs_pipe_clean_up_write_end(w, pt_on_write_clean_up, t);
+}
+
+/*
+ * The test failed, timed out or skipped with the pipe open (test thread, in
+ * the harness's teardown, loops still running): cleans up the ends nobody
+ * asked to clean up, waits until both clean-ups called back, and only then
+ * frees t, the last thing the ends' callbacks could touch. If a clean-up
+ * does not come, t is left allocated: a leak is reported, a write into
+ * freed memory would not be.
+ */
+static bool release_after_failure(void *obj)
+{
+    struct pipe_test *t = obj;
+    pt_lock(t);
+    bool close_read = t->r && !t->read_closing;
+    bool close_write = t->w && !t->write_closing;
+    long read_expected = (t->read_closing || close_read) ? 1 : 0;
+    long write_expected = (t->write_closing || close_write) ? 1 : 0;
+    pt_unlock_signal(t);
+    if (close_read && pt_clean_up_read(t) != 0) {
+        return false;
+    }
+    if (close_write && pt_clean_up_write(t) != 0) {
+        return false;
+    }
+    uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
+    pt_lock(t);
+    while (t->read_clean_ups < read_expected || t->write_clean_ups < write_expected) {
+        uint64_t now = rs__clock_now_ns();
+        if (now >= deadline) {
+            pt_unlock_signal(t);
+            print_error("harness: a pipe end of the failed test was not cleaned up\n");
+            return false;
+        }
+        rs__condvar_wait_ns(&t->cond, &t->lock, deadline - now);
+    }
+    pt_unlock_signal(t);
+    release(t);
+    return true;
 }
 
 static void noop(void *arg)
@@ -194,7 +257,7 @@ void pt_on_readable(rs_pipe_read_end *read_end, int error_code, void *user_data)
         pt_drain(t, t->max_reads);
     }
     if (mode == READ_CLEAN_UP) {
-        rs_pipe_clean_up_read_end(read_end, pt_on_read_clean_up, t);
+        pt_clean_up_read(t);
     }
 }
 
@@ -244,7 +307,7 @@ void pt_on_write_done(rs_pipe_write_end *write_end, int error_code, size_t bytes
     bool clean_up = rec->clean_up_here;
     pt_unlock_signal(t);
     if (clean_up) {
-        rs_pipe_clean_up_write_end(write_end, pt_on_write_clean_up, t);
+        pt_clean_up_write(t);
     }
 }
 
@@ -318,14 +381,14 @@ void pt_on_write_clean_up(void *user_data)
 /* From this (foreign) thread: returns when the loop has closed the end. */
 void pt_close_write(struct pipe_test *t)
 {
-    assert_int_equal(rs_pipe_clean_up_write_end(t->w, pt_on_write_clean_up, t), 0);
+    assert_int_equal(pt_clean_up_write(t), 0);
     pt_await(t, t->write_clean_ups == 1, "the write end's clean-up");
     t->w = NULL;
 }
 
 void pt_close_read(struct pipe_test *t)
 {
-    assert_int_equal(rs_pipe_clean_up_read_end(t->r, pt_on_read_clean_up, t), 0);
+    assert_int_equal(pt_clean_up_read(t), 0);
     pt_await(t, t->read_clean_ups == 1, "the read end's clean-up");
     t->r = NULL;
 }
@@ -344,6 +407,7 @@ void pt_close_all(struct pipe_test *t)
     assert_false(t->clean_up_off_thread);
     assert_false(t->off_thread);
     assert_false(t->called_inside);
+    rs_test_disown(t);
     release(t);
 }
 

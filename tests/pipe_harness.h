@@ -2,7 +2,10 @@
  * The pipe tests' harness: a fixture with one or two running loops, and a
  * pipe under test whose callbacks (on loop threads) only record, under a
  * lock, what they saw; the test thread waits for the records (bounded) and
- * asserts on them.
+ * asserts on them. The pipe under test lives on the heap and is owned by
+ * the test (rs_test_own): if the test fails or times out, the callbacks
+ * still record into live memory until the harness's teardown has cleaned up
+ * both ends, and only then is it freed (HO10).
  */
 #ifndef RS_PIPE_HARNESS_H
 #define RS_PIPE_HARNESS_H
@@ -49,6 +52,9 @@ struct pipe_test {
     rs_pipe_write_end *w;
     rs__mutex lock;
     rs__condvar cond;
+    /* A clean-up of the end was asked for (pt_clean_up_read / _write). */
+    bool read_closing;
+    bool write_closing;
 
     /* Reader. */
     enum read_mode mode;
@@ -95,7 +101,7 @@ struct pipe_test {
         }                                                                                          \
         rs__mutex_unlock(&(t)->lock);                                                              \
         if (!ok_) {                                                                                \
-            fail_msg("timed out waiting for %s", (what));                                          \
+            rs_test_fail_timeout(what);                                                            \
         }                                                                                          \
     } while (0)
 
@@ -106,13 +112,18 @@ void pt_unlock_signal(struct pipe_test *t);
  * callback run from inside that call is noticed (called_inside). */
 void pt_set_inside(struct pipe_test *t, bool inside);
 
-void pt_init(struct pipe_test *t, struct pipe_fixture *f);
+/* A pipe test on the fixture's loops (heap, owned by the running test). */
+struct pipe_test *pt_new(struct pipe_fixture *f);
 /* rs_pipe_new on the fixture's loops. */
 void pt_open(struct pipe_test *t);
 /* Cleans up the ends still open (from this foreign thread), checks that each
  * clean-up and callback ran on its loop thread, never inside a call, and
- * releases t. */
+ * frees t. */
 void pt_close_all(struct pipe_test *t);
+/* rs_pipe_clean_up_{read,write}_end with the recording callback, from any
+ * thread; noted, so that a failed test's teardown does not ask again. */
+int pt_clean_up_read(struct pipe_test *t);
+int pt_clean_up_write(struct pipe_test *t);
 /* Each returns once the end's loop closed it (a foreign-thread clean-up). */
 void pt_close_write(struct pipe_test *t);
 void pt_close_read(struct pipe_test *t);

@@ -20,8 +20,18 @@
 #include "../common/compat.h"
 #include "../common/thread.h"
 
-/* Every wait in a test is bounded by this; a hang fails with a message. */
-#define RS_TEST_TIMEOUT_MS 20000
+/*
+ * Every wait in a test is bounded by this; a hang fails with a message. The
+ * bound is RS_TEST_BASE_TIMEOUT_MS times the factor in the environment
+ * variable RS_TEST_TIME_SCALE (a positive number, default 1): a slow or
+ * loaded machine, or a run under valgrind, sets a larger factor instead of
+ * every test guessing at speed. rs_test_set_timeout_ms overrides it for the
+ * current test only (the harness self-test makes waits time out on purpose).
+ */
+#define RS_TEST_BASE_TIMEOUT_MS 20000
+uint64_t rs_test_timeout_ms(void);
+void rs_test_set_timeout_ms(uint64_t ms);
+#define RS_TEST_TIMEOUT_MS rs_test_timeout_ms()
 
 /* Reports a CMocka skip with its reason on the test's output. */
 #define RS_TEST_SKIP(reason)                                                                       \
@@ -60,9 +70,51 @@ bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms);
 #define rs_test_latch_await(latch, what)                                                           \
     do {                                                                                           \
         if (!rs_test_latch_wait((latch), RS_TEST_TIMEOUT_MS)) {                                    \
-            fail_msg("timed out waiting for %s", (what));                                          \
+            rs_test_fail_timeout(what);                                                            \
         }                                                                                          \
     } while (0)
+
+/*
+ * Resources a test owns (HO10). A test that fails or times out leaves its
+ * body by CMocka's longjmp: nothing after the failing line runs, and the
+ * body's stack frame is gone. So whatever a loop thread may still call back
+ * into lives on the heap and is registered here; the harness's teardown
+ * (every test run by rs_test_run_group gets it, before the fixture's own
+ * teardown destroys the loops) releases what is still registered, newest
+ * first, so that the next test starts with no loop thread calling into the
+ * old test and the library's leak check clean. A test whose body returned
+ * with resources still registered fails: it forgot to close something.
+ * Register a buffer before the objects that read or write it, so that they
+ * are released before it is.
+ *
+ * release(obj) stops every callback into obj and frees it; it returns false
+ * if it could not (then obj is leaked on purpose rather than freed under a
+ * callback). abandon(obj), which may be NULL, runs when a harness wait
+ * times out, before the failure unwinds the body: it cuts obj's links into
+ * the body's stack frame.
+ */
+void rs_test_own(void *obj, bool (*release)(void *obj), void (*abandon)(void *obj));
+/* Forgets obj (the test closed it itself). */
+void rs_test_disown(void *obj);
+/* Runs the abandon functions of what the current test owns. */
+void rs_test_abandon_owned(void);
+/* Fails the current test with "timed out waiting for `what`", after cutting
+ * what it owns loose from its frame. */
+#define rs_test_fail_timeout(what)                                                                 \
+    do {                                                                                           \
+        rs_test_abandon_owned();                                                                   \
+        fail_msg("timed out waiting for %s", (what));                                              \
+    } while (0)
+
+/* What the harness saw of one test, for its self-test. */
+struct rs_test_outcome {
+    bool body_returned;  /* false: the body failed (or was skipped) part-way */
+    size_t released;     /* resources the teardown had to release */
+    bool release_failed; /* one of them could not be released */
+    int teardown_rc;     /* the whole teardown's result (0 = clean) */
+};
+/* Called after each test's teardown, with the test's name. NULL: none. */
+void rs_test_set_outcome_sink(void (*sink)(const char *name, const struct rs_test_outcome *));
 
 /* Fixture: library initialised, and a leak check at the end. */
 int rs_test_setup_library(void **state);
@@ -72,14 +124,23 @@ int rs_test_teardown_library(void **state);
 int rs_test_setup_loop(void **state);
 int rs_test_teardown_loop(void **state);
 
-/* Runs fn(arg) on the loop thread and waits for it (bounded). */
+/* Runs fn(arg) on the loop thread and waits for it (bounded). If the wait
+ * times out before fn started, fn never runs (its arg may be in the failed
+ * test's dead frame); once started, the wait lasts until fn returned. */
 void rs_test_run_on_loop(rs_event_loop *loop, void (*fn)(void *arg), void *arg);
+/* The same, ms after now by the loop's clock: a bounded way to let the
+ * loop's own timers pass. */
+void rs_test_run_on_loop_after(rs_event_loop *loop, uint64_t ms, void (*fn)(void *arg), void *arg);
 
 /* Copies the loopback interface's name as the OS reports it (IFF_LOOPBACK;
  * on Windows the software-loopback adapter's NDIS name); false if none. */
 bool rs_test_loopback_interface(char *name, size_t size);
 
 /* Runs a CMocka group and prints the per-backend line the summary script reads.
+ * Every test gets the harness's setup and teardown around its own (owned
+ * resources, timeout override). The environment variable RS_TEST_FILTER,
+ * if set, selects tests by name (CMocka's cmocka_set_test_filter pattern:
+ * `*` and `?` wildcards).
  * Returns 0 or 1 (CMocka's count of failures could read as SKIP/ERROR). */
 int rs_test_run_group(const char *group, const struct CMUnitTest *tests, size_t count);
 #define RS_TEST_MAIN(group, tests)                                                                 \

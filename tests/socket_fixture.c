@@ -104,6 +104,44 @@ static void on_destroy(void *user_data)
     peer_signal(p);
 }
 
+/*
+ * The test failed or timed out with the peer still open (test thread, in the
+ * harness's teardown, loops running): destroys its socket unless the test
+ * already did, waits for the destroy callback, the last one the socket
+ * makes, then frees the peer. If the callback does not come, the peer is
+ * left allocated rather than freed under a callback.
+ */
+static bool peer_release(void *obj)
+{
+    struct sk_peer *p = obj;
+    rs__mutex_lock(&p->lock);
+    bool destroy = p->socket && p->destroy_calls == 0 && !p->destroy_issued;
+    bool wait = destroy || (p->destroy_issued && p->destroy_calls == 0);
+    rs__mutex_unlock(&p->lock);
+    if (destroy && rs_socket_destroy(p->socket) != 0) {
+        return false;
+    }
+    if (wait) {
+        uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
+        rs__mutex_lock(&p->lock);
+        while (p->destroy_calls == 0) {
+            uint64_t now = rs__clock_now_ns();
+            if (now >= deadline) {
+                rs__mutex_unlock(&p->lock);
+                print_error("harness: a socket of the failed test was not destroyed\n");
+                return false;
+            }
+            rs__condvar_wait_ns(&p->cond, &p->lock, deadline - now);
+        }
+        rs__mutex_unlock(&p->lock);
+    }
+    rs__condvar_clean_up(&p->cond);
+    rs__mutex_clean_up(&p->lock);
+    free(p->data);
+    free(p);
+    return true;
+}
+
 struct sk_peer *sk_peer_wrap(rs_event_loop *loop, rs_socket *socket)
 {
     struct sk_peer *p = calloc(1, sizeof *p);
@@ -112,6 +150,7 @@ struct sk_peer *sk_peer_wrap(rs_event_loop *loop, rs_socket *socket)
     p->socket = socket;
     rs__mutex_init(&p->lock);
     rs__condvar_init(&p->cond);
+    rs_test_own(p, peer_release, NULL);
     assert_int_equal(rs_socket_set_close_callback(socket, on_close, p), 0);
     assert_int_equal(rs_socket_set_destroy_callback(socket, on_destroy, p), 0);
     return p;
@@ -307,11 +346,15 @@ void sk_peer_free(struct sk_peer *p)
         return;
     }
     if (p->socket) {
+        rs__mutex_lock(&p->lock);
+        p->destroy_issued = true;
+        rs__mutex_unlock(&p->lock);
         assert_int_equal(rs_socket_destroy(p->socket), 0);
         SK_WAIT(p, p->destroy_calls == 1, "the destroy callback");
         assert_int_equal(p->close_calls, 1);
         assert_int_equal(p->destroy_calls, 1);
     }
+    rs_test_disown(p);
     rs__condvar_clean_up(&p->cond);
     rs__mutex_clean_up(&p->lock);
     free(p->data);
@@ -320,27 +363,95 @@ void sk_peer_free(struct sk_peer *p)
 
 /* ---- server ---- */
 
+struct sk_server_guard {
+    rs__mutex lock;
+    struct sk_server *server; /* NULL once cut from the test's frame */
+    rs_socket *listener;      /* the one to destroy if the test failed */
+    rs_event_loop *loop;
+    bool echo;
+};
+
+/* Loop thread. The guard's lock is held for the whole callback, so a test
+ * thread that cut the guard knows no callback is still inside the server. */
 static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket, void *user_data)
 {
     (void)listener;
-    struct sk_server *s = user_data;
+    struct sk_server_guard *g = user_data;
+    rs__mutex_lock(&g->lock);
+    struct sk_server *s = g->server;
     if (error_code) {
-        rs__mutex_lock(&s->lock);
-        s->accept_errors++;
-        s->last_accept_error = error_code;
-        rs__condvar_broadcast(&s->cond);
-        rs__mutex_unlock(&s->lock);
+        if (s) {
+            rs__mutex_lock(&s->lock);
+            s->accept_errors++;
+            s->last_accept_error = error_code;
+            rs__condvar_broadcast(&s->cond);
+            rs__mutex_unlock(&s->lock);
+        }
+        rs__mutex_unlock(&g->lock);
         return;
     }
-    struct sk_peer *p = sk_peer_wrap(s->loop, new_socket);
-    p->echo = s->echo;
-    assert_int_equal(rs_socket_assign_to_event_loop(new_socket, s->loop), 0);
+    /* A connection that arrives after the test failed still becomes an
+     * owned peer, which the teardown destroys. */
+    struct sk_peer *p = sk_peer_wrap(g->loop, new_socket);
+    p->echo = g->echo;
+    assert_int_equal(rs_socket_assign_to_event_loop(new_socket, g->loop), 0);
     assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, on_readable, p), 0);
-    rs__mutex_lock(&s->lock);
-    assert_true(s->accepted_count < SK_MAX_ACCEPTED);
-    s->accepted[s->accepted_count++] = p;
-    rs__condvar_broadcast(&s->cond);
-    rs__mutex_unlock(&s->lock);
+    if (s) {
+        rs__mutex_lock(&s->lock);
+        assert_true(s->accepted_count < SK_MAX_ACCEPTED);
+        s->accepted[s->accepted_count++] = p;
+        rs__condvar_broadcast(&s->cond);
+        rs__mutex_unlock(&s->lock);
+    }
+    rs__mutex_unlock(&g->lock);
+}
+
+/* A wait timed out: the server's frame is about to go. */
+static void guard_abandon(void *obj)
+{
+    struct sk_server_guard *g = obj;
+    rs__mutex_lock(&g->lock);
+    g->server = NULL;
+    rs__mutex_unlock(&g->lock);
+}
+
+static void guard_free(struct sk_server_guard *g)
+{
+    rs__mutex_clean_up(&g->lock);
+    free(g);
+}
+
+/* The test failed with the server running: destroys the listener (no
+ * accept callback starts after that) and frees the guard; the peers it
+ * accepted are owned and released on their own. */
+static bool guard_release(void *obj)
+{
+    struct sk_server_guard *g = obj;
+    guard_abandon(g);
+    if (g->listener && rs_socket_destroy(g->listener) != 0) {
+        return false;
+    }
+    /* A callback that started before the destroy holds the lock. */
+    rs__mutex_lock(&g->lock);
+    rs__mutex_unlock(&g->lock);
+    guard_free(g);
+    return true;
+}
+
+static struct sk_server_guard *server_guard(struct sk_server *s)
+{
+    if (!s->guard) {
+        struct sk_server_guard *g = calloc(1, sizeof *g);
+        assert_non_null(g);
+        rs__mutex_init(&g->lock);
+        g->server = s;
+        g->listener = s->listener;
+        g->loop = s->loop;
+        g->echo = s->echo;
+        rs_test_own(g, guard_release, guard_abandon);
+        s->guard = g;
+    }
+    return s->guard;
 }
 
 void sk_server_start(struct sk_server *s, rs_event_loop *loop, const rs_socket_options *options,
@@ -354,6 +465,7 @@ void sk_server_start(struct sk_server *s, rs_event_loop *loop, const rs_socket_o
     rs__condvar_init(&s->cond);
     s->listener = rs_socket_new(options);
     assert_non_null(s->listener);
+    struct sk_server_guard *g = server_guard(s);
     rs_socket_endpoint ep = sk_loopback(options->domain);
     assert_int_equal(rs_socket_bind(s->listener, &ep), 0);
     assert_int_equal(rs_socket_get_bound_address(s->listener, &s->endpoint), 0);
@@ -362,12 +474,13 @@ void sk_server_start(struct sk_server *s, rs_event_loop *loop, const rs_socket_o
         assert_true(s->endpoint.port > 0 && s->endpoint.port <= 65535);
     }
     assert_int_equal(rs_socket_listen(s->listener, backlog), 0);
-    assert_int_equal(rs_socket_start_accept(s->listener, loop, on_accept, s), 0);
+    assert_int_equal(rs_socket_start_accept(s->listener, loop, on_accept, g), 0);
 }
 
 void sk_server_restart(struct sk_server *s)
 {
-    assert_int_equal(rs_socket_start_accept(s->listener, s->loop, on_accept, s), 0);
+    struct sk_server_guard *g = server_guard(s);
+    assert_int_equal(rs_socket_start_accept(s->listener, s->loop, on_accept, g), 0);
 }
 
 void sk_server_wait_accepted(struct sk_server *s, long count)
@@ -381,6 +494,13 @@ void sk_server_stop(struct sk_server *s)
         assert_int_equal(rs_socket_destroy(s->listener), 0);
         s->listener = NULL;
     }
+    if (s->guard) {
+        rs_test_disown(s->guard);
+        rs__mutex_lock(&s->guard->lock); /* an accept callback still inside */
+        rs__mutex_unlock(&s->guard->lock);
+        guard_free(s->guard);
+        s->guard = NULL;
+    }
     for (long i = 0; i < s->accepted_count; i++) {
         sk_peer_free(s->accepted[i]);
     }
@@ -389,28 +509,14 @@ void sk_server_stop(struct sk_server *s)
     rs__mutex_clean_up(&s->lock);
 }
 
-static void signal_latch(rs_task *task, void *arg, rs_task_status status)
+static void nothing(void *arg)
 {
-    (void)task;
-    (void)status;
-    rs_test_latch_signal(arg);
+    (void)arg;
 }
 
 void sk_loop_wait_until(rs_event_loop *loop, uint64_t ms)
 {
-    struct rs_test_latch latch;
-    rs_test_latch_init(&latch, 1);
-    rs_task task;
-    rs_task_init(&task, signal_latch, &latch, "sk_loop_wait_until");
-    assert_int_equal(
-        rs_event_loop_schedule_at(loop, &task, rs_event_loop_now(loop) + ms * 1000000u), 0);
-    rs_test_latch_await(&latch, "a timed task on the loop");
-    rs_test_latch_clean_up(&latch);
-}
-
-static void nothing(void *arg)
-{
-    (void)arg;
+    rs_test_run_on_loop_after(loop, ms, nothing, NULL);
 }
 
 void sk_loop_round_trip(rs_event_loop *loop)

@@ -4,6 +4,12 @@
  * peers, and loopback endpoints. Every callback runs on a loop thread and
  * records under the peer's lock; the test thread waits on the condition
  * with a bound (SK_WAIT).
+ *
+ * Peers live on the heap and are owned by the running test (rs_test_own):
+ * if the test fails or times out, the harness's teardown destroys their
+ * sockets and frees them (HO10). A server lives in the test's frame, so its
+ * listener calls back through a heap guard (struct sk_server_guard) that
+ * the teardown, or a timed-out wait, cuts from the frame before it is gone.
  */
 #ifndef RS_SOCKET_FIXTURE_H
 #define RS_SOCKET_FIXTURE_H
@@ -22,6 +28,7 @@ struct sk_peer {
     int connect_result;
     long close_calls;
     long destroy_calls;
+    bool destroy_issued; /* by sk_peer_free */
 
     /* What the readable callback read (not for echoing peers). */
     unsigned char *data;
@@ -48,7 +55,10 @@ struct sk_peer {
 #define SK_ECHO_LOW (1u << 20)
 #define SK_MAX_ACCEPTED 1024
 
+struct sk_server_guard;
+
 struct sk_server {
+    struct sk_server_guard *guard; /* the accept callback's user_data */
     rs_socket *listener;
     rs_socket_endpoint endpoint;
     rs_event_loop *loop;
@@ -71,7 +81,7 @@ struct sk_server {
             uint64_t sk_now_ = rs__clock_now_ns();                                                 \
             if (sk_now_ >= sk_deadline_) {                                                         \
                 rs__mutex_unlock(&(obj)->lock);                                                    \
-                fail_msg("timed out waiting for %s", (what));                                      \
+                rs_test_fail_timeout(what);                                                        \
             }                                                                                      \
             rs__condvar_wait_ns(&(obj)->cond, &(obj)->lock, sk_deadline_ - sk_now_);               \
         }                                                                                          \
@@ -86,7 +96,8 @@ rs_socket_endpoint sk_loopback(rs_socket_domain domain);
 /* Removes a LOCAL path left behind (no-op on Windows and for IP). */
 void sk_remove_path(rs_socket_domain domain, const rs_socket_endpoint *ep);
 
-/* A peer with a new socket of options (close and destroy callbacks counted). */
+/* A peer with a new socket of options (close and destroy callbacks counted),
+ * owned by the running test until sk_peer_free. */
 struct sk_peer *sk_peer_new(rs_event_loop *loop, const rs_socket_options *options);
 /* A peer around an existing socket (close and destroy callbacks counted). */
 struct sk_peer *sk_peer_wrap(rs_event_loop *loop, rs_socket *socket);
@@ -112,7 +123,8 @@ void sk_peer_free(struct sk_peer *peer);
 void sk_server_start(struct sk_server *server, rs_event_loop *loop,
                      const rs_socket_options *options, bool echo, int backlog);
 void sk_server_wait_accepted(struct sk_server *server, long count);
-/* start_accept again, from the calling thread, after a stop_accept. */
+/* start_accept again, from the calling thread, after a stop_accept (or on a
+ * listener the test set up itself, in a zeroed server). */
 void sk_server_restart(struct sk_server *server);
 /* Destroys the listener and every accepted peer. */
 void sk_server_stop(struct sk_server *server);

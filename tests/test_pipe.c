@@ -23,10 +23,10 @@ static void clean_up_both_on_loop(void *arg)
     struct pipe_test *t = arg;
     pt_set_inside(t, true);
     if (rs_event_loop_is_on_thread(t->f->read_loop)) {
-        assert_int_equal(rs_pipe_clean_up_read_end(t->r, pt_on_read_clean_up, t), 0);
+        assert_int_equal(pt_clean_up_read(t), 0);
     }
     if (rs_event_loop_is_on_thread(t->f->write_loop)) {
-        assert_int_equal(rs_pipe_clean_up_write_end(t->w, pt_on_write_clean_up, t), 0);
+        assert_int_equal(pt_clean_up_write(t), 0);
     }
     pt_set_inside(t, false);
 }
@@ -34,47 +34,46 @@ static void clean_up_both_on_loop(void *arg)
 static void clean_up_read_on_loop(void *arg)
 {
     struct pipe_test *t = arg;
-    assert_int_equal(rs_pipe_clean_up_read_end(t->r, pt_on_read_clean_up, t), 0);
+    assert_int_equal(pt_clean_up_read(t), 0);
 }
 
 static void clean_up_write_on_loop(void *arg)
 {
     struct pipe_test *t = arg;
-    assert_int_equal(rs_pipe_clean_up_write_end(t->w, pt_on_write_clean_up, t), 0);
+    assert_int_equal(pt_clean_up_write(t), 0);
 }
 
 static void pi1_open_close(struct pipe_fixture *f)
 {
     /* From a foreign thread: each call returns once its loop closed the end. */
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    assert_ptr_equal(rs_pipe_read_end_loop(t.r), f->read_loop);
-    assert_ptr_equal(rs_pipe_write_end_loop(t.w), f->write_loop);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    assert_ptr_equal(rs_pipe_read_end_loop(t->r), f->read_loop);
+    assert_ptr_equal(rs_pipe_write_end_loop(t->w), f->write_loop);
+    pt_close_all(t);
 
     /* On the ends' own loop threads: on_complete comes later, from the loop. */
-    pt_init(&t, f);
-    pt_open(&t);
-    rs_test_run_on_loop(f->read_loop, clean_up_both_on_loop, &t);
+    t = pt_new(f);
+    pt_open(t);
+    rs_test_run_on_loop(f->read_loop, clean_up_both_on_loop, t);
     if (f->write_loop != f->read_loop) {
-        rs_test_run_on_loop(f->write_loop, clean_up_both_on_loop, &t);
+        rs_test_run_on_loop(f->write_loop, clean_up_both_on_loop, t);
     }
-    pt_await(&t, t.read_clean_ups == 1 && t.write_clean_ups == 1, "both clean-ups");
-    t.r = NULL;
-    t.w = NULL;
-    pt_close_all(&t);
+    pt_await(t, t->read_clean_ups == 1 && t->write_clean_ups == 1, "both clean-ups");
+    t->r = NULL;
+    t->w = NULL;
+    pt_close_all(t);
 
     /* From the other end's loop thread (with two loops: another loop's
      * thread, which must not wait). */
-    pt_init(&t, f);
-    pt_open(&t);
-    rs_test_run_on_loop(f->write_loop, clean_up_read_on_loop, &t);
-    rs_test_run_on_loop(f->read_loop, clean_up_write_on_loop, &t);
-    pt_await(&t, t.read_clean_ups == 1 && t.write_clean_ups == 1, "both clean-ups");
-    t.r = NULL;
-    t.w = NULL;
-    pt_close_all(&t);
+    t = pt_new(f);
+    pt_open(t);
+    rs_test_run_on_loop(f->write_loop, clean_up_read_on_loop, t);
+    rs_test_run_on_loop(f->read_loop, clean_up_write_on_loop, t);
+    pt_await(t, t->read_clean_ups == 1 && t->write_clean_ups == 1, "both clean-ups");
+    t->r = NULL;
+    t->w = NULL;
+    pt_close_all(t);
 }
 
 /* ---- PI2 ---- */
@@ -82,21 +81,20 @@ static void pi1_open_close(struct pipe_fixture *f)
 static void pi2_small_write_and_read(struct pipe_fixture *f)
 {
     static const unsigned char hello[] = "hello, pipe";
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = hello;
-    t.expect_len = sizeof hello;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, hello, sizeof hello, 1);
-    pt_await(&t, t.write_calls == 1 && t.received == sizeof hello, "the write and the read");
-    pt_settle(&t);
-    pt_assert_writes_succeeded(&t);
-    assert_false(t.mismatch);
-    assert_int_equal(t.received, sizeof hello);
-    assert_int_equal(t.readable_calls, 1);
-    assert_int_equal(t.error_calls, 0);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = hello;
+    t->expect_len = sizeof hello;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, hello, sizeof hello, 1);
+    pt_await(t, t->write_calls == 1 && t->received == sizeof hello, "the write and the read");
+    pt_settle(t);
+    pt_assert_writes_succeeded(t);
+    assert_false(t->mismatch);
+    assert_int_equal(t->received, sizeof hello);
+    assert_int_equal(t->readable_calls, 1);
+    assert_int_equal(t->error_calls, 0);
+    pt_close_all(t);
 }
 
 /* ---- PI3 ---- */
@@ -105,22 +103,21 @@ static void pi3_large_write_and_read(struct pipe_fixture *f)
 {
     size_t len = 32u << 20;
     unsigned char *data = pt_make_data(len, 3);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = len;
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = len;
     /* Reads smaller than the writes, and a few per callback: the
      * filled-buffer rule brings the next callback. */
-    t.chunk = 24 * 1024;
-    t.max_reads = 3;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, data, len, 1);
-    pt_await(&t, t.write_calls == 1 && t.received == len, "32 MiB through the pipe");
-    pt_assert_writes_succeeded(&t);
-    assert_false(t.mismatch);
-    assert_int_equal(t.error_calls, 0);
-    pt_close_all(&t);
+    t->chunk = 24 * 1024;
+    t->max_reads = 3;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, data, len, 1);
+    pt_await(t, t->write_calls == 1 && t->received == len, "32 MiB through the pipe");
+    pt_assert_writes_succeeded(t);
+    assert_false(t->mismatch);
+    assert_int_equal(t->error_calls, 0);
+    pt_close_all(t);
     free(data);
 }
 
@@ -129,20 +126,19 @@ static void pi3_large_write_and_read(struct pipe_fixture *f)
 static void pi4_one_readable_event_after_write(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(100, 4);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = 100;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 0); /* nothing written yet */
-    pt_write(&t, data, 100, 1);
-    pt_await(&t, t.received == 100, "the data");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 1);
-    assert_false(t.mismatch);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = 100;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 0); /* nothing written yet */
+    pt_write(t, data, 100, 1);
+    pt_await(t, t->received == 100, "the data");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 1);
+    assert_false(t->mismatch);
+    pt_close_all(t);
     free(data);
 }
 
@@ -151,32 +147,31 @@ static void pi4_one_readable_event_after_write(struct pipe_fixture *f)
 static void pi5_readable_sent_once_until_drained(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(30, 5);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = 30;
-    pt_open(&t);
-    pt_subscribe(&t, READ_NOTHING);
-    pt_write(&t, data, 10, 1);
-    pt_await(&t, t.readable_calls == 1, "the first readable event");
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = 30;
+    pt_open(t);
+    pt_subscribe(t, READ_NOTHING);
+    pt_write(t, data, 10, 1);
+    pt_await(t, t->readable_calls == 1, "the first readable event");
     /* More data while the first is unread: no second event. */
-    pt_write(&t, data + 10, 10, 1);
-    pt_await(&t, t.write_calls == 2, "the second write");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 1);
+    pt_write(t, data + 10, 10, 1);
+    pt_await(t, t->write_calls == 2, "the second write");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 1);
 
     /* Drained: the next data brings an event again. */
-    pt_lock(&t);
-    t.mode = READ_DRAIN;
-    pt_unlock_signal(&t);
-    rs_test_run_on_loop(f->read_loop, pt_drain_on_loop, &t);
-    pt_await(&t, t.received == 20, "the first 20 bytes");
-    long before = t.readable_calls;
-    pt_write(&t, data + 20, 10, 1);
-    pt_await(&t, t.received == 30, "the last 10 bytes");
-    assert_true(t.readable_calls > before);
-    assert_false(t.mismatch);
-    pt_close_all(&t);
+    pt_lock(t);
+    t->mode = READ_DRAIN;
+    pt_unlock_signal(t);
+    rs_test_run_on_loop(f->read_loop, pt_drain_on_loop, t);
+    pt_await(t, t->received == 20, "the first 20 bytes");
+    long before = t->readable_calls;
+    pt_write(t, data + 20, 10, 1);
+    pt_await(t, t->received == 30, "the last 10 bytes");
+    assert_true(t->readable_calls > before);
+    assert_false(t->mismatch);
+    pt_close_all(t);
     free(data);
 }
 
@@ -185,18 +180,17 @@ static void pi5_readable_sent_once_until_drained(struct pipe_fixture *f)
 static void pi6_readable_on_subscribe_if_data_present(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(10, 6);
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    pt_write(&t, data, 10, 1);
-    pt_await(&t, t.write_calls == 1, "the write");
-    pt_settle(&t);
-    pt_subscribe(&t, READ_NOTHING);
-    pt_await(&t, t.readable_calls == 1, "the readable event after subscribing");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 1);
-    assert_false(t.called_inside); /* not inside the subscribe call */
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    pt_write(t, data, 10, 1);
+    pt_await(t, t->write_calls == 1, "the write");
+    pt_settle(t);
+    pt_subscribe(t, READ_NOTHING);
+    pt_await(t, t->readable_calls == 1, "the readable event after subscribing");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 1);
+    assert_false(t->called_inside); /* not inside the subscribe call */
+    pt_close_all(t);
     free(data);
 }
 
@@ -214,28 +208,27 @@ static void resubscribe_on_loop(void *arg)
 static void pi7_readable_on_resubscribe_if_data_present(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(20, 7);
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    pt_write(&t, data, 10, 1);
-    pt_subscribe(&t, READ_NOTHING);
-    pt_await(&t, t.readable_calls == 1, "the first readable event");
-    rs_test_run_on_loop(f->read_loop, resubscribe_on_loop, &t);
-    pt_await(&t, t.readable_calls == 2, "the event after resubscribing");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 2);
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    pt_write(t, data, 10, 1);
+    pt_subscribe(t, READ_NOTHING);
+    pt_await(t, t->readable_calls == 1, "the first readable event");
+    rs_test_run_on_loop(f->read_loop, resubscribe_on_loop, t);
+    pt_await(t, t->readable_calls == 2, "the event after resubscribing");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 2);
 
     /* Unsubscribed: new data brings no event; subscribing again does. */
-    rs_test_run_on_loop(f->read_loop, pt_unsubscribe_on_loop, &t);
-    pt_write(&t, data + 10, 10, 1);
-    pt_await(&t, t.write_calls == 2, "the second write");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 2);
-    rs_test_run_on_loop(f->read_loop, pt_subscribe_on_loop, &t);
-    pt_await(&t, t.readable_calls == 3, "the event after subscribing again");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 3);
-    pt_close_all(&t);
+    rs_test_run_on_loop(f->read_loop, pt_unsubscribe_on_loop, t);
+    pt_write(t, data + 10, 10, 1);
+    pt_await(t, t->write_calls == 2, "the second write");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 2);
+    rs_test_run_on_loop(f->read_loop, pt_subscribe_on_loop, t);
+    pt_await(t, t->readable_calls == 3, "the event after subscribing again");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 3);
+    pt_close_all(t);
     free(data);
 }
 
@@ -244,22 +237,21 @@ static void pi7_readable_on_resubscribe_if_data_present(struct pipe_fixture *f)
 static void pi8_readable_again_after_drain_and_more_data(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(300, 8);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = 300;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, data, 100, 1);
-    pt_await(&t, t.received == 100, "the first 100 bytes");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 1);
-    pt_write(&t, data + 100, 200, 1);
-    pt_await(&t, t.received == 300, "the next 200 bytes");
-    pt_settle(&t);
-    assert_int_equal(t.readable_calls, 2);
-    assert_false(t.mismatch);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = 300;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, data, 100, 1);
+    pt_await(t, t->received == 100, "the first 100 bytes");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 1);
+    pt_write(t, data + 100, 200, 1);
+    pt_await(t, t->received == 300, "the next 200 bytes");
+    pt_settle(t);
+    assert_int_equal(t->readable_calls, 2);
+    assert_false(t->mismatch);
+    pt_close_all(t);
     free(data);
 }
 
@@ -268,26 +260,25 @@ static void pi8_readable_again_after_drain_and_more_data(struct pipe_fixture *f)
 static void pi9_broken_pipe_after_write_end_closed(struct pipe_fixture *f)
 {
     unsigned char *data = pt_make_data(1000, 9);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = 1000;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, data, 1000, 1);
-    pt_await(&t, t.write_calls == 1, "the write");
-    pt_close_write(&t);
-    pt_await(&t, t.error_calls == 1, "the BROKEN_PIPE event");
-    pt_settle(&t);
-    assert_int_equal(t.error_calls, 1);
-    assert_string_equal(rs_error_name(t.first_error), rs_error_name(RS_ERROR_BROKEN_PIPE));
-    assert_int_equal(t.received_at_error, 1000); /* nothing written before the close is lost */
-    assert_true(t.readable_calls_at_error >= 1); /* the data had its event first */
-    assert_int_equal(t.received, 1000);
-    assert_false(t.mismatch);
-    pt_assert_writes_succeeded(&t);
-    pt_assert_read_fails_with(&t, RS_ERROR_BROKEN_PIPE);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = 1000;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, data, 1000, 1);
+    pt_await(t, t->write_calls == 1, "the write");
+    pt_close_write(t);
+    pt_await(t, t->error_calls == 1, "the BROKEN_PIPE event");
+    pt_settle(t);
+    assert_int_equal(t->error_calls, 1);
+    assert_string_equal(rs_error_name(t->first_error), rs_error_name(RS_ERROR_BROKEN_PIPE));
+    assert_int_equal(t->received_at_error, 1000); /* nothing written before the close is lost */
+    assert_true(t->readable_calls_at_error >= 1); /* the data had its event first */
+    assert_int_equal(t->received, 1000);
+    assert_false(t->mismatch);
+    pt_assert_writes_succeeded(t);
+    pt_assert_read_fails_with(t, RS_ERROR_BROKEN_PIPE);
+    pt_close_all(t);
     free(data);
 }
 
@@ -295,18 +286,17 @@ static void pi9_broken_pipe_after_write_end_closed(struct pipe_fixture *f)
 
 static void pi10_broken_pipe_on_subscribe_if_write_end_closed(struct pipe_fixture *f)
 {
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    pt_close_write(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_await(&t, t.error_calls == 1, "the BROKEN_PIPE event");
-    pt_settle(&t);
-    assert_int_equal(t.error_calls, 1);
-    assert_int_equal(t.readable_calls, 0);
-    assert_string_equal(rs_error_name(t.first_error), rs_error_name(RS_ERROR_BROKEN_PIPE));
-    pt_assert_read_fails_with(&t, RS_ERROR_BROKEN_PIPE);
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    pt_close_write(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_await(t, t->error_calls == 1, "the BROKEN_PIPE event");
+    pt_settle(t);
+    assert_int_equal(t->error_calls, 1);
+    assert_int_equal(t->readable_calls, 0);
+    assert_string_equal(rs_error_name(t->first_error), rs_error_name(RS_ERROR_BROKEN_PIPE));
+    pt_assert_read_fails_with(t, RS_ERROR_BROKEN_PIPE);
+    pt_close_all(t);
 }
 
 /* ---- PI11 ---- */
@@ -315,18 +305,17 @@ static void pi11_writes_are_fifo(struct pipe_fixture *f)
 {
     size_t len = 32u << 20;
     unsigned char *data = pt_make_data(len, 11);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = len;
-    pt_open(&t);
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, data, len, 8);
-    pt_await(&t, t.write_calls == 8 && t.received == len, "8 x 4 MiB through the pipe");
-    assert_int_equal(t.write_count, 8);
-    pt_assert_writes_succeeded(&t); /* each once, in submission order */
-    assert_false(t.mismatch);       /* the bytes in submission order */
-    pt_close_all(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = len;
+    pt_open(t);
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, data, len, 8);
+    pt_await(t, t->write_calls == 8 && t->received == len, "8 x 4 MiB through the pipe");
+    assert_int_equal(t->write_count, 8);
+    pt_assert_writes_succeeded(t); /* each once, in submission order */
+    assert_false(t->mismatch);     /* the bytes in submission order */
+    pt_close_all(t);
     free(data);
 }
 
@@ -336,20 +325,19 @@ static void pi12_clean_up_cancels_pending_writes(struct pipe_fixture *f)
 {
     size_t len = 4u << 20;
     unsigned char *data = pt_make_data(len, 12);
-    struct pipe_test t;
-    pt_init(&t, f);
-    t.expect = data;
-    t.expect_len = len;
-    pt_open(&t);
+    struct pipe_test *t = pt_new(f);
+    t->expect = data;
+    t->expect_len = len;
+    pt_open(t);
     /* Nobody reads: the pipe fills and the writes stay pending. */
-    pt_write(&t, data, len, 4);
-    pt_close_write(&t);
-    pt_await(&t, t.write_calls == 4, "the cancelled writes' callbacks");
-    pt_settle(&t);
-    assert_int_equal(t.write_calls_at_clean_up, 4); /* on_complete came after them */
+    pt_write(t, data, len, 4);
+    pt_close_write(t);
+    pt_await(t, t->write_calls == 4, "the cancelled writes' callbacks");
+    pt_settle(t);
+    assert_int_equal(t->write_calls_at_clean_up, 4); /* on_complete came after them */
     size_t delivered = 0;
     for (int i = 0; i < 4; i++) {
-        struct write_rec *w = &t.writes[i];
+        struct write_rec *w = &t->writes[i];
         assert_int_equal(w->calls, 1);
         assert_true(w->end_null);
         assert_false(w->off_thread);
@@ -362,16 +350,16 @@ static void pi12_clean_up_cancels_pending_writes(struct pipe_fixture *f)
             assert_string_equal(rs_error_name(w->error), rs_error_name(RS_ERROR_BROKEN_PIPE));
         }
     }
-    assert_int_not_equal(t.writes[3].error, 0);
+    assert_int_not_equal(t->writes[3].error, 0);
 
     /* The reader gets a prefix of the data, at least every completed write,
      * then the end of the stream. */
-    t.expect_len = len;
-    pt_subscribe(&t, READ_DRAIN);
-    pt_await(&t, t.error_calls == 1, "the BROKEN_PIPE event");
-    assert_false(t.mismatch);
-    assert_true(t.received >= delivered);
-    pt_close_all(&t);
+    t->expect_len = len;
+    pt_subscribe(t, READ_DRAIN);
+    pt_await(t, t->error_calls == 1, "the BROKEN_PIPE event");
+    assert_false(t->mismatch);
+    assert_true(t->received >= delivered);
+    pt_close_all(t);
     free(data);
 }
 
@@ -594,8 +582,7 @@ static void write_end_from_read_loop(void *arg)
 static void test_pipe_bad_input(void **state)
 {
     struct pipe_fixture *f = *state;
-    struct pipe_test t;
-    pt_init(&t, f);
+    struct pipe_test *t = pt_new(f);
     rs_pipe_read_end *r = NULL;
     rs_pipe_write_end *w = NULL;
     assert_fails_with(rs_pipe_new(NULL, &r, f->write_loop, &w), RS_ERROR_INVALID_ARGUMENT);
@@ -614,20 +601,20 @@ static void test_pipe_bad_input(void **state)
     assert_fails_with(rs_pipe_unique_name(NULL, sizeof name), RS_ERROR_INVALID_ARGUMENT);
     assert_fails_with(rs_pipe_unique_name(name, sizeof name - 1), RS_ERROR_INVALID_ARGUMENT);
 
-    pt_open(&t);
+    pt_open(t);
     /* Not on the end's loop thread. */
     static const unsigned char byte = 1;
     unsigned char buf[8];
     size_t n;
-    t.writes[0].t = &t;
-    assert_fails_with(rs_pipe_subscribe_to_readable_events(t.r, pt_on_readable, &t),
+    t->writes[0].t = t;
+    assert_fails_with(rs_pipe_subscribe_to_readable_events(t->r, pt_on_readable, t),
                       RS_ERROR_WRONG_THREAD);
-    assert_fails_with(rs_pipe_unsubscribe_from_readable_events(t.r), RS_ERROR_WRONG_THREAD);
-    assert_fails_with(rs_pipe_read(t.r, buf, sizeof buf, &n), RS_ERROR_WRONG_THREAD);
-    assert_fails_with(rs_pipe_write(t.w, &byte, 1, pt_on_write_done, &t.writes[0]),
+    assert_fails_with(rs_pipe_unsubscribe_from_readable_events(t->r), RS_ERROR_WRONG_THREAD);
+    assert_fails_with(rs_pipe_read(t->r, buf, sizeof buf, &n), RS_ERROR_WRONG_THREAD);
+    assert_fails_with(rs_pipe_write(t->w, &byte, 1, pt_on_write_done, &t->writes[0]),
                       RS_ERROR_WRONG_THREAD);
     if (f->read_loop != f->write_loop) {
-        struct bad_input other = {.t = &t};
+        struct bad_input other = {.t = t};
         rs_test_run_on_loop(f->write_loop, read_end_from_write_loop, &other);
         rs_test_run_on_loop(f->read_loop, write_end_from_read_loop, &other);
         assert_int_equal(other.count, 4);
@@ -637,7 +624,7 @@ static void test_pipe_bad_input(void **state)
         }
     }
 
-    struct bad_input b = {.t = &t};
+    struct bad_input b = {.t = t};
     rs_test_run_on_loop(f->read_loop, bad_input_on_loop, &b);
     static const int expected[] = {
         RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_ARGUMENT,
@@ -659,17 +646,17 @@ static void test_pipe_bad_input(void **state)
     }
 
     /* Nothing changed: no callback ran, and the pipe still works. */
-    pt_settle(&t);
-    assert_int_equal(t.write_calls, 0);
-    assert_int_equal(t.readable_calls + t.error_calls, 0);
-    t.expect = &byte;
-    t.expect_len = 1;
-    pt_subscribe(&t, READ_DRAIN);
-    pt_write(&t, &byte, 1, 1);
-    pt_await(&t, t.write_calls == 1 && t.received == 1, "one byte through the pipe");
-    pt_assert_writes_succeeded(&t);
-    assert_false(t.mismatch);
-    pt_close_all(&t);
+    pt_settle(t);
+    assert_int_equal(t->write_calls, 0);
+    assert_int_equal(t->readable_calls + t->error_calls, 0);
+    t->expect = &byte;
+    t->expect_len = 1;
+    pt_subscribe(t, READ_DRAIN);
+    pt_write(t, &byte, 1, 1);
+    pt_await(t, t->write_calls == 1 && t->received == 1, "one byte through the pipe");
+    pt_assert_writes_succeeded(t);
+    assert_false(t->mismatch);
+    pt_close_all(t);
 }
 
 /* ---- writing to a pipe whose read end is gone ---- */
@@ -688,19 +675,18 @@ static void test_pipe_write_after_read_end_closed_is_broken_pipe(void **state)
     struct pipe_fixture *f = *state;
     size_t len = 256 * 1024;
     unsigned char *data = pt_make_data(len, 14);
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    pt_close_read(&t);
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    pt_close_read(t);
     /* On POSIX the write raises SIGPIPE, whose default action would end this
      * process: the library must keep it from being delivered. */
-    pt_write(&t, data, len, 2);
-    pt_await(&t, t.write_calls == 2, "both writes' callbacks");
+    pt_write(t, data, len, 2);
+    pt_await(t, t->write_calls == 2, "both writes' callbacks");
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(t.writes[i].calls, 1);
-        assert_false(t.writes[i].end_null);
-        assert_string_equal(rs_error_name(t.writes[i].error), rs_error_name(RS_ERROR_BROKEN_PIPE));
-        assert_int_equal(t.writes[i].bytes, 0);
+        assert_int_equal(t->writes[i].calls, 1);
+        assert_false(t->writes[i].end_null);
+        assert_string_equal(rs_error_name(t->writes[i].error), rs_error_name(RS_ERROR_BROKEN_PIPE));
+        assert_int_equal(t->writes[i].bytes, 0);
     }
 #ifndef _WIN32
     /* ... without changing the process's disposition of the signal. */
@@ -713,7 +699,7 @@ static void test_pipe_write_after_read_end_closed_is_broken_pipe(void **state)
     rs_test_run_on_loop(f->write_loop, note_sigpipe_pending, &pending);
     assert_int_equal(pending, 0);
 #endif
-    pt_close_all(&t);
+    pt_close_all(t);
     free(data);
 }
 
@@ -723,23 +709,22 @@ static void test_pipe_clean_up_inside_own_callbacks(void **state)
 {
     struct pipe_fixture *f = *state;
     unsigned char *data = pt_make_data(40, 15);
-    struct pipe_test t;
-    pt_init(&t, f);
-    pt_open(&t);
-    t.writes[0].clean_up_here = true;
-    pt_write(&t, data, 20, 2);
-    pt_await(&t, t.write_clean_ups == 1, "the write end's clean-up");
-    assert_int_equal(t.write_calls_at_clean_up, 2);
-    assert_false(t.writes[0].end_null);
-    assert_true(t.writes[1].end_null);
-    assert_int_equal(t.writes[1].calls, 1);
-    t.w = NULL;
+    struct pipe_test *t = pt_new(f);
+    pt_open(t);
+    t->writes[0].clean_up_here = true;
+    pt_write(t, data, 20, 2);
+    pt_await(t, t->write_clean_ups == 1, "the write end's clean-up");
+    assert_int_equal(t->write_calls_at_clean_up, 2);
+    assert_false(t->writes[0].end_null);
+    assert_true(t->writes[1].end_null);
+    assert_int_equal(t->writes[1].calls, 1);
+    t->w = NULL;
 
-    pt_subscribe(&t, READ_CLEAN_UP);
-    pt_await(&t, t.read_clean_ups == 1, "the read end's clean-up");
-    assert_int_equal(t.readable_calls, 1);
-    t.r = NULL;
-    pt_close_all(&t);
+    pt_subscribe(t, READ_CLEAN_UP);
+    pt_await(t, t->read_clean_ups == 1, "the read end's clean-up");
+    assert_int_equal(t->readable_calls, 1);
+    t->r = NULL;
+    pt_close_all(t);
     free(data);
 }
 
@@ -756,9 +741,9 @@ static void close_from_thread(void *arg)
 {
     struct closer *c = arg;
     if (c->read_end) {
-        rs_pipe_clean_up_read_end(c->t->r, pt_on_read_clean_up, c->t);
+        pt_clean_up_read(c->t);
     } else {
-        rs_pipe_clean_up_write_end(c->t->w, pt_on_write_clean_up, c->t);
+        pt_clean_up_write(c->t);
     }
 }
 
@@ -768,14 +753,13 @@ static void test_pipe_clean_up_storm_from_foreign_threads(void **state)
     size_t len = 1u << 20;
     unsigned char *data = pt_make_data(len, 16);
     for (int round = 0; round < STORM_ROUNDS; round++) {
-        struct pipe_test t;
-        pt_init(&t, f);
-        t.expect = data;
-        t.expect_len = len;
-        pt_open(&t);
-        pt_subscribe(&t, READ_DRAIN);
-        pt_write(&t, data, len, 4);
-        struct closer closers[2] = {{&t, true}, {&t, false}};
+        struct pipe_test *t = pt_new(f);
+        t->expect = data;
+        t->expect_len = len;
+        pt_open(t);
+        pt_subscribe(t, READ_DRAIN);
+        pt_write(t, data, len, 4);
+        struct closer closers[2] = {{t, true}, {t, false}};
         rs__thread threads[2];
         for (int i = 0; i < 2; i++) {
             assert_int_equal(
@@ -784,17 +768,17 @@ static void test_pipe_clean_up_storm_from_foreign_threads(void **state)
         for (int i = 0; i < 2; i++) {
             rs__thread_join(&threads[i]);
         }
-        pt_await(&t, t.read_clean_ups == 1 && t.write_clean_ups == 1, "both clean-ups");
-        assert_int_equal(t.write_calls_at_clean_up, 4);
+        pt_await(t, t->read_clean_ups == 1 && t->write_clean_ups == 1, "both clean-ups");
+        assert_int_equal(t->write_calls_at_clean_up, 4);
         for (int i = 0; i < 4; i++) {
-            assert_int_equal(t.writes[i].calls, 1);
-            assert_int_equal(t.writes[i].order, i);
-            assert_true(t.writes[i].error == 0 || t.writes[i].error == RS_ERROR_BROKEN_PIPE);
+            assert_int_equal(t->writes[i].calls, 1);
+            assert_int_equal(t->writes[i].order, i);
+            assert_true(t->writes[i].error == 0 || t->writes[i].error == RS_ERROR_BROKEN_PIPE);
         }
-        assert_false(t.mismatch);
-        t.r = NULL;
-        t.w = NULL;
-        pt_close_all(&t);
+        assert_false(t->mismatch);
+        t->r = NULL;
+        t->w = NULL;
+        pt_close_all(t);
     }
     free(data);
 }

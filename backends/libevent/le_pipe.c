@@ -31,6 +31,7 @@ struct le_read_end {
 
 struct le_write_end {
     int fd;
+    size_t max_write; /* bytes offered to one write(2): the pipe's capacity */
     struct event *ev;
     struct rs__pipe_write_req *head; /* not yet fully written, FIFO */
     struct rs__pipe_write_req *tail;
@@ -40,6 +41,28 @@ static struct event_base *base_of(rs_event_loop *loop)
 {
     struct rs__le_loop *le = loop->impl;
     return le->base;
+}
+
+/*
+ * A non-blocking write(2) to a pipe never takes more than the pipe's
+ * capacity, so offering it more only costs: memcheck (valgrind) checks every
+ * byte of the buffer passed on each call, and a 32 MiB write offered whole
+ * to each of its 512 64 KiB system calls made that quadratic (8 GiB of
+ * checks). Offering the capacity makes the same system calls (a full pipe
+ * still answers EAGAIN on the next one). Linux reports the capacity; the
+ * fallback is the usual 64 KiB of the BSDs, macOS and Linux's default.
+ */
+static size_t pipe_capacity(int fd)
+{
+#if defined(F_GETPIPE_SZ)
+    int size = fcntl(fd, F_GETPIPE_SZ);
+    if (size > 0) {
+        return (size_t)size;
+    }
+#else
+    (void)fd;
+#endif
+    return 64 * 1024;
 }
 
 int rs__backend_pipe_open(rs_pipe_read_end *read_end, rs_pipe_write_end *write_end)
@@ -60,6 +83,7 @@ int rs__backend_pipe_open(rs_pipe_read_end *read_end, rs_pipe_write_end *write_e
 #endif
     r->fd = fds[0];
     w->fd = fds[1];
+    w->max_write = pipe_capacity(fds[1]);
     read_end->impl = r;
     write_end->impl = w;
     return 0;
@@ -227,7 +251,11 @@ static void pump(rs_pipe_write_end *write_end)
     struct le_write_end *w = write_end->impl;
     while (w->head) {
         struct rs__pipe_write_req *req = w->head;
-        ssize_t n = write_no_sigpipe(w->fd, req->data + req->written, req->len - req->written);
+        size_t len = req->len - req->written;
+        if (len > w->max_write) {
+            len = w->max_write;
+        }
+        ssize_t n = write_no_sigpipe(w->fd, req->data + req->written, len);
         int error = 0;
         if (n >= 0) {
             req->written += (size_t)n;

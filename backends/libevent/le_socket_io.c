@@ -36,6 +36,17 @@
 /* How many queued writes one sendmsg gathers. */
 #define WRITE_BATCH 64
 
+/*
+ * The most bytes one sendmsg(2) is offered. The kernel takes at most about
+ * the socket's send buffer per call (Linux grows it up to tcp_wmem's 4 MiB
+ * maximum by default; a Unix socket's is about 200 KiB), so offering more
+ * buys nothing, while memcheck (valgrind) checks every byte offered on every
+ * call: a 64 MiB write offered whole to each of its calls made the cost grow
+ * with the square of the size. Gathered writes of ordinary sizes (64 x
+ * 64 KiB) stay under the cap and keep their single call.
+ */
+#define WRITE_MAX_BYTES (4u << 20)
+
 /* ---- connect ---- */
 
 static void finish_connect(rs_socket *s)
@@ -201,17 +212,28 @@ void rs__le_socket_fail_writes(rs_socket *socket, int error_code)
 }
 
 /* One sendmsg(2) of the queued stream bytes, gathering up to WRITE_BATCH
- * writes; a lone write (request/response traffic) skips the gathering loop. */
+ * writes and WRITE_MAX_BYTES; a lone write (request/response traffic) skips
+ * the gathering loop. */
 static ssize_t send_queued(struct le_socket *le)
 {
     struct rs__socket_write *head = le->write_head;
     struct iovec iov[WRITE_BATCH];
+    size_t room = WRITE_MAX_BYTES;
     iov[0].iov_base = (void *)(head->data + head->written);
     iov[0].iov_len = head->len - head->written;
+    if (iov[0].iov_len > room) {
+        iov[0].iov_len = room;
+    }
+    room -= iov[0].iov_len;
     size_t count = 1;
-    for (struct rs__socket_write *req = head->next; req && count < WRITE_BATCH; req = req->next) {
+    for (struct rs__socket_write *req = head->next; req && count < WRITE_BATCH && room > 0;
+         req = req->next) {
         iov[count].iov_base = (void *)(req->data + req->written);
         iov[count].iov_len = req->len - req->written;
+        if (iov[count].iov_len > room) {
+            iov[count].iov_len = room;
+        }
+        room -= iov[count].iov_len;
         count++;
     }
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
