@@ -756,20 +756,16 @@ int rs__backend_socket_write(rs_socket *s, struct rs__socket_write *req)
 
 int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
 {
+    (void)direction; /* always the writing half (common/backend.h) */
     struct rs__iocp_socket *im = s->impl;
     if (im->kind == RS__IOCP_PIPE) {
         /* A named pipe has no half-close: only closing the handle ends it. */
         return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
-    int how = direction == RS_SOCKET_DIRECTION_READ    ? SD_RECEIVE
-              : direction == RS_SOCKET_DIRECTION_WRITE ? SD_SEND
-                                                       : SD_BOTH;
     /* Writes still queued end with the sending side (socket.h). A posted
      * send is already the kernel's: cancel it before the FIN is queued. */
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        cancel_writes(s);
-    }
-    if (shutdown(im->sock, how) != 0) {
+    cancel_writes(s);
+    if (shutdown(im->sock, SD_SEND) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
     return 0;

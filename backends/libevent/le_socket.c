@@ -380,19 +380,13 @@ int rs__backend_socket_attach(rs_socket *socket)
 
 int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
 {
+    (void)direction; /* always the writing half (common/backend.h) */
     struct le_socket *le = socket->impl;
-    int how = direction == RS_SOCKET_DIRECTION_READ    ? SHUT_RD
-              : direction == RS_SOCKET_DIRECTION_WRITE ? SHUT_WR
-                                                       : SHUT_RDWR;
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
-    }
-    if (shutdown(le->fd, how) != 0) {
+    rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
+    if (shutdown(le->fd, SHUT_WR) != 0) {
         return rs__le_raise_errno(errno);
     }
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
-    }
+    rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
     return 0;
 }
 
