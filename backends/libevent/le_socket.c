@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -293,6 +294,15 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         return rs__le_raise_errno(errno);
     }
     if (o->domain == RS_SOCKET_LOCAL) {
+        /* Connecting needs write permission on the socket file: 0600 lets
+         * the owner (and root) in and nobody else, as the named pipe's
+         * descriptor does on Windows; bind itself leaves the umask's mode.
+         * No client can connect in between: the socket does not listen yet. */
+        if (chmod(local->address, S_IRUSR | S_IWUSR) != 0) {
+            int err = errno;
+            unlink(local->address);
+            return rs__le_raise_errno(err);
+        }
         socket->local = *local;
         socket->local.port = 0;
         return 0;
