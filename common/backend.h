@@ -126,7 +126,9 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
 /* Takes req (validated) into the backend's FIFO. Every accepted req ends in
  * exactly one rs__socket_write_done. Loop thread. */
 int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req);
-/* shutdown(2) for direction. Loop thread (or no loop). */
+/* shutdown(2) of the writing half (direction is always
+ * RS_SOCKET_DIRECTION_WRITE: common/ shuts the reading half itself, see
+ * rs_socket_shutdown). Loop thread (or no loop). */
 int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 /* Closes the OS socket: unregisters it, aborts a pending connect without a
  * report, and ends every queued write with rs__socket_write_done(

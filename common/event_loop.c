@@ -27,14 +27,13 @@ static rs_event_loop **live_loops;
 static size_t live_count;
 static size_t live_capacity;
 
-static int live_add(rs_event_loop *loop)
+/* Caller holds live_lock. */
+static int live_add_locked(rs_event_loop *loop)
 {
-    rs__mutex_lock(&live_lock);
     if (live_count == live_capacity) {
         size_t cap = live_capacity ? live_capacity * 2 : 16;
         rs_event_loop **grown = rs__mem_acquire(cap * sizeof *grown);
         if (!grown) {
-            rs__mutex_unlock(&live_lock);
             return -1;
         }
         if (live_count) {
@@ -45,8 +44,15 @@ static int live_add(rs_event_loop *loop)
         live_capacity = cap;
     }
     live_loops[live_count++] = loop;
-    rs__mutex_unlock(&live_lock);
     return 0;
+}
+
+static int live_add(rs_event_loop *loop)
+{
+    rs__mutex_lock(&live_lock);
+    int rc = live_add_locked(loop);
+    rs__mutex_unlock(&live_lock);
+    return rc;
 }
 
 /* Caller holds live_lock. */
@@ -117,6 +123,11 @@ void rs__event_loop_add_load(rs_event_loop *loop, long delta)
     rs__atomic_add(&loop->load, delta);
 }
 
+void rs__event_loop_add_handles(rs_event_loop *loop, long delta)
+{
+    rs__atomic_add(&loop->handles, delta);
+}
+
 void rs__event_loop_wake(rs_event_loop *loop)
 {
     /* A plain read first: while a wake-up is pending, a burst of submissions
@@ -144,6 +155,7 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
     rs__scheduler_init(&loop->scheduler);
     rs__fastlock_init(&loop->synced.lock);
     rs__mutex_init(&loop->thread_lock);
+    rs__mutex_init(&loop->calls_lock);
     if (rs__backend_loop_init(loop) != 0) {
         goto fail;
     }
@@ -153,6 +165,7 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
     }
     return loop;
 fail:
+    rs__mutex_clean_up(&loop->calls_lock);
     rs__mutex_clean_up(&loop->thread_lock);
     rs__fastlock_clean_up(&loop->synced.lock);
     rs__mem_release(loop);
@@ -284,11 +297,74 @@ static void loop_thread_main(void *arg)
     while (!rs__atomic_load(&loop->stop_requested)) {
         run_iteration(loop);
     }
+    /* The calls still waiting were not run: their callers take them over
+     * (rs__event_loop_call_and_wait). */
+    rs__mutex_lock(&loop->calls_lock);
+    loop->thread_running = false;
+    for (struct rs__loop_call *c = loop->calls; c; c = c->next) {
+        c->linked = false;
+        c->stopped = true;
+        rs__condvar_broadcast(&c->cond);
+    }
+    loop->calls = NULL;
+    rs__mutex_unlock(&loop->calls_lock);
     rs__current_loop = NULL;
     rs__atomic_store_u64(&loop->owner_thread, 0);
 }
 
 /* ---- thread control ---- */
+
+static void set_thread_running(rs_event_loop *loop, bool running)
+{
+    rs__mutex_lock(&loop->calls_lock);
+    loop->thread_running = running;
+    rs__mutex_unlock(&loop->calls_lock);
+}
+
+/* Starts the loop's thread. thread_lock held, no thread started. */
+static int start_thread_locked(rs_event_loop *loop)
+{
+    rs__atomic_store(&loop->stop_requested, 0);
+    set_thread_running(loop, true);
+    if (rs__thread_start(&loop->thread, loop_thread_main, loop, "rs-event-loop") != 0) {
+        set_thread_running(loop, false);
+        return -1;
+    }
+    loop->thread_started = true;
+    return 0;
+}
+
+/* Stops the loop's thread and waits for it. thread_lock held. Returns
+ * whether it was running (and not already asked to stop). */
+static bool stop_thread_locked(rs_event_loop *loop)
+{
+    if (!loop->thread_started) {
+        return false;
+    }
+    bool was_running = rs__atomic_exchange(&loop->stop_requested, 1) == 0;
+    if (was_running) {
+        rs__event_loop_wake(loop);
+    }
+    rs__thread_join(&loop->thread);
+    loop->thread_started = false;
+    return was_running;
+}
+
+/* The calling thread acts as the loop's thread (destroy, or a call while the
+ * loop does not run); returns the loop it was before. */
+static rs_event_loop *act_as_loop_thread(rs_event_loop *loop)
+{
+    rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
+    rs_event_loop *outer = rs__current_loop;
+    rs__current_loop = loop;
+    return outer;
+}
+
+static void stop_acting(rs_event_loop *loop, rs_event_loop *outer)
+{
+    rs__current_loop = outer;
+    rs__atomic_store_u64(&loop->owner_thread, 0);
+}
 
 int rs_event_loop_run(rs_event_loop *loop)
 {
@@ -307,14 +383,9 @@ int rs_event_loop_run(rs_event_loop *loop)
         rs__thread_join(&loop->thread);
         loop->thread_started = false;
     }
-    rs__atomic_store(&loop->stop_requested, 0);
-    if (rs__thread_start(&loop->thread, loop_thread_main, loop, "rs-event-loop") != 0) {
-        rs__mutex_unlock(&loop->thread_lock);
-        return -1;
-    }
-    loop->thread_started = true;
+    int rc = start_thread_locked(loop);
     rs__mutex_unlock(&loop->thread_lock);
-    return 0;
+    return rc;
 }
 
 int rs_event_loop_stop(rs_event_loop *loop)
@@ -394,25 +465,142 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     live_remove_at(i);
     rs__mutex_unlock(&live_lock);
 
-    rs_event_loop_stop(loop);
-    rs_event_loop_wait_for_stop(loop);
+    /* The handles are counted once the thread stopped: a connect that
+     * completes meanwhile turns into a handle. A loop that still holds
+     * sockets or pipe ends is left as it was (as uv_loop_close refuses with
+     * EBUSY): freeing it would leave them pointing at freed memory, and
+     * closing them behind the application's back would leave it pointers
+     * to objects it can no longer tell apart from live ones. */
+    rs__mutex_lock(&loop->thread_lock);
+    bool was_running = stop_thread_locked(loop);
+    long handles = rs__atomic_load(&loop->handles);
+    if (handles != 0) {
+        RS__LOG(RS_LOG_ERROR,
+                "event loop: not destroyed: %ld sockets or pipe ends are still open on it",
+                handles);
+        int restarted = was_running ? start_thread_locked(loop) : 0;
+        rs__mutex_unlock(&loop->thread_lock);
+        if (restarted != 0) {
+            RS__LOG(RS_LOG_ERROR, "event loop: could not run it again after a refused destroy");
+        }
+        rs__mutex_lock(&live_lock);
+        int added = live_add_locked(loop);
+        rs__mutex_unlock(&live_lock);
+        if (added != 0) {
+            RS__LOG(RS_LOG_ERROR, "event loop: could not list it again after a refused destroy");
+        }
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    rs__mutex_unlock(&loop->thread_lock);
 
-    rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
-    rs_event_loop *outer = rs__current_loop;
-    rs__current_loop = loop;
+    rs_event_loop *outer = act_as_loop_thread(loop);
     rs__resolver_forget_loop(loop);
     cancel_all(loop);
     rs__backend_loop_clean_up(loop);
     /* The backend's clean-up may have collected completions that scheduled
      * their callbacks (IOCP: writes cancelled by a close): cancel those too. */
     cancel_all(loop);
-    rs__current_loop = outer;
-    rs__atomic_store_u64(&loop->owner_thread, 0);
+    stop_acting(loop, outer);
 
+    rs__mutex_clean_up(&loop->calls_lock);
     rs__mutex_clean_up(&loop->thread_lock);
     rs__fastlock_clean_up(&loop->synced.lock);
     rs__mem_release(loop);
     return 0;
+}
+
+int rs__event_loop_live_count(void)
+{
+    rs__mutex_lock(&live_lock);
+    size_t n = live_count;
+    rs__mutex_unlock(&live_lock);
+    return (int)n;
+}
+
+/* ---- calls from foreign threads ---- */
+
+static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct rs__loop_call *c = arg;
+    rs_event_loop *loop = rs__current_loop;
+    enum rs__call_mode mode = c->taken_over                  ? RS__CALL_INLINE
+                              : status == RS_TASK_STATUS_RUN ? RS__CALL_TASK
+                                                             : RS__CALL_LOOP_GONE;
+    c->result = c->fn(c->arg, mode);
+    if (c->taken_over) {
+        return; /* the caller is this thread */
+    }
+    rs__mutex_lock(&loop->calls_lock);
+    if (c->linked) {
+        struct rs__loop_call **p = &loop->calls;
+        while (*p != c) {
+            p = &(*p)->next;
+        }
+        *p = c->next;
+        c->linked = false;
+    }
+    c->done = true;
+    rs__condvar_broadcast(&c->cond);
+    rs__mutex_unlock(&loop->calls_lock);
+}
+
+int rs__event_loop_call_and_wait(rs_event_loop *loop, rs__loop_call_fn *fn, void *arg)
+{
+    struct rs__loop_call c;
+    memset(&c, 0, sizeof c);
+    c.fn = fn;
+    c.arg = arg;
+    rs__condvar_init(&c.cond);
+    rs_task_init(&c.task, loop_call_task, &c, "call from a foreign thread");
+    bool scheduled = false;
+    for (;;) {
+        rs__mutex_lock(&loop->calls_lock);
+        if (loop->thread_running) {
+            c.stopped = false;
+            c.linked = true;
+            c.next = loop->calls;
+            loop->calls = &c;
+            rs__mutex_unlock(&loop->calls_lock);
+            if (!scheduled) {
+                scheduled = true;
+                rs_event_loop_schedule_now(loop, &c.task);
+            }
+            rs__mutex_lock(&loop->calls_lock);
+            while (!c.done && !c.stopped) {
+                rs__condvar_wait(&c.cond, &loop->calls_lock);
+            }
+            bool done = c.done;
+            rs__mutex_unlock(&loop->calls_lock);
+            if (done) {
+                break;
+            }
+            continue; /* the thread left without running it */
+        }
+        rs__mutex_unlock(&loop->calls_lock);
+
+        rs__mutex_lock(&loop->thread_lock);
+        if (loop->thread_started && !rs__atomic_load(&loop->stop_requested)) {
+            /* Run again meanwhile: the task (if scheduled) runs there. */
+            rs__mutex_unlock(&loop->thread_lock);
+            continue;
+        }
+        stop_thread_locked(loop);
+        rs_event_loop *outer = act_as_loop_thread(loop);
+        if (scheduled) {
+            /* Still queued: cancelling it here, as the loop's thread, runs
+             * it at once, as a call of this thread. */
+            c.taken_over = true;
+            rs_event_loop_cancel_task(loop, &c.task);
+        } else {
+            c.result = fn(arg, RS__CALL_INLINE);
+        }
+        stop_acting(loop, outer);
+        rs__mutex_unlock(&loop->thread_lock);
+        break;
+    }
+    rs__condvar_clean_up(&c.cond);
+    return c.result;
 }
 
 /* ---- scheduling ---- */

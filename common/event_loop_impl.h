@@ -46,12 +46,65 @@ struct rs_event_loop {
     volatile long stop_requested; /* the thread leaves after this iteration */
     volatile uint64_t owner_thread;
     volatile long load; /* I/O objects assigned, for group load balancing */
+    /* Sockets and pipe ends the application still holds on this loop (not
+     * yet closed or cleaned up; a connect still pending is not counted,
+     * the destroy ends it): rs_event_loop_destroy refuses while any is. */
+    volatile long handles;
 
     /* Thread control (run / wait_for_stop), serialised by thread_lock. */
     rs__mutex thread_lock;
     rs__thread thread;
     bool thread_started;
+
+    /* Foreign threads waiting for a call to run on the loop
+     * (rs__event_loop_call_and_wait), and whether the loop's thread runs
+     * iterations: both under calls_lock, so that a thread that leaves the
+     * loop tells every waiter whose call it did not run. */
+    rs__mutex calls_lock;
+    bool thread_running;
+    struct rs__loop_call *calls;
 };
+
+/* How a call made with rs__event_loop_call_and_wait runs. */
+enum rs__call_mode {
+    RS__CALL_INLINE,    /* on the calling thread, which is (or acts as) the loop's */
+    RS__CALL_TASK,      /* on the loop's thread, from a task */
+    RS__CALL_LOOP_GONE, /* the loop is being destroyed (on the destroying thread) */
+};
+
+typedef int(rs__loop_call_fn)(void *arg, enum rs__call_mode mode);
+
+/* One call of rs__event_loop_call_and_wait, on the waiter's stack. */
+struct rs__loop_call {
+    rs_task task;
+    rs__loop_call_fn *fn;
+    void *arg;
+    int result;
+    struct rs__loop_call *next; /* in loop->calls while linked */
+    bool linked;
+    bool done;
+    bool stopped;    /* the loop's thread left without running it */
+    bool taken_over; /* the waiter runs it itself */
+    rs__condvar cond;
+};
+
+/*
+ * Runs fn(arg) as the loop's thread and returns its result once it ran.
+ * For a foreign thread (no loop's thread): if the loop runs, fn runs there
+ * from a task and the caller waits; if the loop does not run (never run,
+ * stopped, or it stops before it ran the task), fn runs on the calling
+ * thread, which acts as the loop's thread meanwhile and holds the loop's
+ * thread lock (the loop cannot start until fn returns). So the call returns
+ * whatever the loop's state. Never from a loop's thread.
+ */
+int rs__event_loop_call_and_wait(rs_event_loop *loop, rs__loop_call_fn *fn, void *arg);
+
+/* Number of loops created and not destroyed. Any thread. */
+int rs__event_loop_live_count(void);
+
+/* Counts a socket or pipe end the application holds on loop (delta +1 or
+ * -1; see rs_event_loop.handles). Any thread. */
+void rs__event_loop_add_handles(rs_event_loop *loop, long delta);
 
 /* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
 void rs__event_loop_add_load(rs_event_loop *loop, long delta);

@@ -4,7 +4,9 @@
 #include "atomics.h"
 #include "backend.h"
 #include "error.h"
+#include "event_loop_impl.h"
 #include "host_resolver_impl.h"
+#include "log.h"
 #include "thread.h"
 
 #include <reseau/common.h>
@@ -34,11 +36,27 @@ int rs_library_cleanup(void)
         rs__mutex_unlock(&init_lock);
         return rs_raise(RS_ERROR_LIBRARY_NOT_INITIALIZED);
     }
-    long n = rs__atomic_add(&init_count, -1);
-    if (n == 0) {
-        rs__resolver_wait_idle();
+    if (rs__atomic_load(&init_count) == 1) {
+        /* The last cleanup releases what every object of the library relies
+         * on (Winsock): it refuses while one is left, and says what, rather
+         * than leaving the application sockets that no longer work and
+         * memory nobody reports. Lookups still running for a destroyed loop
+         * finish on their own: wait for them first. */
+        int loops = rs__event_loop_live_count();
+        if (loops == 0) {
+            rs__resolver_wait_idle();
+        }
+        int64_t blocks = rs_live_allocations();
+        if (loops != 0 || blocks != 0) {
+            RS__LOG(RS_LOG_ERROR,
+                    "library cleanup refused: %d event loops and %lld allocations are still live",
+                    loops, (long long)blocks);
+            rs__mutex_unlock(&init_lock);
+            return rs_raise(RS_ERROR_INVALID_STATE);
+        }
         rs__backend_library_clean_up();
     }
+    long n = rs__atomic_add(&init_count, -1);
     rs__alloc_lock_hook((int)n);
     rs__mutex_unlock(&init_lock);
     return 0;

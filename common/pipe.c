@@ -37,33 +37,28 @@ enum {
     READ_DRAINED, /* returned less, RS_ERROR_WOULD_BLOCK or end of stream */
 };
 
-struct rs__pipe_waiter {
-    rs__mutex lock;
-    rs__condvar cond;
-    bool done;
-};
-
 /* ---- the clean-up hop, shared by both ends ---- */
 
-static void waiter_signal(struct rs__pipe_clean_up *c)
+struct close_call {
+    void (*close_now)(void *end);
+    void *end;
+};
+
+static int close_call_fn(void *arg, enum rs__call_mode mode)
 {
-    struct rs__pipe_waiter *w = c->waiter;
-    if (!w) {
-        return;
-    }
-    c->waiter = NULL;
-    rs__mutex_lock(&w->lock);
-    w->done = true;
-    rs__condvar_broadcast(&w->cond);
-    rs__mutex_unlock(&w->lock);
+    (void)mode; /* a clean-up does the same work whatever the loop's state */
+    struct close_call *c = arg;
+    c->close_now(c->end);
+    return 0;
 }
 
 /*
  * On the end's loop thread, close_now runs at once. From another loop's
  * thread the close is only scheduled: waiting there could deadlock two loops
  * that clean up each other's ends. From any other thread the caller waits
- * until the loop has run it, so that no callback of the end starts after the
- * call returns.
+ * until it ran (on the loop, or on the calling thread while the loop does
+ * not run: rs__event_loop_call_and_wait), so that no callback of the end
+ * starts after the call returns.
  */
 static void clean_up_start(rs_event_loop *loop, struct rs__pipe_clean_up *c,
                            void (*close_now)(void *end), void *end)
@@ -76,18 +71,8 @@ static void clean_up_start(rs_event_loop *loop, struct rs__pipe_clean_up *c,
         rs_event_loop_schedule_now(loop, &c->task);
         return;
     }
-    struct rs__pipe_waiter w = {.done = false};
-    rs__mutex_init(&w.lock);
-    rs__condvar_init(&w.cond);
-    c->waiter = &w;
-    rs_event_loop_schedule_now(loop, &c->task);
-    rs__mutex_lock(&w.lock);
-    while (!w.done) {
-        rs__condvar_wait(&w.cond, &w.lock);
-    }
-    rs__mutex_unlock(&w.lock);
-    rs__condvar_clean_up(&w.cond);
-    rs__mutex_clean_up(&w.lock);
+    struct close_call call = {close_now, end};
+    rs__event_loop_call_and_wait(loop, close_call_fn, &call);
 }
 
 /* ---- read end ---- */
@@ -114,6 +99,7 @@ static void read_end_close_now(void *end)
 {
     rs_pipe_read_end *r = end;
     r->clean_up.closing = true;
+    rs__event_loop_add_handles(r->loop, -1);
     r->subscribed = false;
     r->armed = false;
     if (r->check_scheduled) {
@@ -132,7 +118,6 @@ static void read_end_clean_up_task(rs_task *task, void *arg, rs_task_status stat
     rs_pipe_read_end *r = arg;
     if (!r->clean_up.closing) {
         read_end_close_now(r);
-        waiter_signal(&r->clean_up);
         return;
     }
     read_end_finish(r);
@@ -373,6 +358,7 @@ static void write_end_close_now(void *end)
 {
     rs_pipe_write_end *w = end;
     w->clean_up.closing = true;
+    rs__event_loop_add_handles(w->loop, -1);
     rs__backend_pipe_write_end_close(w);
 }
 
@@ -382,7 +368,6 @@ static void write_end_clean_up_task(rs_task *task, void *arg, rs_task_status sta
     (void)status;
     rs_pipe_write_end *w = arg;
     write_end_close_now(w);
-    waiter_signal(&w->clean_up);
 }
 
 int rs_pipe_clean_up_write_end(rs_pipe_write_end *write_end,
@@ -461,6 +446,8 @@ int rs_pipe_new(rs_event_loop *read_loop, rs_pipe_read_end **read_end, rs_event_
     }
     rs__event_loop_add_load(read_loop, 1);
     rs__event_loop_add_load(write_loop, 1);
+    rs__event_loop_add_handles(read_loop, 1);
+    rs__event_loop_add_handles(write_loop, 1);
     *read_end = r;
     *write_end = w;
     return 0;

@@ -21,15 +21,11 @@ enum rs__pipe_readable_state {
     RS__PIPE_CLOSED,    /* every byte was read and the write end is gone */
 };
 
-/* Waits on a foreign thread for the clean-up hop (on its stack). */
-struct rs__pipe_waiter;
-
 /* The part of clean-up that is the same for both ends. */
 struct rs__pipe_clean_up {
     rs_task task; /* the hop to the loop, then the final step */
     rs_pipe_on_clean_up_complete_fn *on_complete;
     void *user_data;
-    struct rs__pipe_waiter *waiter;
     bool closing;        /* clean-up started: no new I/O, no more events */
     bool backend_closed; /* the backend released its state */
 };

@@ -67,13 +67,28 @@ rs_event_loop *rs__socket_loop(const rs_socket *s)
     return RS__ATOMIC_LOAD_PTR(&s->loop);
 }
 
-static void set_loop(rs_socket *s, rs_event_loop *loop)
+/* Counts the socket among the loop's handles (which keep the loop's destroy
+ * from freeing it under the socket) once it is something the application
+ * must close: a listener, a connected or an assigned socket. A connect still
+ * pending is not counted: the loop's destroy ends it. */
+static void count_handle_locked(rs_socket *s)
+{
+    if (!s->handle_counted) {
+        s->handle_counted = true;
+        rs__event_loop_add_handles(s->loop, 1);
+    }
+}
+
+static void set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
 {
     rs__mutex_lock(&s->lock);
     if (!s->loop) {
         RS__ATOMIC_STORE_PTR(&s->loop, loop);
         s->load_counted = true;
         rs__event_loop_add_load(loop, 1);
+    }
+    if (handle) {
+        count_handle_locked(s);
     }
     rs__mutex_unlock(&s->lock);
 }
@@ -173,17 +188,13 @@ rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
 
 /* ---- running on the loop thread ---- */
 
-enum call_mode { CALL_INLINE, CALL_TASK, CALL_LOOP_GONE };
+typedef int(loop_call_fn)(rs_socket *s, enum rs__call_mode mode);
 
-typedef int(loop_call_fn)(rs_socket *s, enum call_mode mode);
-
+/* A call scheduled from another loop's thread, which does not wait. */
 struct loop_call {
     rs_task task;
     rs_socket *socket;
     loop_call_fn *fn;
-    bool wait;        /* a foreign thread waits for `done` */
-    bool done;        /* under socket->lock */
-    rs__condvar cond; /* signals `done` (initialised only if wait) */
 };
 
 static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
@@ -191,29 +202,43 @@ static void loop_call_task(rs_task *task, void *arg, rs_task_status status)
     (void)task;
     struct loop_call *c = arg;
     rs_socket *s = c->socket;
-    c->fn(s, status == RS_TASK_STATUS_RUN ? CALL_TASK : CALL_LOOP_GONE);
-    if (c->wait) {
-        rs__mutex_lock(&s->lock);
-        c->done = true;
-        rs__condvar_broadcast(&c->cond);
-        rs__mutex_unlock(&s->lock);
-    } else {
-        rs__mem_release(c);
-    }
+    c->fn(s, status == RS_TASK_STATUS_RUN ? RS__CALL_TASK : RS__CALL_LOOP_GONE);
+    rs__mem_release(c);
     rs__socket_release(s);
+}
+
+struct blocking_call {
+    rs_socket *socket;
+    loop_call_fn *fn;
+};
+
+static int blocking_call_fn(void *arg, enum rs__call_mode mode)
+{
+    struct blocking_call *b = arg;
+    return b->fn(b->socket, mode);
 }
 
 /*
  * Runs fn on the socket's loop thread: inline when called there (or when the
- * socket has no loop); from a foreign thread through a task, waiting until it
- * ran; from another loop's thread through a task without waiting, since two
- * loops waiting on each other would deadlock.
+ * socket has no loop); from a foreign thread as the loop's thread, waiting
+ * until it ran (rs__event_loop_call_and_wait: on the calling thread when the
+ * loop does not run); from another loop's thread through a task without
+ * waiting, since two loops waiting on each other would deadlock.
  */
 static int run_on_loop(rs_socket *s, loop_call_fn *fn)
 {
     rs_event_loop *loop = rs__socket_loop(s);
     if (!loop || rs_event_loop_is_on_thread(loop)) {
-        return fn(s, CALL_INLINE);
+        return fn(s, RS__CALL_INLINE);
+    }
+    if (!rs__event_loop_current()) {
+        /* The loop may destroy the socket (in a callback) before the call
+         * returns here: hold a reference meanwhile. */
+        struct blocking_call b = {s, fn};
+        rs__socket_acquire(s);
+        int rc = rs__event_loop_call_and_wait(loop, blocking_call_fn, &b);
+        rs__socket_release(s);
+        return rc;
     }
     struct loop_call *c = rs__mem_calloc(1, sizeof *c);
     if (!c) {
@@ -221,38 +246,12 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
     }
     c->socket = s;
     c->fn = fn;
-    c->wait = rs__event_loop_current() == NULL;
     rs_task_init(&c->task, loop_call_task, c, "socket call");
-    bool wait = c->wait;
-    if (wait) {
-        rs__condvar_init(&c->cond);
-    }
-    /* One reference for the task; a waiter keeps one more, since the loop
-     * may destroy the socket (in a callback) before the waiter wakes up. */
-    rs__socket_acquire(s);
-    if (wait) {
-        rs__socket_acquire(s);
-    }
+    rs__socket_acquire(s); /* the task's */
     if (rs_event_loop_schedule_now(loop, &c->task) != 0) {
         rs__socket_release(s);
-        if (wait) {
-            rs__socket_release(s);
-        }
-        if (wait) {
-            rs__condvar_clean_up(&c->cond);
-        }
         rs__mem_release(c);
         return -1;
-    }
-    if (wait) {
-        rs__mutex_lock(&s->lock);
-        while (!c->done) {
-            rs__condvar_wait(&c->cond, &s->lock);
-        }
-        rs__mutex_unlock(&s->lock);
-        rs__condvar_clean_up(&c->cond);
-        rs__mem_release(c);
-        rs__socket_release(s);
     }
     return 0;
 }
@@ -302,9 +301,15 @@ static void release_os(rs_socket *s)
         s->load_counted = false;
         rs__event_loop_add_load(s->loop, -1);
     }
+    rs__mutex_lock(&s->lock);
+    if (s->handle_counted) {
+        s->handle_counted = false;
+        rs__event_loop_add_handles(s->loop, -1);
+    }
+    rs__mutex_unlock(&s->lock);
 }
 
-static int close_now(rs_socket *s, enum call_mode mode)
+static int close_now(rs_socket *s, enum rs__call_mode mode)
 {
     (void)mode;
     if (s->connect_pending) {
@@ -326,7 +331,7 @@ static int close_now(rs_socket *s, enum call_mode mode)
 
 /* close_now for rs_socket_destroy: nobody can ask for a lazy local address
  * afterwards, so it is dropped rather than read. */
-static int close_for_destroy(rs_socket *s, enum call_mode mode)
+static int close_for_destroy(rs_socket *s, enum rs__call_mode mode)
 {
     /* No lock: a query racing rs_socket_destroy would use a freed socket
      * anyway. */
@@ -482,16 +487,16 @@ int rs_socket_listen(rs_socket *socket, int backlog)
 
 /* Brings the backend in line with RS__SOCKET_ACCEPTING: whichever of
  * start_accept and stop_accept came last wins. */
-static int accept_sync(rs_socket *s, enum call_mode mode)
+static int accept_sync(rs_socket *s, enum rs__call_mode mode)
 {
-    if (mode == CALL_LOOP_GONE || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if (mode == RS__CALL_LOOP_GONE || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
         return 0;
     }
     if (!s->attached) {
         if (rs__backend_socket_attach(s) != 0) {
             int err = rs_last_error();
             rs__socket_state_update(s, RS__SOCKET_ACCEPTING, 0);
-            if (mode == CALL_INLINE) {
+            if (mode == RS__CALL_INLINE) {
                 return -1;
             }
             s->on_accept(s, err, NULL, s->accept_user_data);
@@ -525,7 +530,7 @@ int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
     if (!rs__atomic_cas(&socket->state, state, state | RS__SOCKET_ACCEPTING)) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    set_loop(socket, loop);
+    set_loop(socket, loop, true);
     return run_on_loop(socket, accept_sync);
 }
 
@@ -653,7 +658,7 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     socket->connect_user_data = user_data;
     socket->connect_pending = true;
     set_state(socket, RS__SOCKET_CONNECTING);
-    set_loop(socket, loop);
+    set_loop(socket, loop, false);
     rs__socket_acquire(socket);
     if (rs_event_loop_schedule_now(loop, &socket->connect_task) != 0) {
         /* Only a task still scheduled fails here: a connect is already running. */
@@ -673,6 +678,9 @@ void rs__socket_connect_done(rs_socket *s, int error_code)
     if (error_code == 0) {
         set_state(s, RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE);
         s->remote_known = true;
+        rs__mutex_lock(&s->lock);
+        count_handle_locked(s);
+        rs__mutex_unlock(&s->lock);
     } else {
         release_os(s);
     }
@@ -685,13 +693,13 @@ void rs__socket_connect_done(rs_socket *s, int error_code)
 
 /* ---- I/O ---- */
 
-static int attach_call(rs_socket *s, enum call_mode mode)
+static int attach_call(rs_socket *s, enum rs__call_mode mode)
 {
-    if (mode == CALL_LOOP_GONE || s->attached || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if (mode == RS__CALL_LOOP_GONE || s->attached || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
         return 0;
     }
     if (rs__backend_socket_attach(s) != 0) {
-        if (mode == CALL_INLINE) {
+        if (mode == RS__CALL_INLINE) {
             return -1;
         }
         RS__LOG(RS_LOG_ERROR, "socket: registering with its event loop failed: %s",
@@ -717,7 +725,7 @@ int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop)
     if (!connected && !bound_dgram) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    set_loop(socket, loop);
+    set_loop(socket, loop, true);
     return run_on_loop(socket, attach_call);
 }
 

@@ -72,6 +72,7 @@ struct rs_socket {
     bool attached;       /* registered with the loop by the backend */
     bool close_notified; /* on_close has run */
     bool load_counted;   /* counted in loop->load */
+    bool handle_counted; /* counted in loop->handles (under `lock`) */
     void *impl;          /* the backend's state */
     rs_event_loop *loop;
     volatile long state;

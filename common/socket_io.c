@@ -54,8 +54,10 @@ static void schedule_redeliver(rs_socket *s)
 
 static void deliver_readable(rs_socket *s)
 {
+    /* Shut down for reading: the data stays unread and unreported
+     * (rs_socket_shutdown). */
     if (!s->on_readable || rs__socket_is_destroyed(s) ||
-        (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+        (rs__socket_state(s) & RS__SOCKET_CLOSED) || !can_read(s)) {
         return;
     }
     /* A read that fills the buffer during the callback sets it again. */
@@ -214,6 +216,16 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     return 0;
 }
 
+/*
+ * The reading half is shut down by reseau itself, on both backends: reads
+ * and readable events stop, and whatever the peer sends stays in the
+ * kernel's buffer unread (the peer's writes complete until the window
+ * fills). The OS call is not made for it because its outcome differs:
+ * Windows' shutdown(SD_RECEIVE) resets the connection when data is waiting
+ * or arrives later (shutdown's documentation), while Linux's SHUT_RD keeps
+ * the connection and reports end of stream. The writing half is the OS's
+ * shutdown(SD_SEND / SHUT_WR): the FIN is the part the peer must see.
+ */
 int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
 {
     if (!socket ||
@@ -228,7 +240,8 @@ int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
     if (!(rs__socket_state(socket) & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE))) {
         return rs_raise(RS_ERROR_NOT_CONNECTED);
     }
-    if (rs__backend_socket_shutdown(socket, direction) != 0) {
+    if ((direction & RS_SOCKET_DIRECTION_WRITE) &&
+        rs__backend_socket_shutdown(socket, RS_SOCKET_DIRECTION_WRITE) != 0) {
         return -1;
     }
     long clear = 0;

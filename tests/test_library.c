@@ -82,9 +82,9 @@ static void test_lb2_winsock_version_checked_and_cleanup_paired(void **state)
     SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
     assert_true(s != INVALID_SOCKET);
     closesocket(s);
-    assert_non_null(rs__winsock.accept_ex);
-    assert_non_null(rs__winsock.connect_ex);
-    assert_non_null(rs__winsock.get_accept_ex_sockaddrs);
+    assert_non_null(rs__winsock_ipv4.accept_ex);
+    assert_non_null(rs__winsock_ipv4.connect_ex);
+    assert_non_null(rs__winsock_ipv4.get_accept_ex_sockaddrs);
     assert_int_equal(rs_library_cleanup(), 0);
     assert_int_equal(rs__winsock_cleanup_count(), cleanups);
     assert_int_equal(rs_library_cleanup(), 0);

@@ -96,7 +96,10 @@ RS_API const char *rs_error_str(int code);
  * available, or an extension function could not be loaded),
  * RS_ERROR_SYS_CALL_FAILURE. A failed init leaves the reference count unchanged.
  * rs_library_cleanup errors: RS_ERROR_LIBRARY_NOT_INITIALIZED (more cleanups
- * than successful inits).
+ * than successful inits), RS_ERROR_INVALID_STATE (the last cleanup while an
+ * event loop or any other allocation of the library is still live: nothing
+ * is released, the count stays 1, and the live loops and allocations are
+ * logged at RS_LOG_ERROR).
  */
 RS_API int rs_library_init(void);
 /** Drops one successful init; the last one releases process-wide resources. */

@@ -2,20 +2,25 @@
  * reseau: anonymous one-way byte pipes whose two ends live on event loops
  * (the same loop or two different ones).
  *
- * POSIX: pipe2(O_NONBLOCK | O_CLOEXEC). Windows: an overlapped named pipe with
- * a unique name (rs_pipe_unique_name), created with
- * FILE_FLAG_FIRST_PIPE_INSTANCE and PIPE_REJECT_REMOTE_CLIENTS, retried with a
- * fresh name on a collision.
+ * POSIX: pipe2(O_NONBLOCK | O_CLOEXEC) (no name: only this process holds
+ * it). Windows: an overlapped named pipe with a unique name
+ * (rs_pipe_unique_name), created with FILE_FLAG_FIRST_PIPE_INSTANCE,
+ * PIPE_REJECT_REMOTE_CLIENTS and a DACL naming the creating process's user,
+ * LocalSystem and Administrators only, retried with a fresh name on a
+ * collision.
  *
  * Threading: each end belongs to its loop. read, write, subscribe and
  * unsubscribe run on that loop's thread (elsewhere: RS_ERROR_WRONG_THREAD).
  * Every callback runs on the end's loop thread, never inside the call that
  * started it. Cleaning up an end is safe from any thread: from a foreign
- * thread it hops to the end's loop and waits (so that loop must be running,
- * or run later); from another loop's thread it completes asynchronously
- * (never waits for another loop).
+ * thread it hops to the end's loop and waits, or, when that loop does not
+ * run, closes the end on the calling thread (acting as the loop's thread):
+ * it returns whatever the loop's state; from another loop's thread it
+ * completes asynchronously (never waits for another loop).
  *
- * Lifetime: clean up both ends before destroying their loops. An end's
+ * Lifetime: clean up both ends before destroying their loops
+ * (rs_event_loop_destroy fails with RS_ERROR_INVALID_STATE while an end on
+ * the loop has not been cleaned up). An end's
  * on_complete runs last, after every callback of that end, when the library
  * holds nothing of it any more.
  */

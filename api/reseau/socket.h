@@ -2,6 +2,12 @@
  * reseau: sockets: TCP and UDP over IPv4 and IPv6, and LOCAL stream sockets
  * (a Unix domain socket on POSIX, a named pipe \\\\.\\pipe\\NAME on Windows).
  *
+ * Who may connect to a LOCAL listener: on POSIX the socket file is made
+ * mode 0600 at bind (the owner, and root); on Windows the pipe is created
+ * with a DACL naming the creating process's user, LocalSystem and
+ * Administrators only (not the default descriptor, which lets Everyone and
+ * Anonymous read), and refuses remote clients.
+ *
  * Life cycle: rs_socket_new -> (bind -> listen -> start_accept) or connect ->
  * I/O on the loop thread -> rs_socket_close (any thread) -> rs_socket_destroy.
  *
@@ -26,9 +32,13 @@
  * best-effort. Both backends apply the options the same way for TCP, UDP and
  * LOCAL.
  *
- * Loops: close (or destroy) every socket before destroying its loop. The one
- * exception is a connect still pending: destroying the loop ends it with
- * RS_ERROR_EVENT_LOOP_SHUTDOWN and leaves the socket closed and without a loop.
+ * Loops: close (or destroy) every socket before destroying its loop:
+ * rs_event_loop_destroy fails with RS_ERROR_INVALID_STATE, and leaves the
+ * loop and its sockets as they were, while a listener, a connected socket
+ * or an assigned socket on it is open. A closed socket may be destroyed
+ * after its loop. The one exception is a connect still pending: destroying
+ * the loop ends it with RS_ERROR_EVENT_LOOP_SHUTDOWN and leaves the socket
+ * closed and without a loop.
  */
 #ifndef RESEAU_SOCKET_H
 #define RESEAU_SOCKET_H
@@ -62,9 +72,12 @@ typedef enum rs_socket_tristate {
 
 /** Address-reuse policy of a bound socket. */
 typedef enum rs_socket_reuse {
-    /** POSIX listeners: SO_REUSEADDR (a restarted server rebinds despite
-     * TIME_WAIT). Windows TCP listeners: SO_EXCLUSIVEADDRUSE (no other socket
-     * can steal the port; Windows' SO_REUSEADDR would allow that). */
+    /** A restarted server rebinds its port despite connections in
+     * TIME_WAIT, on every backend. POSIX TCP listeners: SO_REUSEADDR.
+     * Windows: no option (a Windows bind is not held by TIME_WAIT, and
+     * SO_EXCLUSIVEADDRUSE would hold it until the old connections are gone;
+     * processes of other users cannot take the port, docs/windows.md). UDP:
+     * no option on either. */
     RS_SOCKET_REUSE_DEFAULT = 0,
     /** Nothing set: the OS default. */
     RS_SOCKET_REUSE_NONE,
@@ -135,10 +148,14 @@ RS_API int rs_socket_destroy(rs_socket *socket);
 /**
  * Closes the socket. Any thread. On the loop thread (or before the socket has
  * a loop) it closes at once. From a foreign thread it hops to the loop thread
- * and waits until the loop has closed it (the loop must be running); from
- * another loop's thread it does not wait (two loops waiting on each other
- * would deadlock): it returns 0 and the close completes asynchronously,
- * reported by the close callback. A connect still pending ends without a
+ * and waits until the loop has closed it; if the loop does not run (never
+ * run, stopped, or stopping before it closed it) the close runs on the
+ * calling thread, which acts as the loop's thread meanwhile (the close
+ * callback runs there, and rs_event_loop_run waits until it is done): the
+ * call returns whatever the loop's state. From another loop's thread it does
+ * not wait (two loops waiting on each other would deadlock): it returns 0 and
+ * the close completes asynchronously on the socket's loop (its next run or
+ * its destroy), reported by the close callback. A connect still pending ends without a
  * callback; pending writes complete with RS_ERROR_SOCKET_CLOSED on the loop
  * thread after the close. No other callback of the socket starts once the
  * close is done. Closing a closed socket does nothing (and returns at once).
@@ -187,7 +204,8 @@ RS_API int rs_socket_listen(rs_socket *socket, int backlog);
  * Starts accepting on loop: on_accept runs on that loop for each connection,
  * never inside this call; connections that queued up while not accepting are
  * delivered too. Any thread (a foreign thread waits until the loop has
- * registered the listener); restartable after stop_accept (on the same loop).
+ * registered the listener, or registers it itself when the loop does not
+ * run); restartable after stop_accept (on the same loop).
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not listening, or
  * already accepting), RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop
  * than before).
@@ -195,8 +213,9 @@ RS_API int rs_socket_listen(rs_socket *socket, int backlog);
 RS_API int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
                                   rs_socket_on_accept_result_fn *on_accept, void *user_data);
 /** Stops accepting; no accept callback starts after it returns. Any thread
- * (waits for the loop from a foreign thread, as close does; not from another
- * loop's thread). Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE
+ * (from a foreign thread it waits for the loop, or runs on the calling
+ * thread when the loop does not run, as close does; from another loop's
+ * thread it does not wait). Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE
  * (not accepting). */
 RS_API int rs_socket_stop_accept(rs_socket *socket);
 
@@ -280,12 +299,17 @@ typedef enum rs_socket_direction {
     RS_SOCKET_DIRECTION_BOTH = 3,  /**< both */
 } rs_socket_direction;
 
-/** shutdown(2) for one direction. Loop thread (any thread before the socket
- * has a loop). Shutting down writing ends the writes still queued with
- * RS_ERROR_SOCKET_CLOSED: wait for their completions first to send them.
- * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
- * RS_ERROR_NOT_CONNECTED, RS_ERROR_PLATFORM_NOT_SUPPORTED (a LOCAL socket on
- * Windows: a named pipe has no half-close). */
+/** Ends one direction. Loop thread (any thread before the socket has a
+ * loop). Writing: shutdown(2) of the sending side, the peer reads end of
+ * stream; the writes still queued end with RS_ERROR_SOCKET_CLOSED: wait for
+ * their completions first to send them. Reading: kept by reseau, the same on
+ * every backend: later reads fail with RS_ERROR_INVALID_STATE, no readable
+ * callback comes any more, and what the peer sends stays unread in the
+ * system's buffer; the peer's writes complete (until its window fills) and
+ * the connection is not reset (Windows' SD_RECEIVE would reset it, so it is
+ * never called). Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_NOT_CONNECTED, RS_ERROR_PLATFORM_NOT_SUPPORTED (writing or both on
+ * a LOCAL socket on Windows: a named pipe has no half-close). */
 RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */

@@ -118,12 +118,23 @@ void rs__iocp_loop_orphans_add(rs_event_loop *loop, long delta);
 
 /* Extension functions, loaded by rs__backend_library_init; valid while the
  * library is initialised. */
+/* The extension functions of one address family: they belong to the
+ * provider of the socket they were loaded from, and a provider may be
+ * installed for one family only (a layered provider on IPv4, say), so each
+ * family has its own set, loaded from a socket of that family. */
 struct rs__winsock_ext {
     LPFN_ACCEPTEX accept_ex;
     LPFN_CONNECTEX connect_ex;
     LPFN_GETACCEPTEXSOCKADDRS get_accept_ex_sockaddrs;
+    int family; /* AF_INET or AF_INET6: the socket they were loaded from */
 };
-extern struct rs__winsock_ext rs__winsock;
+extern struct rs__winsock_ext rs__winsock_ipv4;
+extern struct rs__winsock_ext rs__winsock_ipv6;
+/* The set for a socket of domain (IPv4 or IPv6). */
+static inline const struct rs__winsock_ext *rs__winsock_ext_for(rs_socket_domain domain)
+{
+    return domain == RS_SOCKET_IPV6 ? &rs__winsock_ipv6 : &rs__winsock_ipv4;
+}
 
 /* Whether sockets may use FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (every TCP and
  * UDP provider installed returns IFS handles); set by the library's init. */
@@ -147,6 +158,18 @@ void rs__winsock_test_force_version(WORD version);
 /* Names rs_pipe_new tries (each with a fresh rs_pipe_unique_name) before it
  * fails with RS_ERROR_SYS_CALL_FAILURE. */
 #define RS__IOCP_PIPE_NAME_TRIES 16
+
+/* ---- named pipes' security (iocp_security.c) ---- */
+
+/* Builds (library init) and frees (library clean-up) the security
+ * descriptor of the named pipes reseau creates: a DACL with the process's
+ * user, LocalSystem and Administrators only (W22). */
+int rs__iocp_security_init(void);
+void rs__iocp_security_clean_up(void);
+/* The attributes to create every named pipe with (not inheritable). */
+SECURITY_ATTRIBUTES *rs__iocp_pipe_security(void);
+/* For tests: the read end's pipe handle. */
+HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end);
 
 /* For tests: the next `count` CreateNamedPipe calls of rs_pipe_new fail as a
  * name collision (ERROR_ACCESS_DENIED), which Windows reports under

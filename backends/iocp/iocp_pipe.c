@@ -101,13 +101,14 @@ static HANDLE create_server(const char *name)
      * if any pipe of that name exists, so a squatter that created the name
      * first can never become our read end. One instance: no second server
      * can be added under our name. PIPE_REJECT_REMOTE_CLIENTS: clients on
-     * other machines are refused. The default security descriptor gives
-     * write access to the creator, SYSTEM and administrators only.
+     * other machines are refused. The explicit security descriptor keeps
+     * the default one's read access for Everyone and Anonymous off
+     * (iocp_security.c).
      */
     return CreateNamedPipeA(
         name, PIPE_ACCESS_INBOUND | FILE_FLAG_OVERLAPPED | FILE_FLAG_FIRST_PIPE_INSTANCE,
         PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, 0,
-        READ_BUFFER, 0, NULL);
+        READ_BUFFER, 0, rs__iocp_pipe_security());
 }
 
 /* A collision: the name exists (ERROR_ACCESS_DENIED, FIRST_PIPE_INSTANCE),
@@ -392,4 +393,10 @@ fail:
     rs__mem_release(r);
     rs__mem_release(w);
     return -1;
+}
+
+HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end)
+{
+    const struct iocp_read_end *r = read_end->impl;
+    return r->handle;
 }

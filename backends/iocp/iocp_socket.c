@@ -496,13 +496,16 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
         rs__iocp_apply_options(im->sock, o) != 0) {
         return -1;
     }
-    /* Windows' SO_REUSEADDR would let another socket bind the same port and
-     * steal its connections; SO_EXCLUSIVEADDRUSE forbids that, and a
-     * Windows listener rebinds despite TIME_WAIT without any option. */
-    if (o->reuse == RS_SOCKET_REUSE_DEFAULT && o->type == RS_SOCKET_STREAM &&
-        set_int(im->sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1, "SO_EXCLUSIVEADDRUSE") != 0) {
-        return -1;
-    }
+    /* RS_SOCKET_REUSE_DEFAULT sets nothing on Windows. SO_REUSEADDR would
+     * let another socket bind the same port and take its connections.
+     * SO_EXCLUSIVEADDRUSE forbids that, but then, as its documentation
+     * warns, a listener that accepted connections and closed cannot be
+     * followed by another on the same port until those connections are
+     * inactive (TIME_WAIT included): a restarted server would fail with
+     * RS_ERROR_ADDRESS_IN_USE for minutes. Without either option a Windows
+     * listener rebinds despite TIME_WAIT, and enhanced socket security
+     * (Windows Server 2003 and later) keeps processes of other users from
+     * binding the port with SO_REUSEADDR (docs/windows.md). */
     if (bind(im->sock, (struct sockaddr *)&ss, len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
@@ -756,20 +759,16 @@ int rs__backend_socket_write(rs_socket *s, struct rs__socket_write *req)
 
 int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
 {
+    (void)direction; /* always the writing half (common/backend.h) */
     struct rs__iocp_socket *im = s->impl;
     if (im->kind == RS__IOCP_PIPE) {
         /* A named pipe has no half-close: only closing the handle ends it. */
         return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
-    int how = direction == RS_SOCKET_DIRECTION_READ    ? SD_RECEIVE
-              : direction == RS_SOCKET_DIRECTION_WRITE ? SD_SEND
-                                                       : SD_BOTH;
     /* Writes still queued end with the sending side (socket.h). A posted
      * send is already the kernel's: cancel it before the FIN is queued. */
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        cancel_writes(s);
-    }
-    if (shutdown(im->sock, how) != 0) {
+    cancel_writes(s);
+    if (shutdown(im->sock, SD_SEND) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
     return 0;

@@ -59,12 +59,15 @@ static struct rs__iocp_sock_op *new_instance(struct rs__iocp_socket *im, bool fi
     if (!op) {
         return NULL;
     }
-    /* PIPE_REJECT_REMOTE_CLIENTS: a LOCAL socket is for this machine only. */
+    /* PIPE_REJECT_REMOTE_CLIENTS: a LOCAL socket is for this machine only.
+     * The explicit security descriptor: only this user, LocalSystem and
+     * Administrators may connect (the default one lets Everyone and
+     * Anonymous read, iocp_security.c). */
     DWORD open_mode =
         PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     DWORD pipe_mode = PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS;
     HANDLE h = CreateNamedPipeW(im->pipe_name, open_mode, pipe_mode, PIPE_UNLIMITED_INSTANCES,
-                                PIPE_BUFFER, PIPE_BUFFER, 0, NULL);
+                                PIPE_BUFFER, PIPE_BUFFER, 0, rs__iocp_pipe_security());
     if (h == INVALID_HANDLE_VALUE) {
         int code = rs__iocp_error_from_pipe_create(GetLastError());
         rs__iocp_sock_op_free(op);

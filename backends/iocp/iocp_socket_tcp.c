@@ -107,8 +107,9 @@ static void start_connect(rs_socket *s)
         rs__iocp_sock_op_complete(op, rs__iocp_error_from_wsa(injected));
         return;
     }
-    if (rs__winsock.connect_ex(im->sock, (const struct sockaddr *)&im->remote, im->remote_len, NULL,
-                               0, NULL, &op->base.overlapped)) {
+    if (rs__winsock_ext_for(s->options.domain)
+            ->connect_ex(im->sock, (const struct sockaddr *)&im->remote, im->remote_len, NULL, 0,
+                         NULL, &op->base.overlapped)) {
         rs__iocp_sock_op_succeeded(op);
     } else {
         int err = WSAGetLastError();
@@ -177,9 +178,9 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
     struct sockaddr *remote = NULL;
     INT local_len = 0;
     INT remote_len = 0;
-    rs__winsock.get_accept_ex_sockaddrs(op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
-                                        RS__IOCP_ACCEPT_ADDR_LEN, &local, &local_len, &remote,
-                                        &remote_len);
+    rs__winsock_ext_for(listener->options.domain)
+        ->get_accept_ex_sockaddrs(op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN, RS__IOCP_ACCEPT_ADDR_LEN,
+                                  &local, &local_len, &remote, &remote_len);
     struct rs__iocp_socket *im = rs__iocp_socket_impl_new(RS__IOCP_TCP);
     if (!im) {
         closesocket(sock);
@@ -248,8 +249,9 @@ static int post_accept(rs_socket *s)
     rs__iocp_sock_op_start(s, op, accept_done);
     im->accepts_posted++;
     DWORD received = 0;
-    if (rs__winsock.accept_ex(im->sock, op->accepted, op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
-                              RS__IOCP_ACCEPT_ADDR_LEN, &received, &op->base.overlapped)) {
+    if (rs__winsock_ext_for(s->options.domain)
+            ->accept_ex(im->sock, op->accepted, op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
+                        RS__IOCP_ACCEPT_ADDR_LEN, &received, &op->base.overlapped)) {
         rs__iocp_sock_op_succeeded(op);
     } else {
         int err = WSAGetLastError();

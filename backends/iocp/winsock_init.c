@@ -14,7 +14,8 @@
 
 #include <string.h>
 
-struct rs__winsock_ext rs__winsock;
+struct rs__winsock_ext rs__winsock_ipv4;
+struct rs__winsock_ext rs__winsock_ipv6;
 
 static volatile long startup_count;
 static bool skip_on_success_allowed;
@@ -92,7 +93,8 @@ static void cleanup(void)
     /* Each successful WSAStartup must be matched by one WSACleanup. */
     WSACleanup();
     rs__atomic_add(&cleanup_count, 1);
-    memset(&rs__winsock, 0, sizeof rs__winsock);
+    memset(&rs__winsock_ipv4, 0, sizeof rs__winsock_ipv4);
+    memset(&rs__winsock_ipv6, 0, sizeof rs__winsock_ipv6);
 }
 
 static int load_ext(SOCKET s, GUID guid, void *fn, size_t fn_size, const char *name)
@@ -110,20 +112,30 @@ static int load_ext(SOCKET s, GUID guid, void *fn, size_t fn_size, const char *n
     return 0;
 }
 
-/* Loaded on an overlapped TCP/IPv4 socket: the same Microsoft TCP provider
- * serves IPv4 and IPv6 sockets. */
-static int load_extensions(void)
+/*
+ * Loads the set of one family from an overlapped TCP socket of that family:
+ * the pointers SIO_GET_EXTENSION_FUNCTION_POINTER returns are the provider's
+ * of that socket (its documentation), and a provider may serve one family
+ * only. A host without IPv6 (socket() fails with WSAEAFNOSUPPORT) keeps the
+ * IPv6 set empty: no IPv6 socket can be created there either.
+ */
+static int load_extensions(int family, struct rs__winsock_ext *out)
 {
     /* WSA_FLAG_NO_HANDLE_INHERIT: no child process started meanwhile may
      * inherit this socket. */
-    SOCKET s = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+    SOCKET s = WSASocketW(family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                           WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET) {
-        RS__LOG(RS_LOG_ERROR, "WSASocketW for the extension functions failed: %d",
-                WSAGetLastError());
+        int err = WSAGetLastError();
+        if (family == AF_INET6 && err == WSAEAFNOSUPPORT) {
+            RS__LOG(RS_LOG_INFO, "no IPv6 on this host: no IPv6 extension functions");
+            return 0;
+        }
+        RS__LOG(RS_LOG_ERROR, "WSASocketW(%d) for the extension functions failed: %d", family, err);
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     struct rs__winsock_ext ext = {0};
+    ext.family = family;
     int rc = load_ext(s, (GUID)WSAID_ACCEPTEX, &ext.accept_ex, sizeof ext.accept_ex, "AcceptEx");
     if (rc == 0) {
         rc =
@@ -139,7 +151,7 @@ static int load_extensions(void)
     }
     closesocket(s);
     if (rc == 0) {
-        rs__winsock = ext;
+        *out = ext;
     }
     return rc;
 }
@@ -166,7 +178,12 @@ int rs__backend_library_init(void)
         cleanup();
         return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
-    if (load_extensions() != 0) {
+    if (load_extensions(AF_INET, &rs__winsock_ipv4) != 0 ||
+        load_extensions(AF_INET6, &rs__winsock_ipv6) != 0) {
+        cleanup();
+        return -1;
+    }
+    if (rs__iocp_security_init() != 0) {
         cleanup();
         return -1;
     }
@@ -176,5 +193,6 @@ int rs__backend_library_init(void)
 
 void rs__backend_library_clean_up(void)
 {
+    rs__iocp_security_clean_up();
     cleanup();
 }

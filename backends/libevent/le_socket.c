@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -293,6 +294,15 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         return rs__le_raise_errno(errno);
     }
     if (o->domain == RS_SOCKET_LOCAL) {
+        /* Connecting needs write permission on the socket file: 0600 lets
+         * the owner (and root) in and nobody else, as the named pipe's
+         * descriptor does on Windows; bind itself leaves the umask's mode.
+         * No client can connect in between: the socket does not listen yet. */
+        if (chmod(local->address, S_IRUSR | S_IWUSR) != 0) {
+            int err = errno;
+            unlink(local->address);
+            return rs__le_raise_errno(err);
+        }
         socket->local = *local;
         socket->local.port = 0;
         return 0;
@@ -380,19 +390,13 @@ int rs__backend_socket_attach(rs_socket *socket)
 
 int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
 {
+    (void)direction; /* always the writing half (common/backend.h) */
     struct le_socket *le = socket->impl;
-    int how = direction == RS_SOCKET_DIRECTION_READ    ? SHUT_RD
-              : direction == RS_SOCKET_DIRECTION_WRITE ? SHUT_WR
-                                                       : SHUT_RDWR;
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
-    }
-    if (shutdown(le->fd, how) != 0) {
+    rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
+    if (shutdown(le->fd, SHUT_WR) != 0) {
         return rs__le_raise_errno(errno);
     }
-    if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
-    }
+    rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
     return 0;
 }
 
