@@ -736,7 +736,10 @@ int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options)
     if (!socket || !options) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
+    /* IPV6_V6ONLY can only change before bind(2) (RFC 3493 section 5.3):
+     * the socket keeps what it was created with. */
     if (options->type != socket->options.type || options->domain != socket->options.domain ||
+        options->ipv6_dual_stack != socket->options.ipv6_dual_stack ||
         validate_options(options) != 0) {
         return rs_raise(RS_ERROR_INVALID_OPTIONS);
     }

@@ -79,6 +79,16 @@ typedef struct rs_socket_options {
     /** TCP keepalive; the three values are used when keepalive is true and a
      * value is non-zero (0: the OS default). */
     bool keepalive;
+    /** IPv6 sockets only (others ignore it): false (the default) sets
+     * IPV6_V6ONLY on, so a socket bound to "::" serves IPv6 alone; true sets
+     * it off (dual stack): the socket also accepts and sends IPv4, which it
+     * sees as IPv4-mapped addresses ("::ffff:127.0.0.1", also the remote
+     * address reported for such a peer). Set explicitly on every IPv6 socket
+     * when it is created, since the OS defaults differ (off on Linux, on on
+     * Windows); fixed for the socket's life: rs_socket_set_options with
+     * another value fails with RS_ERROR_INVALID_OPTIONS. It occupies what was
+     * padding, so the other fields keep their offsets. */
+    bool ipv6_dual_stack;
     uint16_t keep_alive_idle_s;     /**< idle seconds before the first probe */
     uint16_t keep_alive_interval_s; /**< seconds between probes */
     /** Unanswered probes before the connection drops, where the OS lets a
@@ -290,7 +300,8 @@ RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */
 
-/** Applies options (type and domain must match). Loop thread once assigned.
+/** Applies options (type, domain and ipv6_dual_stack must match). Loop
+ * thread once assigned.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_OPTIONS,
  * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (closed),
  * RS_ERROR_SOCKET_OPTION. */
