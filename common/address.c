@@ -467,6 +467,13 @@ int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain,
     if (rc != 0) {
         return rc;
     }
+    /* A link-local address (fe80::/10) is ambiguous without its zone (RFC
+     * 4007 section 6): Linux refuses it (EINVAL) where Windows picks an
+     * interface, so both backends refuse it here. */
+    if (domain == RS_SOCKET_IPV6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80 &&
+        scope_id == 0) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
     return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
                     : rs_socket_validate_port_for_connect(ep->port, domain);
 }
@@ -550,8 +557,8 @@ void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket
         ep->port = ntohs(sin->sin_port);
     } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-        rs_format_ipv6_address((const uint8_t *)&sin6->sin6_addr, sin6->sin6_scope_id,
-                               ep->address, sizeof ep->address);
+        rs_format_ipv6_address((const uint8_t *)&sin6->sin6_addr, sin6->sin6_scope_id, ep->address,
+                               sizeof ep->address);
         ep->port = ntohs(sin6->sin6_port);
     }
 #ifndef _WIN32

@@ -46,7 +46,6 @@ unsigned int rs__network_interface_index(const char *name);
  */
 size_t rs__format_ipv4(const uint8_t address[4], char out[16]);
 
-
 /*
  * The one conversion between endpoints and socket addresses, for both
  * backends. rs__sockaddr_from_endpoint fills out (zeroed first) and *len for

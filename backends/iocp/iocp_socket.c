@@ -69,7 +69,8 @@ void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op
 static int completion_error(const rs_socket *s, uint32_t status)
 {
     bool pipe = !s || ((const struct rs__iocp_socket *)s->impl)->kind == RS__IOCP_PIPE;
-    return pipe ? rs__iocp_error_from_ntstatus(status) : rs__iocp_error_from_socket_ntstatus(status);
+    return pipe ? rs__iocp_error_from_ntstatus(status)
+                : rs__iocp_error_from_socket_ntstatus(status);
 }
 
 static void op_completed(rs_event_loop *loop, struct rs__iocp_op *base, uint32_t status,

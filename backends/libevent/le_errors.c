@@ -86,7 +86,10 @@ static const struct rs__le_error_row pipe_table[] = {
     {EPIPE, RS_ERROR_BROKEN_PIPE},
 };
 
-#define TABLE(t) {t, sizeof t / sizeof t[0]}
+#define TABLE(t)                                                                                   \
+    {                                                                                              \
+        t, sizeof t / sizeof t[0]                                                                  \
+    }
 static const struct {
     const struct rs__le_error_row *rows;
     size_t count;
