@@ -576,3 +576,15 @@ void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket
     }
 #endif
 }
+
+void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
+                            rs_socket_endpoint *out)
+{
+    struct sockaddr_storage ss;
+    size_t len;
+    if (domain == RS_SOCKET_LOCAL || rs__sockaddr_from_endpoint(domain, ep, &ss, &len) != 0) {
+        *out = *ep;
+        return;
+    }
+    rs__endpoint_from_sockaddr((const struct sockaddr *)&ss, len, out);
+}

@@ -63,5 +63,10 @@ size_t rs__format_ipv4(const uint8_t address[4], char out[16]);
 int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
                                struct sockaddr_storage *out, size_t *len);
 void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
+/* ep (validated for domain) as the library reports addresses: through the
+ * conversion above, so that "fe80::1%lo" reads back as "fe80::1%1" and
+ * "0::1" as "::1"; LOCAL copied as is. Raises nothing. Any thread. */
+void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
+                            rs_socket_endpoint *out);
 
 #endif

@@ -647,7 +647,7 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     if (rs__backend_socket_connect(socket, remote) != 0) {
         return -1;
     }
-    socket->remote = *remote;
+    rs__endpoint_canonical(remote, socket->options.domain, &socket->remote);
     socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
     socket->on_connect = on_result;
     socket->connect_user_data = user_data;

@@ -405,6 +405,30 @@ static void test_pa2_scope_on_loopback(void **state)
     rs_socket_destroy(s);
 }
 
+static void test_pa2_udp_remote_reported_as_formatted(void **state)
+{
+    rs_event_loop *loop = *state;
+    /* A UDP socket's remote address is the one it connected to, reported in
+     * the library's own text like every other address. */
+    rs_socket_options options = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV6);
+    rs_socket *server = rs_socket_new(&options);
+    assert_non_null(server);
+    rs_socket_endpoint ep = endpoint("::1", 0);
+    assert_int_equal(rs_socket_bind(server, &ep), 0);
+    rs_socket_endpoint bound;
+    assert_int_equal(rs_socket_get_bound_address(server, &bound), 0);
+
+    struct sk_peer *client = sk_peer_new(loop, &options);
+    rs_socket_endpoint target = endpoint("0:0:0:0:0:0:0:0001", bound.port);
+    assert_int_equal(sk_peer_connect(client, &target), 0);
+    rs_socket_endpoint remote;
+    assert_int_equal(rs_socket_get_remote_address(client->socket, &remote), 0);
+    assert_string_equal(remote.address, "::1");
+    assert_int_equal(remote.port, bound.port);
+    sk_peer_free(client);
+    rs_socket_destroy(server);
+}
+
 /* ---- PA3: LOCAL connect errors ---- */
 
 static void pa3_expect_connect_refused(rs_event_loop *loop, const rs_socket_endpoint *ep)
@@ -893,6 +917,8 @@ int main(void)
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_pa2_scope_on_loopback, rs_test_setup_library,
                                         rs_test_teardown_library),
+        cmocka_unit_test_setup_teardown(test_pa2_udp_remote_reported_as_formatted,
+                                        rs_test_setup_loop, rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_pa3_local_connect_missing_path, rs_test_setup_loop,
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_pa3_local_connect_closed_listener, rs_test_setup_loop,
