@@ -70,7 +70,8 @@ typedef enum rs_socket_reuse {
     RS_SOCKET_REUSE_NONE,
 } rs_socket_reuse;
 
-/** What a socket is and how it is set up (rs_socket_new, rs_socket_set_options). */
+/** What a socket is and how it is set up (rs_socket_new, rs_socket_set_options).
+ * Zero-initialise it: every field zero means its default. */
 typedef struct rs_socket_options {
     rs_socket_type type;     /**< stream or datagram */
     rs_socket_domain domain; /**< IPv4, IPv6 or LOCAL */
