@@ -40,8 +40,9 @@ void rs__iocp_udp_ignore_net_reset(SOCKET sock)
     /* Windows fails the next receive of a UDP socket with WSAENETRESET
      * after one of its datagrams drew an ICMP time exceeded (SIO_UDP_NETRESET
      * in the Winsock IOCTL documentation), connected or not; POSIX reports
-     * that to no UDP socket. Wine may not know the IOCTL: then it does not
-     * report the condition either, and the failure is only logged. */
+     * that to no UDP socket. Wine 8 fails the IOCTL (WSAEOPNOTSUPP) and,
+     * running on Linux, reports no time exceeded to a UDP socket either: the
+     * failure is only logged. */
     BOOL value = FALSE;
     DWORD bytes = 0;
     if (WSAIoctl(sock, SIO_UDP_NETRESET, &value, sizeof value, NULL, 0, &bytes, NULL, NULL) != 0) {
