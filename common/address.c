@@ -1,8 +1,10 @@
 /*
- * Port, address and interface-name validation. The address parsers are
- * written by hand rather than on inet_pton, whose treatment of leading zeros
- * in a dotted quad differs between C libraries and Windows: both backends
- * must accept and reject exactly the same strings.
+ * Port, address and interface-name validation, IPv6 text, and the one
+ * conversion between endpoints and socket addresses both backends use. The
+ * address parsers and formatters are written by hand rather than on
+ * inet_pton / inet_ntop, whose treatment of leading zeros in a dotted quad
+ * and whose IPv6 output differ between C libraries and Windows: both
+ * backends must accept, reject and print exactly the same strings.
  */
 #ifndef _WIN32
 #ifndef _POSIX_C_SOURCE

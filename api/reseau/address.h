@@ -1,7 +1,7 @@
 /** @file
  * reseau: socket addresses: domains, endpoints, and their validation (ports,
- * strict IPv4/IPv6 literals, interface names). Any thread; the library need
- * not be initialised.
+ * strict IPv4/IPv6 literals, IPv6 zones, interface names), and the IPv6 text
+ * the library reports. Any thread; the library need not be initialised.
  */
 #ifndef RESEAU_ADDRESS_H
 #define RESEAU_ADDRESS_H
