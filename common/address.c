@@ -463,7 +463,7 @@ int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain,
         return validate_local_path(ep->address, len);
     }
     uint8_t bytes[16];
-    uint32_t scope_id;
+    uint32_t scope_id = 0;
     int rc = domain == RS_SOCKET_IPV4 ? rs_parse_ipv4_address(ep->address, bytes)
                                       : rs_parse_ipv6_scoped_address(ep->address, bytes, &scope_id);
     if (rc != 0) {
@@ -583,7 +583,7 @@ void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domai
                             rs_socket_endpoint *out)
 {
     struct sockaddr_storage ss;
-    size_t len;
+    size_t len = 0;
     if (domain == RS_SOCKET_LOCAL || rs__sockaddr_from_endpoint(domain, ep, &ss, &len) != 0) {
         *out = *ep;
         return;

@@ -468,7 +468,7 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
         return rs__iocp_pipe_bind(s, local);
     }
     SOCKADDR_STORAGE ss;
-    size_t len;
+    size_t len = 0;
     if (rs__sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
         rs__iocp_apply_options(im->sock, o) != 0) {
         return -1;
@@ -532,7 +532,7 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
     if (im->kind == RS__IOCP_PIPE) {
         return rs__iocp_pipe_connect(s, remote);
     }
-    size_t remote_len;
+    size_t remote_len = 0;
     if (rs__sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &remote_len) != 0 ||
         rs__iocp_apply_options(im->sock, &s->options) != 0) {
         return -1;

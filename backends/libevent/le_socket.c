@@ -213,7 +213,7 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
     struct le_socket *le = socket->impl;
     const rs_socket_options *o = &socket->options;
     struct sockaddr_storage ss;
-    size_t len;
+    size_t len = 0;
     if (rs__sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
         rs__le_apply_options(le->fd, o) != 0) {
         return -1;
@@ -250,7 +250,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     struct le_socket *le = socket->impl;
     const rs_socket_options *o = &socket->options;
     struct sockaddr_storage ss;
-    size_t len;
+    size_t len = 0;
     if (rs__sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0 ||
         rs__le_apply_options(le->fd, o) != 0) {
         return -1;
