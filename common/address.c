@@ -1,8 +1,10 @@
 /*
- * Port, address and interface-name validation. The address parsers are
- * written by hand rather than on inet_pton, whose treatment of leading zeros
- * in a dotted quad differs between C libraries and Windows: both backends
- * must accept and reject exactly the same strings.
+ * Port, address and interface-name validation, IPv6 text, and the one
+ * conversion between endpoints and socket addresses both backends use. The
+ * address parsers and formatters are written by hand rather than on
+ * inet_pton / inet_ntop, whose treatment of leading zeros in a dotted quad
+ * and whose IPv6 output differ between C libraries and Windows: both
+ * backends must accept, reject and print exactly the same strings.
  */
 #ifndef _WIN32
 #ifndef _POSIX_C_SOURCE
@@ -30,6 +32,8 @@
 #include <iphlpapi.h>
 #else
 #include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #endif
 
@@ -311,6 +315,138 @@ static int validate_local_path(const char *path, size_t len)
     return 0;
 }
 
+/* The zone of a scoped IPv6 literal: a decimal interface index, or the name
+ * of an interface of this host. 0 if it is neither. */
+static uint32_t parse_zone(const char *zone)
+{
+    if (is_digit(zone[0])) {
+        uint64_t value = 0;
+        for (const char *p = zone; *p; p++) {
+            if (!is_digit(*p) || (p == zone && *p == '0' && p[1] != '\0')) {
+                return 0;
+            }
+            value = value * 10 + (uint64_t)(*p - '0');
+            if (value > UINT32_MAX) {
+                return 0;
+            }
+        }
+        return (uint32_t)value;
+    }
+    return rs__network_interface_index(zone);
+}
+
+int rs_parse_ipv6_scoped_address(const char *text, uint8_t out[16], uint32_t *scope_id)
+{
+    if (!text || !out || !scope_id) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    const char *percent = strchr(text, '%');
+    size_t len = percent ? (size_t)(percent - text) : strlen(text);
+    /* The longest literal is 45 characters; a longer head is invalid. */
+    char head[RS_IPV6_ADDRESS_TEXT_MAX];
+    if (len >= sizeof head) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    memcpy(head, text, len);
+    head[len] = '\0';
+    uint32_t scope = 0;
+    if (percent) {
+        scope = parse_zone(percent + 1);
+        if (scope == 0) {
+            return rs_raise(RS_ERROR_INVALID_ADDRESS);
+        }
+    }
+    uint16_t groups[8];
+    if (!parse_ipv6_groups(head, groups)) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    for (int i = 0; i < 8; i++) {
+        out[2 * i] = (uint8_t)(groups[i] >> 8);
+        out[2 * i + 1] = (uint8_t)(groups[i] & 0xff);
+    }
+    *scope_id = scope;
+    return 0;
+}
+
+/* Appends the lowercase hex of one group, without leading zeros. */
+static char *format_group(char *p, unsigned value)
+{
+    static const char hex[] = "0123456789abcdef";
+    bool started = false;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        unsigned nibble = (value >> shift) & 0xf;
+        if (nibble || started || shift == 0) {
+            *p++ = hex[nibble];
+            started = true;
+        }
+    }
+    return p;
+}
+
+int rs_format_ipv6_address(const uint8_t address[16], uint32_t scope_id, char *out, size_t size)
+{
+    if (!address || !out || size < RS_IPV6_ADDRESS_TEXT_MAX) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    unsigned groups[8];
+    for (int i = 0; i < 8; i++) {
+        groups[i] = (unsigned)address[2 * i] << 8 | address[2 * i + 1];
+    }
+    /* RFC 5952 section 4.2: "::" replaces the longest run of two or more
+     * zero groups, the first one if two runs are as long. */
+    int best = -1;
+    int best_len = 1;
+    for (int i = 0; i < 8;) {
+        int j = i;
+        while (j < 8 && groups[j] == 0) {
+            j++;
+        }
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j > i ? j : i + 1;
+    }
+    /* An IPv4-mapped address (::ffff:0:0/96) ends in its dotted quad
+     * (RFC 5952 section 5), as the IPv4 client of a dual-stack listener. */
+    bool mapped = best == 0 && best_len == 5 && groups[5] == 0xffff;
+    int end = mapped ? 6 : 8;
+    char *p = out;
+    for (int i = 0; i < end; i++) {
+        if (i == best) {
+            *p++ = ':';
+            *p++ = ':';
+            i += best_len - 1;
+            continue;
+        }
+        if (i > 0 && i != best + best_len) {
+            *p++ = ':';
+        }
+        p = format_group(p, groups[i]);
+    }
+    if (mapped) {
+        *p++ = ':';
+        p += rs__format_ipv4(address + 12, p);
+    }
+    if (scope_id != 0) {
+        /* Always the index: it is what the socket address holds, it prints
+         * the same on every system, and it stays meaningful if the interface
+         * is renamed. */
+        char digits[10];
+        int n = 0;
+        do {
+            digits[n++] = (char)('0' + scope_id % 10);
+            scope_id /= 10;
+        } while (scope_id);
+        *p++ = '%';
+        while (n) {
+            *p++ = digits[--n];
+        }
+    }
+    *p = '\0';
+    return (int)(p - out);
+}
+
 int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind)
 {
     if (!ep || !is_known_domain(domain)) {
@@ -318,16 +454,27 @@ int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain,
     }
     size_t len = bounded_len(ep->address, RS_ADDRESS_MAX_LEN);
     if (len == RS_ADDRESS_MAX_LEN) {
-        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+        /* A LOCAL address is a path: one that does not end within the
+         * endpoint is too long to be one, as on every backend. */
+        return rs_raise(domain == RS_SOCKET_LOCAL ? RS_ERROR_FILE_INVALID_PATH
+                                                  : RS_ERROR_INVALID_ADDRESS);
     }
     if (domain == RS_SOCKET_LOCAL) {
         return validate_local_path(ep->address, len);
     }
     uint8_t bytes[16];
+    uint32_t scope_id = 0;
     int rc = domain == RS_SOCKET_IPV4 ? rs_parse_ipv4_address(ep->address, bytes)
-                                      : rs_parse_ipv6_address(ep->address, bytes);
+                                      : rs_parse_ipv6_scoped_address(ep->address, bytes, &scope_id);
     if (rc != 0) {
         return rc;
+    }
+    /* A link-local address (fe80::/10) is ambiguous without its zone (RFC
+     * 4007 section 6): Linux refuses it (EINVAL) where Windows picks an
+     * interface, so both backends refuse it here. */
+    if (domain == RS_SOCKET_IPV6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80 &&
+        scope_id == 0) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
     }
     return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
                     : rs_socket_validate_port_for_connect(ep->port, domain);
@@ -348,4 +495,98 @@ size_t rs__format_ipv4(const uint8_t address[4], char out[16])
         *p++ = i < 3 ? '.' : '\0';
     }
     return (size_t)(p - out - 1);
+}
+
+/* ---- socket addresses ---- */
+
+int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                               struct sockaddr_storage *out, size_t *len)
+{
+    memset(out, 0, sizeof *out);
+    switch (domain) {
+    case RS_SOCKET_IPV4: {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out;
+        uint8_t bytes[4];
+        if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
+            return -1;
+        }
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)ep->port);
+        memcpy(&sin->sin_addr, bytes, sizeof bytes);
+        *len = sizeof *sin;
+        return 0;
+    }
+    case RS_SOCKET_IPV6: {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
+        uint8_t bytes[16];
+        uint32_t scope_id;
+        if (rs_parse_ipv6_scoped_address(ep->address, bytes, &scope_id) != 0) {
+            return -1;
+        }
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)ep->port);
+        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
+        sin6->sin6_scope_id = scope_id;
+        *len = sizeof *sin6;
+        return 0;
+    }
+    case RS_SOCKET_LOCAL: {
+#ifdef _WIN32
+        /* A named pipe has no socket address. */
+        break;
+#else
+        struct sockaddr_un *sun = (struct sockaddr_un *)out;
+        size_t n = bounded_len(ep->address, RS_ADDRESS_MAX_LEN);
+        if (n == 0 || n > RS__LOCAL_PATH_MAX) {
+            return rs_raise(RS_ERROR_FILE_INVALID_PATH);
+        }
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, ep->address, n + 1);
+        *len = sizeof *sun;
+        return 0;
+#endif
+    }
+    }
+    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+}
+
+void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep)
+{
+    memset(ep, 0, sizeof *ep);
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        rs__format_ipv4((const uint8_t *)&sin->sin_addr, ep->address);
+        ep->port = ntohs(sin->sin_port);
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        rs_format_ipv6_address((const uint8_t *)&sin6->sin6_addr, sin6->sin6_scope_id, ep->address,
+                               sizeof ep->address);
+        ep->port = ntohs(sin6->sin6_port);
+    }
+#ifndef _WIN32
+    else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+        size_t offset = offsetof(struct sockaddr_un, sun_path);
+        /* An unnamed peer (the client end of a Unix socket) has no path. */
+        if (len > offset) {
+            size_t n = bounded_len(sun->sun_path, len - offset);
+            if (n >= sizeof ep->address) {
+                n = sizeof ep->address - 1;
+            }
+            memcpy(ep->address, sun->sun_path, n);
+        }
+    }
+#endif
+}
+
+void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
+                            rs_socket_endpoint *out)
+{
+    struct sockaddr_storage ss;
+    size_t len = 0;
+    if (domain == RS_SOCKET_LOCAL || rs__sockaddr_from_endpoint(domain, ep, &ss, &len) != 0) {
+        *out = *ep;
+        return;
+    }
+    rs__endpoint_from_sockaddr((const struct sockaddr *)&ss, len, out);
 }

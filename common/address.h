@@ -9,6 +9,12 @@
 #include <reseau/address.h>
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* The system's socket address types; only backends, which include the
+ * system headers, dereference them. */
+struct sockaddr;
+struct sockaddr_storage;
 
 /*
  * 0 if ep can be bound (for_bind) or connected to in domain; otherwise raises
@@ -39,5 +45,28 @@ unsigned int rs__network_interface_index(const char *name);
  * which dominated the cost of a connection. Any thread.
  */
 size_t rs__format_ipv4(const uint8_t address[4], char out[16]);
+
+/*
+ * The one conversion between endpoints and socket addresses, for both
+ * backends. rs__sockaddr_from_endpoint fills out (zeroed first) and *len for
+ * an endpoint rs__endpoint_validate accepted: IPv4, IPv6 with its scope id
+ * (the zone of "fe80::1%lo" / "fe80::1%2"), and on POSIX LOCAL (a
+ * sockaddr_un). Errors: RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH,
+ * RS_ERROR_INVALID_ARGUMENT (unknown domain; LOCAL on Windows, where a named
+ * pipe has no socket address). rs__endpoint_from_sockaddr writes the text of
+ * sa (len bytes, as accept or getsockname returned it) into ep (zeroed
+ * first): a dotted quad, RFC 5952 IPv6 text ("::ffff:a.b.c.d" for an
+ * IPv4-mapped address) with "%<index>" for a non-zero scope id, or a Unix
+ * socket's path (empty for an unnamed one); other families leave ep empty.
+ * Any thread.
+ */
+int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                               struct sockaddr_storage *out, size_t *len);
+void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
+/* ep (validated for domain) as the library reports addresses: through the
+ * conversion above, so that "fe80::1%lo" reads back as "fe80::1%1" and
+ * "0::1" as "::1"; LOCAL copied as is. Raises nothing. Any thread. */
+void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
+                            rs_socket_endpoint *out);
 
 #endif

@@ -652,7 +652,7 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     if (rs__backend_socket_connect(socket, remote) != 0) {
         return -1;
     }
-    socket->remote = *remote;
+    rs__endpoint_canonical(remote, socket->options.domain, &socket->remote);
     socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
     socket->on_connect = on_result;
     socket->connect_user_data = user_data;
@@ -744,7 +744,10 @@ int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options)
     if (!socket || !options) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
+    /* IPV6_V6ONLY can only change before bind(2) (RFC 3493 section 5.3):
+     * the socket keeps what it was created with. */
     if (options->type != socket->options.type || options->domain != socket->options.domain ||
+        options->ipv6_dual_stack != socket->options.ipv6_dual_stack ||
         validate_options(options) != 0) {
         return rs_raise(RS_ERROR_INVALID_OPTIONS);
     }

@@ -4,7 +4,8 @@
  * headers document; reseau accepts exactly the literals glibc's inet_pton
  * accepts (glibc's rules are reseau's: four decimal parts without leading
  * zeros; RFC 4291 forms without a zone), with the same bytes; the canonical
- * text inet_ntop prints parses back to the same bytes; a failed parse
+ * text inet_ntop prints, and reseau's own RFC 5952 text, parse back to the
+ * same bytes; a failed parse
  * leaves its output untouched. Native glibc builds only.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -69,6 +70,11 @@ static void check_ipv6(const char *text)
     uint8_t again[16];
     CHECK(rs_parse_ipv6_address(canonical, again) == 0);
     CHECK(memcmp(ours, again, sizeof ours) == 0);
+    /* reseau's own text is RFC 5952 and parses back to the same bytes. */
+    char text_ours[RS_IPV6_ADDRESS_TEXT_MAX];
+    CHECK(rs_format_ipv6_address(ours, 0, text_ours, sizeof text_ours) > 0);
+    CHECK(rs_parse_ipv6_address(text_ours, again) == 0);
+    CHECK(memcmp(ours, again, sizeof ours) == 0);
 }
 
 static bool documented_endpoint_error(int code)
@@ -105,7 +111,8 @@ static void check_endpoint(const uint8_t *data, size_t size)
             if (domain == RS_SOCKET_IPV4) {
                 CHECK(rs_parse_ipv4_address(ep.address, bytes) == 0);
             } else if (domain == RS_SOCKET_IPV6) {
-                CHECK(rs_parse_ipv6_address(ep.address, bytes) == 0);
+                uint32_t scope_id;
+                CHECK(rs_parse_ipv6_scoped_address(ep.address, bytes, &scope_id) == 0);
             } else {
                 CHECK(ep.address[0] != '\0');
             }

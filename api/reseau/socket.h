@@ -83,7 +83,8 @@ typedef enum rs_socket_reuse {
     RS_SOCKET_REUSE_NONE,
 } rs_socket_reuse;
 
-/** What a socket is and how it is set up (rs_socket_new, rs_socket_set_options). */
+/** What a socket is and how it is set up (rs_socket_new, rs_socket_set_options).
+ * Zero-initialise it: every field zero means its default. */
 typedef struct rs_socket_options {
     rs_socket_type type;     /**< stream or datagram */
     rs_socket_domain domain; /**< IPv4, IPv6 or LOCAL */
@@ -92,6 +93,16 @@ typedef struct rs_socket_options {
     /** TCP keepalive; the three values are used when keepalive is true and a
      * value is non-zero (0: the OS default). */
     bool keepalive;
+    /** IPv6 sockets only (others ignore it): false (the default) sets
+     * IPV6_V6ONLY on, so a socket bound to "::" serves IPv6 alone; true sets
+     * it off (dual stack): the socket also accepts and sends IPv4, which it
+     * sees as IPv4-mapped addresses ("::ffff:127.0.0.1", also the remote
+     * address reported for such a peer). Set explicitly on every IPv6 socket
+     * when it is created, since the OS defaults differ (off on Linux, on on
+     * Windows); fixed for the socket's life: rs_socket_set_options with
+     * another value fails with RS_ERROR_INVALID_OPTIONS. It occupies what was
+     * padding, so the other fields keep their offsets. */
+    bool ipv6_dual_stack;
     uint16_t keep_alive_idle_s;     /**< idle seconds before the first probe */
     uint16_t keep_alive_interval_s; /**< seconds between probes */
     /** Unanswered probes before the connection drops, where the OS lets a
@@ -132,7 +143,8 @@ typedef void(rs_socket_on_shutdown_complete_fn)(void *user_data);
  * Creates a socket. Any thread. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
  * RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_INVALID_OPTIONS (LOCAL + DGRAM,
  * unknown enum values, interface name not NUL-terminated or not an interface
- * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES.
+ * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES,
+ * RS_ERROR_SOCKET_OPTION (IPv6: the OS refused IPV6_V6ONLY).
  */
 RS_API rs_socket *rs_socket_new(const rs_socket_options *options);
 
@@ -177,8 +189,10 @@ RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdo
 /**
  * Binds to local. Before connect (to pick the source address) or listen.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not a fresh
- * socket), RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS,
- * RS_ERROR_FILE_INVALID_PATH (LOCAL path empty or too long),
+ * socket), RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS (not a literal
+ * of the domain, a zone naming no interface, a link-local IPv6 address
+ * without its zone), RS_ERROR_FILE_INVALID_PATH (LOCAL address empty, not
+ * NUL-terminated, too long, or on Windows not \\\\.\\pipe\\NAME),
  * RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
  * RS_ERROR_ADDRESS_NOT_AVAILABLE, RS_ERROR_SOCKET_OPTION. Any thread before
  * the socket has a loop.
@@ -186,7 +200,9 @@ RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdo
 RS_API int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
 
 /** The bound (local) address, with the port the OS chose for port 0; for a
- * connected socket, the address the OS gave it. Any thread.
+ * connected socket, the address the OS gave it. IPv6 text is
+ * rs_format_ipv6_address's (a zone as its index, an IPv4 peer of a
+ * dual-stack socket as "::ffff:a.b.c.d"). Any thread.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not bound yet). */
 RS_API int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out);
 /** The peer's address of a connected or accepted socket (LOCAL: the path).
@@ -232,10 +248,13 @@ RS_API int rs_socket_stop_accept(rs_socket *socket);
  * RS_ERROR_INVALID_STATE (not fresh or bound), RS_ERROR_WRONG_THREAD (the
  * socket's loop is not the calling thread's),
  * RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a bound UDP socket on another loop),
- * RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS, RS_ERROR_FILE_INVALID_PATH
- * (LOCAL path empty, too long or missing), RS_ERROR_CONNECTION_REFUSED (LOCAL:
- * no listener at the path), RS_ERROR_SOCKET_OPTION. A UDP connect completes
- * (asynchronously) at once.
+ * RS_ERROR_INVALID_PORT, RS_ERROR_INVALID_ADDRESS (as for bind),
+ * RS_ERROR_FILE_INVALID_PATH (LOCAL address empty, not NUL-terminated, too
+ * long, or on Windows not \\\\.\\pipe\\NAME), RS_ERROR_CONNECTION_REFUSED (LOCAL:
+ * nobody listens at the path, whether it is missing or names something that
+ * is not a listening socket: the same on every backend),
+ * RS_ERROR_NO_PERMISSION (LOCAL: the path may not be opened),
+ * RS_ERROR_SOCKET_OPTION. A UDP connect completes (asynchronously) at once.
  */
 RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote,
                              rs_event_loop *loop, rs_socket_on_connection_result_fn *on_result,
@@ -314,7 +333,8 @@ RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */
 
-/** Applies options (type and domain must match). Loop thread once assigned.
+/** Applies options (type, domain and ipv6_dual_stack must match). Loop
+ * thread once assigned.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_OPTIONS,
  * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (closed),
  * RS_ERROR_SOCKET_OPTION. */

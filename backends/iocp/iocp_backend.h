@@ -217,8 +217,12 @@ int rs__iocp_fault_take(enum rs__iocp_fault_call call, SOCKET local, const void 
 int rs__iocp_error_from_win32(DWORD err);
 /* Winsock error codes (WSAGetLastError, or WSAStartup's result). */
 int rs__iocp_error_from_wsa(int err);
-/* NTSTATUS values, as found in a completion's status. */
+/* NTSTATUS values, as found in a completion's status; a Win32 code wrapped
+ * in one (NTSTATUS_FROM_WIN32) maps as that Win32 code. */
 int rs__iocp_error_from_ntstatus(uint32_t status);
+/* As rs__iocp_error_from_ntstatus, for a TCP or UDP socket's completion
+ * (STATUS_PIPE_DISCONNECTED is a send after shutdown there, not a pipe). */
+int rs__iocp_error_from_socket_ntstatus(uint32_t status);
 /* Named pipes used as LOCAL sockets: CreateNamedPipe's errors (a taken
  * name is RS_ERROR_ADDRESS_IN_USE), CreateFile's on a pipe name (no such
  * pipe is RS_ERROR_CONNECTION_REFUSED), and a mapped code as a socket
@@ -232,5 +236,23 @@ int rs__iocp_error_for_datagram(int code);
 /* Raise the mapped code and return -1. */
 int rs__iocp_raise_win32(DWORD err);
 int rs__iocp_raise_wsa(int err);
+
+/* Every mapping above is a table of rows: an OS code and its RS_ERROR_*
+ * code. A code without a row is logged (RS_LOG_WARN, with its number) and
+ * gives RS_ERROR_SYS_CALL_FAILURE. */
+struct rs__iocp_error_row {
+    uint32_t os;
+    int code;
+};
+enum rs__iocp_error_table {
+    RS__IOCP_ERRORS_WIN32,           /* Win32 and Winsock codes */
+    RS__IOCP_ERRORS_NTSTATUS,        /* completion statuses */
+    RS__IOCP_ERRORS_SOCKET_NTSTATUS, /* a socket's statuses, before NTSTATUS */
+    RS__IOCP_ERRORS_PIPE_CREATE,     /* CreateNamedPipe, before WIN32 */
+    RS__IOCP_ERRORS_PIPE_OPEN,       /* CreateFile on a pipe name, before WIN32 */
+};
+/* The rows of a table, for the test suite, which checks every one. */
+const struct rs__iocp_error_row *rs__iocp_error_table(enum rs__iocp_error_table which,
+                                                      size_t *count);
 
 #endif

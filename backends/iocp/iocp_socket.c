@@ -64,13 +64,22 @@ void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op
     op->prev = op->next = NULL;
 }
 
+/* A socket (AFD) and a named pipe give STATUS_PIPE_DISCONNECTED different
+ * meanings; an orphaned operation's error only tells success from failure. */
+static int completion_error(const rs_socket *s, uint32_t status)
+{
+    bool pipe = !s || ((const struct rs__iocp_socket *)s->impl)->kind == RS__IOCP_PIPE;
+    return pipe ? rs__iocp_error_from_ntstatus(status)
+                : rs__iocp_error_from_socket_ntstatus(status);
+}
+
 static void op_completed(rs_event_loop *loop, struct rs__iocp_op *base, uint32_t status,
                          size_t bytes)
 {
     (void)loop;
     struct rs__iocp_sock_op *op = (struct rs__iocp_sock_op *)base;
     rs_socket *s = op->socket;
-    int error = op->posted ? op->posted_error : rs__iocp_error_from_ntstatus(status);
+    int error = op->posted ? op->posted_error : completion_error(s, status);
     if (!s) {
         if (op->req) {
             /* A write that the system took whole before the close (a send
@@ -209,49 +218,9 @@ static void cancel_writes(rs_socket *s)
 
 /* ---- addresses ---- */
 
-int rs__iocp_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
-                                    SOCKADDR_STORAGE *out, int *len)
-{
-    memset(out, 0, sizeof *out);
-    if (domain == RS_SOCKET_IPV4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out;
-        uint8_t bytes[4];
-        if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
-            return -1;
-        }
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((u_short)ep->port);
-        memcpy(&sin->sin_addr, bytes, sizeof bytes);
-        *len = (int)sizeof *sin;
-        return 0;
-    }
-    if (domain == RS_SOCKET_IPV6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-        uint8_t bytes[16];
-        if (rs_parse_ipv6_address(ep->address, bytes) != 0) {
-            return -1;
-        }
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((u_short)ep->port);
-        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
-        *len = (int)sizeof *sin6;
-        return 0;
-    }
-    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
-}
-
 void rs__iocp_endpoint_from_sockaddr(const struct sockaddr *sa, rs_socket_endpoint *ep)
 {
-    memset(ep, 0, sizeof *ep);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &sin->sin_addr, ep->address, sizeof ep->address);
-        ep->port = ntohs(sin->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, ep->address, sizeof ep->address);
-        ep->port = ntohs(sin6->sin6_port);
-    }
+    rs__endpoint_from_sockaddr(sa, sizeof(SOCKADDR_STORAGE), ep);
 }
 
 int rs__iocp_local_endpoint(SOCKET sock, rs_socket_endpoint *ep)
@@ -466,8 +435,16 @@ int rs__backend_socket_init(rs_socket *s)
             rs__mem_release(im);
             return -1;
         }
+        /* IPV6_V6ONLY defaults on on Windows and off on Linux: always set,
+         * so that the option means the same on every system. */
+        if (o->domain == RS_SOCKET_IPV6 &&
+            set_int(im->sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY") != 0) {
+            impl_free(im);
+            return -1;
+        }
         if (im->kind == RS__IOCP_UDP) {
             rs__iocp_udp_report_unreachable(im->sock, false);
+            rs__iocp_udp_ignore_net_reset(im->sock);
         }
     }
     s->impl = im;
@@ -491,8 +468,8 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
         return rs__iocp_pipe_bind(s, local);
     }
     SOCKADDR_STORAGE ss;
-    int len;
-    if (rs__iocp_sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
+    size_t len = 0;
+    if (rs__sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
         rs__iocp_apply_options(im->sock, o) != 0) {
         return -1;
     }
@@ -506,7 +483,7 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
      * listener rebinds despite TIME_WAIT, and enhanced socket security
      * (Windows Server 2003 and later) keeps processes of other users from
      * binding the port with SO_REUSEADDR (docs/windows.md). */
-    if (bind(im->sock, (struct sockaddr *)&ss, len) != 0) {
+    if (bind(im->sock, (struct sockaddr *)&ss, (int)len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
     im->bound = true;
@@ -558,11 +535,12 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
     if (im->kind == RS__IOCP_PIPE) {
         return rs__iocp_pipe_connect(s, remote);
     }
-    if (rs__iocp_sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &im->remote_len) !=
-            0 ||
+    size_t remote_len = 0;
+    if (rs__sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &remote_len) != 0 ||
         rs__iocp_apply_options(im->sock, &s->options) != 0) {
         return -1;
     }
+    im->remote_len = (int)remote_len;
     if (im->kind == RS__IOCP_UDP) {
         return rs__iocp_udp_connect(s);
     }

@@ -194,9 +194,9 @@ void rs__iocp_socket_skip_mode(rs_socket *socket);
 /* Applies options to sock (INVALID_SOCKET for a pipe: only the fault hook);
  * raises RS_ERROR_SOCKET_OPTION on refusal. */
 int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *options);
-/* Fills a sockaddr for ep (IPv4/IPv6, validated). */
-int rs__iocp_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
-                                    SOCKADDR_STORAGE *out, int *len);
+/* rs__endpoint_from_sockaddr (common/address.h) for a socket address whose
+ * length the caller does not carry (GetAcceptExSockaddrs' results, a
+ * SOCKADDR_STORAGE): the family decides how much is read. */
 void rs__iocp_endpoint_from_sockaddr(const struct sockaddr *sa, rs_socket_endpoint *ep);
 /* A new impl of kind with no handle yet, or NULL (raised). */
 struct rs__iocp_socket *rs__iocp_socket_impl_new(enum rs__iocp_kind kind);
@@ -246,6 +246,8 @@ void rs__iocp_write_completed(rs_socket *socket, struct rs__iocp_sock_op *op, in
 /* ---- iocp_socket_udp.c ---- */
 /* Whether ICMP port-unreachable messages fail the socket's receives. */
 void rs__iocp_udp_report_unreachable(SOCKET sock, bool on);
+/* Keeps ICMP time-exceeded messages from failing the socket's receives. */
+void rs__iocp_udp_ignore_net_reset(SOCKET sock);
 int rs__iocp_udp_connect(rs_socket *socket);
 int rs__iocp_udp_attach(rs_socket *socket);
 int rs__iocp_udp_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);

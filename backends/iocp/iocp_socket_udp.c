@@ -30,6 +30,26 @@ void rs__iocp_udp_report_unreachable(SOCKET sock, bool on)
     }
 }
 
+/* The SDK's mstcpip.h has it; mingw-w64's headers do not. */
+#ifndef SIO_UDP_NETRESET
+#define SIO_UDP_NETRESET _WSAIOW(IOC_VENDOR, 15)
+#endif
+
+void rs__iocp_udp_ignore_net_reset(SOCKET sock)
+{
+    /* Windows fails the next receive of a UDP socket with WSAENETRESET
+     * after one of its datagrams drew an ICMP time exceeded (SIO_UDP_NETRESET
+     * in the Winsock IOCTL documentation), connected or not; POSIX reports
+     * that to no UDP socket. Wine 8 fails the IOCTL (WSAEOPNOTSUPP) and,
+     * running on Linux, reports no time exceeded to a UDP socket either: the
+     * failure is only logged. */
+    BOOL value = FALSE;
+    DWORD bytes = 0;
+    if (WSAIoctl(sock, SIO_UDP_NETRESET, &value, sizeof value, NULL, 0, &bytes, NULL, NULL) != 0) {
+        RS__LOG(RS_LOG_DEBUG, "SIO_UDP_NETRESET: %d", WSAGetLastError());
+    }
+}
+
 int rs__iocp_udp_connect(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;

@@ -19,10 +19,28 @@ struct rs__le_loop {
     int wake_fds[2];            /* read end, write end (the same eventfd twice on Linux) */
 };
 
-/* Maps an errno value to an RS_ERROR_* code (le_errors.c). */
+/* Maps an errno value to an RS_ERROR_* code (le_errors.c); an errno
+ * without a row is logged (RS_LOG_WARN, with its number) and gives
+ * RS_ERROR_SYS_CALL_FAILURE. */
 int rs__le_error_from_errno(int err);
 /* As rs__le_error_from_errno, for errors of pipe descriptors. */
 int rs__le_pipe_error_from_errno(int err);
+/* As rs__le_error_from_errno, for a LOCAL connect(2): no listener at the
+ * path is RS_ERROR_CONNECTION_REFUSED. */
+int rs__le_local_connect_error_from_errno(int err);
+
+/* One row of a mapping table: an errno value and its RS_ERROR_* code. */
+struct rs__le_error_row {
+    int os;
+    int code;
+};
+enum rs__le_error_table {
+    RS__LE_ERRORS_ERRNO,         /* rs__le_error_from_errno */
+    RS__LE_ERRORS_LOCAL_CONNECT, /* rs__le_local_connect_error_from_errno, before the above */
+    RS__LE_ERRORS_PIPE,          /* rs__le_pipe_error_from_errno, before the above */
+};
+/* The rows of a table, for the test suite, which checks every one. */
+const struct rs__le_error_row *rs__le_error_table(enum rs__le_error_table which, size_t *count);
 /* Raises the mapped code and returns -1. */
 int rs__le_raise_errno(int err);
 /* FD_CLOEXEC (F_SETFD) and O_NONBLOCK (F_SETFL) on fd, for systems without

@@ -35,76 +35,6 @@
 
 /* ---- addresses ---- */
 
-int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
-                                  struct sockaddr_storage *out, socklen_t *len)
-{
-    memset(out, 0, sizeof *out);
-    switch (domain) {
-    case RS_SOCKET_IPV4: {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out;
-        uint8_t bytes[4];
-        if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
-            return -1;
-        }
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)ep->port);
-        memcpy(&sin->sin_addr, bytes, sizeof bytes);
-        *len = sizeof *sin;
-        return 0;
-    }
-    case RS_SOCKET_IPV6: {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-        uint8_t bytes[16];
-        if (rs_parse_ipv6_address(ep->address, bytes) != 0) {
-            return -1;
-        }
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)ep->port);
-        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
-        *len = sizeof *sin6;
-        return 0;
-    }
-    case RS_SOCKET_LOCAL: {
-        struct sockaddr_un *sun = (struct sockaddr_un *)out;
-        size_t n = strlen(ep->address);
-        if (n == 0 || n >= sizeof sun->sun_path) {
-            return rs_raise(RS_ERROR_FILE_INVALID_PATH);
-        }
-        sun->sun_family = AF_UNIX;
-        memcpy(sun->sun_path, ep->address, n + 1);
-        *len = (socklen_t)sizeof *sun;
-        return 0;
-    }
-    }
-    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
-}
-
-void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t len,
-                                   rs_socket_endpoint *ep)
-{
-    memset(ep, 0, sizeof *ep);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        rs__format_ipv4((const uint8_t *)&sin->sin_addr, ep->address);
-        ep->port = ntohs(sin->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, ep->address, sizeof ep->address);
-        ep->port = ntohs(sin6->sin6_port);
-    } else if (ss->ss_family == AF_UNIX) {
-        const struct sockaddr_un *sun = (const struct sockaddr_un *)ss;
-        size_t offset = offsetof(struct sockaddr_un, sun_path);
-        /* An unnamed peer (the client end of a Unix socket) has no path. */
-        if ((size_t)len > offset) {
-            size_t n = strnlen(sun->sun_path, (size_t)len - offset);
-            if (n >= sizeof ep->address) {
-                n = sizeof ep->address - 1;
-            }
-            memcpy(ep->address, sun->sun_path, n);
-        }
-    }
-}
-
 void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
                            struct rs__raw_endpoint *raw)
 {
@@ -116,7 +46,7 @@ void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_
         return;
     }
     raw->family = 0;
-    rs__le_endpoint_from_sockaddr(ss, len, ep);
+    rs__endpoint_from_sockaddr((const struct sockaddr *)ss, (size_t)len, ep);
 }
 
 int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw)
@@ -253,7 +183,13 @@ int rs__backend_socket_init(rs_socket *s)
         rs__mem_release(le);
         return rs__le_raise_errno(err);
     }
-    if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0) {
+    /* IPV6_V6ONLY defaults off on Linux and on on Windows (and may be a
+     * sysctl elsewhere): always set, so that the option means the same on
+     * every system. */
+    if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0 ||
+        (s->options.domain == RS_SOCKET_IPV6 &&
+         set_int(le->fd, IPPROTO_IPV6, IPV6_V6ONLY, !s->options.ipv6_dual_stack, "IPV6_V6ONLY") !=
+             0)) {
         close(le->fd);
         rs__mem_release(le);
         return -1;
@@ -278,8 +214,8 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
     struct le_socket *le = socket->impl;
     const rs_socket_options *o = &socket->options;
     struct sockaddr_storage ss;
-    socklen_t len;
-    if (rs__le_sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
+    size_t len = 0;
+    if (rs__sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
         rs__le_apply_options(le->fd, o) != 0) {
         return -1;
     }
@@ -290,7 +226,7 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         set_int(le->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") != 0) {
         return -1;
     }
-    if (bind(le->fd, (struct sockaddr *)&ss, len) != 0) {
+    if (bind(le->fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {
         return rs__le_raise_errno(errno);
     }
     if (o->domain == RS_SOCKET_LOCAL) {
@@ -324,14 +260,14 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     struct le_socket *le = socket->impl;
     const rs_socket_options *o = &socket->options;
     struct sockaddr_storage ss;
-    socklen_t len;
-    if (rs__le_sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0 ||
+    size_t len = 0;
+    if (rs__sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0 ||
         rs__le_apply_options(le->fd, o) != 0) {
         return -1;
     }
     int rc;
     do {
-        rc = connect(le->fd, (struct sockaddr *)&ss, len);
+        rc = connect(le->fd, (struct sockaddr *)&ss, (socklen_t)len);
     } while (rc != 0 && errno == EINTR);
     /* The peer's address is the one connected to, so no getpeername(2) is
      * needed later; except for 0.0.0.0, which Linux turns into a loopback
@@ -340,7 +276,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     if (o->domain == RS_SOCKET_IPV4 && o->type == RS_SOCKET_STREAM) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
-            rs__le_store_endpoint(&ss, len, &socket->remote, &socket->remote_raw);
+            rs__le_store_endpoint(&ss, (socklen_t)len, &socket->remote, &socket->remote_raw);
             le->peer_known = true;
         }
     }
@@ -350,6 +286,8 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
         /* Loopback can refuse inside connect(2); a TCP refusal is still
          * reported through the callback, as for a remote peer. */
         le->connect_error = rs__le_error_from_errno(errno);
+    } else if (o->domain == RS_SOCKET_LOCAL) {
+        return rs_raise(rs__le_local_connect_error_from_errno(errno));
     } else {
         return rs__le_raise_errno(errno);
     }

@@ -40,19 +40,14 @@ struct le_socket {
 /* A zeroed le_socket with room for its event. NULL (raised) without memory. */
 struct le_socket *rs__le_socket_alloc(void);
 
-/* Fills a sockaddr for ep (already validated for domain). */
-int rs__le_sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
-                                  struct sockaddr_storage *out, socklen_t *len);
-/* Fills ep from a sockaddr of any supported family. */
-void rs__le_endpoint_from_sockaddr(const struct sockaddr_storage *ss, socklen_t len,
-                                   rs_socket_endpoint *ep);
 /* Applies options to fd; raises RS_ERROR_SOCKET_OPTION on refusal. */
 int rs__le_apply_options(int fd, const rs_socket_options *options);
 /* Makes fd close-on-exec, non-blocking and SIGPIPE-free where accept4 /
  * SOCK_CLOEXEC are unavailable. */
 int rs__le_prepare_fd(int fd, bool flags_done);
 /* Stores the address of ss: an IPv4 one in raw (left binary until asked
- * for), any other in ep as text (raw marked unused). */
+ * for), any other in ep as text (rs__endpoint_from_sockaddr, common/address.h;
+ * raw marked unused). */
 void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
                            struct rs__raw_endpoint *raw);
 /* Reads the local address of fd into ep / raw (rs__le_store_endpoint). */
