@@ -86,7 +86,7 @@ static void raw_recv_all(raw_socket s, void *buf, size_t len)
 /* A normal client: connects, is echoed a message, closes normally. */
 static void normal_client(const rs_socket_endpoint *ep, int n)
 {
-    char msg[32];
+    char msg[32] = {0};
     snprintf(msg, sizeof msg, "normal client %d", n);
     raw_socket s = raw_connect(ep);
     raw_send_all(s, msg, sizeof msg);
