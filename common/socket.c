@@ -289,7 +289,8 @@ static void settle_local(rs_socket *s)
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
 {
-    if (rs__socket_state(s) & RS__SOCKET_CLOSED) {
+    long state = rs__socket_state(s);
+    if (state & RS__SOCKET_CLOSED) {
         return;
     }
     settle_local(s);
@@ -298,6 +299,10 @@ static void release_os(rs_socket *s)
     s->redeliver = false;
     if (s->loop) {
         rs_event_loop_cancel_task(s->loop, &s->readable_task);
+        if (state & RS__SOCKET_LISTENING) {
+            /* Its reference would keep the socket until the retry's time. */
+            rs_event_loop_cancel_task(s->loop, &s->accept_retry_task);
+        }
     }
     if (s->load_counted) {
         s->load_counted = false;
@@ -637,7 +642,7 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
                 return true;
             }
             listener->accept_shortage = true;
-            RS__LOG(RS_LOG_WARN, "accepting paused: %s", rs_error_name(error_code));
+            RS__LOG(RS_LOG_WARN, "accepting short of resources: %s", rs_error_name(error_code));
             break;
         case RS__ACCEPT_ERROR_LISTENER:
             rs__socket_state_update(listener, RS__SOCKET_ACCEPTING, 0);

@@ -203,6 +203,45 @@ static void test_ho2_accept_shortage_backs_off(void **state)
     env_stop(&env);
 }
 
+static void signal_destroyed(void *user_data)
+{
+    rs_test_latch_signal(user_data);
+}
+
+/* HO2: a listener destroyed while it waits to retry after a shortage is
+ * released (its destroy callback runs) and leaks nothing. */
+static void test_ho2_listener_destroyed_during_back_off(void **state)
+{
+    rs_event_loop *loop = *state;
+    require("accept", "EMFILE");
+    struct fault_env env;
+    env_start(&env, loop);
+    fault_control_arm("accept", "EMFILE", 1000000000L, env.server.endpoint.port);
+    /* One more than the accepts IOCP keeps posted, so that the shortage
+     * leaves it with none and a retry pending, as on libevent. */
+    enum { CLIENTS = 17 };
+    struct sk_peer *clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = sk_peer_new(loop, &env.options);
+        sk_peer_connect_async(clients[i], &env.server.endpoint);
+    }
+    SK_WAIT(&env.server, env.server.accept_errors == 1, "the shortage's report");
+    struct rs_test_latch destroyed;
+    rs_test_latch_init(&destroyed, 1);
+    assert_int_equal(
+        rs_socket_set_destroy_callback(env.server.listener, signal_destroyed, &destroyed), 0);
+    assert_int_equal(rs_socket_destroy(env.server.listener), 0);
+    env.server.listener = NULL;
+    rs_test_latch_await(&destroyed, "the listener's destroy callback");
+    rs_test_latch_clean_up(&destroyed);
+    fault_control_disarm();
+    for (int i = 0; i < CLIENTS; i++) {
+        sk_peer_free(clients[i]);
+    }
+    env_check_bystander(&env);
+    env_stop(&env);
+}
+
 /* HO1 (W18): accept errors that concern one pending connection (its client
  * reset or gave up, a firewall refused it, a network error of the new
  * connection) skip that connection silently and accepting goes on; the
@@ -425,6 +464,7 @@ int main(void)
         FAULT_TEST(test_fault_connect_error_via_so_error),
         FAULT_TEST(test_ho1_accept_connection_errors_skipped),
         FAULT_TEST(test_ho2_accept_shortage_backs_off),
+        FAULT_TEST(test_ho2_listener_destroyed_during_back_off),
         FAULT_TEST(test_ho9_wait_failure_backs_off),
     };
     /* Before any loop runs, as rs_set_log requires. */
