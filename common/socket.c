@@ -130,6 +130,7 @@ static int validate_options(const rs_socket_options *o)
 }
 
 static void connect_task_fn(rs_task *task, void *arg, rs_task_status status);
+static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status);
 static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status);
 
 static rs_socket *socket_alloc(const rs_socket_options *options, long state)
@@ -287,7 +288,8 @@ static void settle_local(rs_socket *s)
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
 {
-    if (rs__socket_state(s) & RS__SOCKET_CLOSED) {
+    long state = rs__socket_state(s);
+    if (state & RS__SOCKET_CLOSED) {
         return;
     }
     settle_local(s);
@@ -296,6 +298,10 @@ static void release_os(rs_socket *s)
     s->redeliver = false;
     if (s->loop) {
         rs_event_loop_cancel_task(s->loop, &s->readable_task);
+        if (state & RS__SOCKET_LISTENING) {
+            /* Its reference would keep the socket until the retry's time. */
+            rs_event_loop_cancel_task(s->loop, &s->accept_retry_task);
+        }
     }
     if (s->load_counted) {
         s->load_counted = false;
@@ -481,6 +487,11 @@ int rs_socket_listen(rs_socket *socket, int backlog)
     if (rs__backend_socket_listen(socket, backlog) != 0) {
         return -1;
     }
+    /* A listener never connects: the room of its connect tasks serves its
+     * accepting (socket_impl.h). */
+    rs_task_init(&socket->accept_retry_task, accept_retry_fn, socket, "socket accept retry");
+    socket->accept_shortage = false;
+    socket->accept_backoff_steps = 0;
     set_state(socket, RS__SOCKET_LISTENING);
     return 0;
 }
@@ -547,6 +558,74 @@ int rs_socket_stop_accept(rs_socket *socket)
     return run_on_loop(socket, accept_sync);
 }
 
+enum rs__accept_error_kind rs__accept_error_kind(int error_code)
+{
+    switch (error_code) {
+    /* The connection was reset, aborted or lost between its handshake and
+     * the accept: accept(2) reports such errors of the new connection
+     * itself (ECONNABORTED, and on Linux the pending network errors), and
+     * a failed AcceptEx reports ERROR_NETNAME_DELETED, WSAECONNRESET,
+     * WSAECONNABORTED, or under Wine WSAENOTCONN (docs/windows.md W18). */
+    case RS_ERROR_CONNECTION_RESET:
+    case RS_ERROR_CONNECTION_ABORTED:
+    case RS_ERROR_NOT_CONNECTED:
+    case RS_ERROR_NETWORK_UNREACHABLE:
+    case RS_ERROR_HOST_UNREACHABLE:
+    case RS_ERROR_TIMEOUT:
+        return RS__ACCEPT_ERROR_CONNECTION;
+    case RS_ERROR_TOO_MANY_HANDLES:
+    case RS_ERROR_NO_BUFFER_SPACE:
+    case RS_ERROR_OUT_OF_MEMORY:
+        return RS__ACCEPT_ERROR_SHORTAGE;
+    default:
+        return RS__ACCEPT_ERROR_LISTENER;
+    }
+}
+
+static bool still_accepting(const rs_socket *s)
+{
+    long state = rs__socket_state(s);
+    return (state & RS__SOCKET_ACCEPTING) && !(state & RS__SOCKET_CLOSED) &&
+           !rs__socket_is_destroyed(s);
+}
+
+static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    rs_socket *s = arg;
+    if (status == RS_TASK_STATUS_RUN && still_accepting(s) &&
+        rs__backend_socket_start_accept(s) != 0) {
+        RS__LOG(RS_LOG_ERROR, "accepting could not resume: %s", rs_error_name(rs_last_error()));
+    }
+    rs__socket_release(s);
+}
+
+void rs__socket_accept_back_off(rs_socket *s)
+{
+    /* 10, 20, 40, 80, then 100 ms: a shortage that lasts costs ten tries a
+     * second, not one per loop iteration, and connections still waiting are
+     * taken at most 100 ms after handles free up. */
+    uint64_t ms = RS__ACCEPT_RETRY_MIN_MS
+                  << (s->accept_backoff_steps < 4 ? s->accept_backoff_steps : 4);
+    if (ms > RS__ACCEPT_RETRY_MAX_MS) {
+        ms = RS__ACCEPT_RETRY_MAX_MS;
+    }
+    if (s->accept_backoff_steps < UINT8_MAX) {
+        s->accept_backoff_steps++;
+    }
+    rs__socket_acquire(s);
+    if (rs_event_loop_schedule_at(s->loop, &s->accept_retry_task,
+                                  rs_event_loop_now(s->loop) + ms * 1000000u) != 0) {
+        rs__socket_release(s); /* a retry is scheduled already */
+    }
+}
+
+void rs__socket_accept_shortage_over(rs_socket *listener)
+{
+    listener->accept_shortage = false;
+    listener->accept_backoff_steps = 0;
+}
+
 bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket)
 {
     if (!(rs__socket_state(listener) & RS__SOCKET_ACCEPTING) || rs__socket_is_destroyed(listener)) {
@@ -555,13 +634,29 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
         }
         return false;
     }
-    if (error_code != 0 && error_code != RS_ERROR_TOO_MANY_HANDLES) {
-        rs__socket_state_update(listener, RS__SOCKET_ACCEPTING, 0);
-        rs__backend_socket_stop_accept(listener);
+    if (error_code != 0) {
+        switch (rs__accept_error_kind(error_code)) {
+        case RS__ACCEPT_ERROR_CONNECTION:
+            RS__LOG(RS_LOG_DEBUG, "pending connection lost before its accept: %s",
+                    rs_error_name(error_code));
+            return true;
+        case RS__ACCEPT_ERROR_SHORTAGE:
+            /* Once per shortage: the backend retries ten times a second, and
+             * the user needs to know that it began, not of each retry. */
+            if (listener->accept_shortage) {
+                return true;
+            }
+            listener->accept_shortage = true;
+            RS__LOG(RS_LOG_WARN, "accepting short of resources: %s", rs_error_name(error_code));
+            break;
+        case RS__ACCEPT_ERROR_LISTENER:
+            rs__socket_state_update(listener, RS__SOCKET_ACCEPTING, 0);
+            rs__backend_socket_stop_accept(listener);
+            break;
+        }
     }
     listener->on_accept(listener, error_code, new_socket, listener->accept_user_data);
-    return (rs__socket_state(listener) & RS__SOCKET_ACCEPTING) &&
-           !rs__socket_is_destroyed(listener);
+    return still_accepting(listener);
 }
 
 /* ---- client ---- */

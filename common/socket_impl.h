@@ -97,8 +97,21 @@ struct rs_socket {
     void *destroy_user_data;
 
     /* Loop-thread data. */
-    rs_task connect_task;  /* starts a connect on the loop */
-    rs_task timeout_task;  /* the connect timeout */
+    union {
+        struct {
+            rs_task connect_task; /* starts a connect on the loop */
+            rs_task timeout_task; /* the connect timeout */
+        };
+        /* A listener never connects: the same room serves its accepting. */
+        struct {
+            /* Re-arms accepting after a shortage (rs__socket_accept_back_off). */
+            rs_task accept_retry_task;
+            /* Accepting ran short of handles or memory and the user was
+             * told; not again until a connection was accepted. */
+            bool accept_shortage;
+            uint8_t accept_backoff_steps; /* retries since the shortage began */
+        };
+    };
     rs_task readable_task; /* calls on_readable again on the next iteration */
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
@@ -169,10 +182,37 @@ static inline long rs__socket_state(const rs_socket *socket)
  * free).
  */
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
-/* Delivers one accept result to the listener's callback. Returns true while
- * the listener still accepts afterwards (the callback may stop, close or
- * destroy it; the caller must hold a reference). */
+/* Delivers one accept result to the listener's callback, by the rule of
+ * rs__accept_error_kind: a connection error is not delivered, a shortage only
+ * the first time in a row. Returns true while the listener still accepts
+ * afterwards (the callback may stop, close or destroy it; the caller must
+ * hold a reference). */
 bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket);
+
+/* What an accept error means for the listener (the rule both backends follow,
+ * docs/sockets.md "Accept errors"). */
+enum rs__accept_error_kind {
+    /* The pending connection is gone (the client reset or gave up before it
+     * was accepted): skipped without a report, accepting goes on at once. */
+    RS__ACCEPT_ERROR_CONNECTION,
+    /* Out of handles or memory: reported once per shortage, accepting goes
+     * on after a back-off (rs__socket_accept_back_off). */
+    RS__ACCEPT_ERROR_SHORTAGE,
+    /* The listener itself failed: reported, accepting ends. */
+    RS__ACCEPT_ERROR_LISTENER,
+};
+enum rs__accept_error_kind rs__accept_error_kind(int error_code);
+/* For a backend that met a shortage and stopped asking the OS for
+ * connections: rs__backend_socket_start_accept is called again after a delay
+ * that grows from RS__ACCEPT_RETRY_MIN_MS to RS__ACCEPT_RETRY_MAX_MS while
+ * the shortage lasts, unless accepting stopped meanwhile. Loop thread. */
+void rs__socket_accept_back_off(rs_socket *listener);
+/* For a backend whose attempt to accept got its resources again (a
+ * descriptor from accept(2), a socket for AcceptEx): the shortage is over,
+ * the next one is reported again. Loop thread. */
+void rs__socket_accept_shortage_over(rs_socket *listener);
+#define RS__ACCEPT_RETRY_MIN_MS 10u
+#define RS__ACCEPT_RETRY_MAX_MS 100u
 
 /* The connect finished: error 0 (connected) or a code (common/ then closes
  * the OS socket through rs__backend_socket_close). */

@@ -1,6 +1,7 @@
 /*
- * System-call faults: accept out of handles, sends failing with EPIPE,
- * ECONNRESET or bursts of EAGAIN, and connects that start and then fail.
+ * System-call faults: accept out of handles, accept errors of one pending
+ * connection, sends failing with EPIPE, ECONNRESET or bursts of EAGAIN,
+ * connects that start and then fail, and the poller's wait failing.
  * On libevent the LD_PRELOAD shim tests/faults/syscall_shim.c (meson
  * preloads it) makes the kernel calls fail; on IOCP the backend's own hook
  * does (tests/faults/fault_control.h hides which). Each test checks that the
@@ -12,6 +13,34 @@
 #include "socket_fixture.h"
 
 #include <string.h>
+
+/* Messages the library logged about its poller's wait failing and working
+ * again (the logger is installed in main, before any loop runs). */
+static rs__mutex log_lock = RS__MUTEX_INIT;
+static long wait_failure_logs;
+static long wait_recovery_logs;
+
+static void count_logs(rs_log_level level, const char *message, void *user_data)
+{
+    (void)level;
+    (void)user_data;
+    rs__mutex_lock(&log_lock);
+    if (strstr(message, "dispatch failed") ||
+        strstr(message, "GetQueuedCompletionStatusEx failed")) {
+        wait_failure_logs++;
+    } else if (strstr(message, "works again")) {
+        wait_recovery_logs++;
+    }
+    rs__mutex_unlock(&log_lock);
+}
+
+static long logs_read(const long *counter)
+{
+    rs__mutex_lock(&log_lock);
+    long n = *counter;
+    rs__mutex_unlock(&log_lock);
+    return n;
+}
 
 /* Skips the test (before it has made anything) if err cannot be injected
  * into call here. */
@@ -109,6 +138,195 @@ static void test_fault_accept_emfile(void **state)
 static void test_fault_accept_enfile(void **state)
 {
     accept_out_of_handles(*state, "ENFILE");
+}
+
+/* HO2: out of descriptors (handles) for as long as the test says, with
+ * clients waiting. The listener must neither spin (a level-triggered
+ * listener reported again by every poll, or an AcceptEx re-posted at once,
+ * would make thousands of attempts a second) nor tell the user more than
+ * once, and must take every waiting client once handles are back. The
+ * attempts are counted by the shim / hook, not timed. */
+static void test_ho2_accept_shortage_backs_off(void **state)
+{
+    rs_event_loop *loop = *state;
+    require("accept", "EMFILE");
+    struct fault_env env;
+    env_start(&env, loop);
+    long accepted = env.server.accepted_count;
+    long injected = fault_control_injected();
+    uint64_t start = rs_event_loop_now(loop);
+    fault_control_arm("accept", "EMFILE", 1000000000L, env.server.endpoint.port);
+
+    /* More clients than the IOCP backend keeps AcceptEx calls posted (16,
+     * each holding a socket made before the shortage): some must wait. */
+    enum { CLIENTS = 24, POSTED_BEFORE = 16 };
+    struct sk_peer *clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = sk_peer_new(loop, &env.options);
+        sk_peer_connect_async(clients[i], &env.server.endpoint);
+    }
+    SK_WAIT(&env.server, env.server.accept_errors >= 1, "the shortage's report");
+    assert_string_equal(rs_error_name(env.server.last_accept_error),
+                        rs_error_name(RS_ERROR_TOO_MANY_HANDLES));
+    sk_loop_wait_until(loop, 500);
+    long attempts = fault_control_injected() - injected;
+    uint64_t elapsed_ms = (rs_event_loop_now(loop) - start) / 1000000u;
+    print_message("HO2: %ld failed accept attempts in %llu ms\n", attempts,
+                  (unsigned long long)elapsed_ms);
+    /* The back-off allows ten tries a second (the first ones closer); one
+     * per connection taken by an accept posted before the shortage. */
+    assert_true(attempts >= 1);
+    assert_true(attempts <= POSTED_BEFORE + 10 + (long)(elapsed_ms / 10));
+    rs__mutex_lock(&env.server.lock);
+    assert_int_equal(env.server.accept_errors, 1);
+    rs__mutex_unlock(&env.server.lock);
+
+    /* Handles are back: every waiting client is accepted and served. */
+    fault_control_disarm();
+    sk_server_wait_accepted(&env.server, accepted + CLIENTS);
+    for (int i = 0; i < CLIENTS; i++) {
+        SK_WAIT(clients[i], clients[i]->connect_calls == 1, "the connection callback");
+        assert_int_equal(clients[i]->connect_result, 0);
+        sk_peer_subscribe(clients[i]);
+        static const char hello[] = "served after the shortage";
+        sk_peer_write(clients[i], hello, sizeof hello);
+        sk_peer_wait_bytes(clients[i], sizeof hello);
+        assert_memory_equal(clients[i]->data, hello, sizeof hello);
+    }
+    rs__mutex_lock(&env.server.lock);
+    assert_int_equal(env.server.accept_errors, 1);
+    rs__mutex_unlock(&env.server.lock);
+    env_check_bystander(&env);
+    for (int i = 0; i < CLIENTS; i++) {
+        sk_peer_free(clients[i]);
+    }
+    env_stop(&env);
+}
+
+static void signal_destroyed(void *user_data)
+{
+    rs_test_latch_signal(user_data);
+}
+
+/* HO2: a listener destroyed while it waits to retry after a shortage is
+ * released (its destroy callback runs) and leaks nothing. */
+static void test_ho2_listener_destroyed_during_back_off(void **state)
+{
+    rs_event_loop *loop = *state;
+    require("accept", "EMFILE");
+    struct fault_env env;
+    env_start(&env, loop);
+    fault_control_arm("accept", "EMFILE", 1000000000L, env.server.endpoint.port);
+    /* One more than the accepts IOCP keeps posted, so that the shortage
+     * leaves it with none and a retry pending, as on libevent. */
+    enum { CLIENTS = 17 };
+    struct sk_peer *clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = sk_peer_new(loop, &env.options);
+        sk_peer_connect_async(clients[i], &env.server.endpoint);
+    }
+    SK_WAIT(&env.server, env.server.accept_errors == 1, "the shortage's report");
+    struct rs_test_latch destroyed;
+    rs_test_latch_init(&destroyed, 1);
+    assert_int_equal(
+        rs_socket_set_destroy_callback(env.server.listener, signal_destroyed, &destroyed), 0);
+    assert_int_equal(rs_socket_destroy(env.server.listener), 0);
+    env.server.listener = NULL;
+    rs_test_latch_await(&destroyed, "the listener's destroy callback");
+    rs_test_latch_clean_up(&destroyed);
+    fault_control_disarm();
+    for (int i = 0; i < CLIENTS; i++) {
+        sk_peer_free(clients[i]);
+    }
+    env_check_bystander(&env);
+    env_stop(&env);
+}
+
+/* HO1 (W18): accept errors that concern one pending connection (its client
+ * reset or gave up, a firewall refused it, a network error of the new
+ * connection) skip that connection silently and accepting goes on; the
+ * client behind them is accepted and served. */
+static void test_ho1_accept_connection_errors_skipped(void **state)
+{
+    rs_event_loop *loop = *state;
+    static const char *const errs[] = {"ECONNABORTED", "ECONNRESET", "ENOTCONN",     "EPROTO",
+                                       "EPERM",        "ENETDOWN",   "EHOSTUNREACH", "ETIMEDOUT"};
+    const char *reason = NULL;
+    if (!fault_control_available(&reason)) {
+        RS_TEST_SKIP(reason);
+    }
+    struct fault_env env;
+    env_start(&env, loop);
+    int tried = 0;
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        if (!fault_control_supports("accept", errs[i], &reason)) {
+            print_message("HO1: %s not injected here: %s\n", errs[i], reason);
+            continue;
+        }
+        tried++;
+        long accepted = env.server.accepted_count;
+        long injected = fault_control_injected();
+        fault_control_arm("accept", errs[i], 3, env.server.endpoint.port);
+        struct sk_peer *client = sk_peer_new(loop, &env.options);
+        assert_int_equal(sk_peer_connect(client, &env.server.endpoint), 0);
+        sk_server_wait_accepted(&env.server, accepted + 1);
+        /* On IOCP the accept socket posted after the accept takes them:
+         * the loop gets there after a few iterations of its own. */
+        uint64_t deadline = rs_event_loop_now(loop) + RS_TEST_TIMEOUT_MS * 1000000ull;
+        while (fault_control_injected() - injected < 3 && rs_event_loop_now(loop) < deadline) {
+            sk_loop_round_trip(loop);
+        }
+        assert_int_equal(fault_control_injected() - injected, 3);
+        rs__mutex_lock(&env.server.lock);
+        assert_int_equal(env.server.accept_errors, 0);
+        rs__mutex_unlock(&env.server.lock);
+        sk_peer_subscribe(client);
+        static const char hello[] = "accepted past the errors";
+        sk_peer_write(client, hello, sizeof hello);
+        sk_peer_wait_bytes(client, sizeof hello);
+        assert_memory_equal(client->data, hello, sizeof hello);
+        sk_peer_free(client);
+        fault_control_disarm();
+    }
+    assert_true(tried >= 4);
+    env_check_bystander(&env);
+    env_stop(&env);
+}
+
+/* HO9: the poller's wait fails (epoll_wait on libevent,
+ * GetQueuedCompletionStatusEx on IOCP) until the test stops it. The loop
+ * must back off and log instead of retrying at once (counted by the shim /
+ * hook: a spinning loop makes thousands of calls a second), keep running
+ * its timers meanwhile, and serve its sockets again once the wait works. */
+static void test_ho9_wait_failure_backs_off(void **state)
+{
+    rs_event_loop *loop = *state;
+    require("wait", "EBADF");
+    struct fault_env env;
+    env_start(&env, loop);
+    long failures_logged = logs_read(&wait_failure_logs);
+    long recoveries_logged = logs_read(&wait_recovery_logs);
+    long injected = fault_control_injected();
+    uint64_t start = rs_event_loop_now(loop);
+    fault_control_arm("wait", "EBADF", 1000000000L, 0);
+    /* A timer of the loop fires while every wait fails. */
+    sk_loop_wait_until(loop, 500);
+    long waits = fault_control_injected() - injected;
+    uint64_t elapsed_ms = (rs_event_loop_now(loop) - start) / 1000000u;
+    fault_control_disarm();
+    print_message("HO9: %ld failed waits in %llu ms\n", waits, (unsigned long long)elapsed_ms);
+    assert_true(waits >= 2);
+    /* Pauses of 10 ms and more: at most one wait per 10 ms, a few more for
+     * the iterations that wake-ups and timers end early. */
+    assert_true(waits <= 10 + (long)(elapsed_ms / 10));
+    long logged = logs_read(&wait_failure_logs) - failures_logged;
+    assert_true(logged >= 1);
+    assert_true(logged <= 1 + waits / 100);
+
+    /* Recovered: the connection is served, and the recovery logged. */
+    env_check_bystander(&env);
+    assert_int_equal(logs_read(&wait_recovery_logs) - recoveries_logged, 1);
+    env_stop(&env);
 }
 
 /* ---- send ---- */
@@ -238,9 +456,18 @@ static void test_fault_connect_error_via_so_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        FAULT_TEST(test_fault_accept_emfile),     FAULT_TEST(test_fault_accept_enfile),
-        FAULT_TEST(test_fault_send_epipe),        FAULT_TEST(test_fault_send_econnreset),
-        FAULT_TEST(test_fault_send_eagain_burst), FAULT_TEST(test_fault_connect_error_via_so_error),
+        FAULT_TEST(test_fault_accept_emfile),
+        FAULT_TEST(test_fault_accept_enfile),
+        FAULT_TEST(test_fault_send_epipe),
+        FAULT_TEST(test_fault_send_econnreset),
+        FAULT_TEST(test_fault_send_eagain_burst),
+        FAULT_TEST(test_fault_connect_error_via_so_error),
+        FAULT_TEST(test_ho1_accept_connection_errors_skipped),
+        FAULT_TEST(test_ho2_accept_shortage_backs_off),
+        FAULT_TEST(test_ho2_listener_destroyed_during_back_off),
+        FAULT_TEST(test_ho9_wait_failure_backs_off),
     };
+    /* Before any loop runs, as rs_set_log requires. */
+    rs_set_log(count_logs, RS_LOG_WARN, NULL);
     return RS_TEST_MAIN("syscall_faults", tests);
 }

@@ -122,8 +122,12 @@ typedef struct rs_socket_options {
 typedef void(rs_socket_on_connection_result_fn)(rs_socket *socket, int error_code, void *user_data);
 /**
  * Called once per accepted connection (error_code 0, new_socket owned by the
- * callee, not yet assigned to a loop), or with an error and new_socket NULL;
- * after an error other than RS_ERROR_TOO_MANY_HANDLES accepting stops.
+ * callee, not yet assigned to a loop), or with an error and new_socket NULL.
+ * A connection that failed before it was accepted (its client reset or gave
+ * up) is skipped without a call. RS_ERROR_TOO_MANY_HANDLES,
+ * RS_ERROR_NO_BUFFER_SPACE and RS_ERROR_OUT_OF_MEMORY report a shortage,
+ * once per shortage: accepting goes on, retried every 10 to 100 ms until
+ * handles are back. After any other error accepting stops.
  */
 typedef void(rs_socket_on_accept_result_fn)(rs_socket *listener, int error_code,
                                             rs_socket *new_socket, void *user_data);

@@ -186,6 +186,11 @@ enum rs__iocp_fault_call {
     RS__IOCP_FAULT_ACCEPT,  /* creating a listener's next accept socket */
     RS__IOCP_FAULT_SEND,    /* WSASend, failing at once */
     RS__IOCP_FAULT_CONNECT, /* ConnectEx, completing with the error */
+    /* AcceptEx, completing with the error (a Win32 code) without being
+     * called: a pending connection that failed before its accept. */
+    RS__IOCP_FAULT_ACCEPT_EX,
+    /* GetQueuedCompletionStatusEx, failing with the error (a Win32 code). */
+    RS__IOCP_FAULT_WAIT,
     RS__IOCP_FAULT_CALLS
 };
 

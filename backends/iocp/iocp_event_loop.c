@@ -46,8 +46,15 @@ enum { INLINE_STREAK = 16 };
  * cancellations complete promptly, so this only bounds a misbehaving driver. */
 #define ORPHAN_DRAIN_NS (2000ull * 1000000ull)
 
+/* A wait that fails is retried after a pause of 10, 20, 40, 80, then 100 ms
+ * while it keeps failing (never longer than the wait asked for). */
+enum { WAIT_RETRY_MIN_MS = 10, WAIT_RETRY_MAX_MS = 100 };
+/* While it keeps failing, every this many failures are logged again. */
+enum { WAIT_FAILURE_LOG_EVERY = 100 };
+
 struct iocp_loop {
     HANDLE port;
+    uint32_t wait_failures; /* in a row (loop thread) */
     volatile long orphans;
     volatile long buffered_streams[2]; /* places taken: large, small (W5) */
     /* Operations that completed inline, oldest first (loop thread). */
@@ -227,18 +234,51 @@ int rs__backend_loop_init(rs_event_loop *loop)
     return 0;
 }
 
+/*
+ * GetQueuedCompletionStatusEx failed (not a timeout). Retrying at once would
+ * spin the loop at 100% CPU for as long as the failure lasts, with the error
+ * logged on every turn: the loop pauses instead (Sleep: the port it would
+ * wait on is what fails), logs the first failure and then every
+ * WAIT_FAILURE_LOG_EVERY-th, and its timers and tasks keep running between
+ * the tries.
+ */
+static void wait_failed(struct iocp_loop *il, DWORD err, DWORD timeout)
+{
+    uint32_t n = il->wait_failures;
+    if (il->wait_failures < UINT32_MAX) {
+        il->wait_failures++;
+    }
+    if (n % WAIT_FAILURE_LOG_EVERY == 0) {
+        RS__LOG(RS_LOG_ERROR,
+                "GetQueuedCompletionStatusEx failed: %lu (%lu in a row); retrying after a pause",
+                (unsigned long)err, (unsigned long)n + 1);
+    }
+    DWORD pause = (DWORD)WAIT_RETRY_MIN_MS << (n < 4 ? n : 4);
+    if (pause > WAIT_RETRY_MAX_MS) {
+        pause = WAIT_RETRY_MAX_MS;
+    }
+    Sleep(pause < timeout ? pause : timeout);
+}
+
 static void dispatch(rs_event_loop *loop, HANDLE port, DWORD timeout)
 {
+    struct iocp_loop *il = loop->impl;
     OVERLAPPED_ENTRY entries[BATCH];
     ULONG count = 0;
+    DWORD injected = (DWORD)rs__iocp_fault_take(RS__IOCP_FAULT_WAIT, INVALID_SOCKET, NULL);
     /* Not alertable: the loop runs no APCs. */
-    if (!GetQueuedCompletionStatusEx(port, entries, BATCH, &count, timeout, FALSE)) {
-        DWORD err = GetLastError();
+    if (injected || !GetQueuedCompletionStatusEx(port, entries, BATCH, &count, timeout, FALSE)) {
+        DWORD err = injected ? injected : GetLastError();
         /* WAIT_TIMEOUT: no packet arrived before the timeout. */
         if (err != WAIT_TIMEOUT) {
-            RS__LOG(RS_LOG_ERROR, "GetQueuedCompletionStatusEx failed: %lu", (unsigned long)err);
+            wait_failed(il, err, timeout);
         }
         return;
+    }
+    if (il->wait_failures) {
+        RS__LOG(RS_LOG_WARN, "GetQueuedCompletionStatusEx works again after %lu failures",
+                (unsigned long)il->wait_failures);
+        il->wait_failures = 0;
     }
     for (ULONG i = 0; i < count; i++) {
         const OVERLAPPED_ENTRY *e = &entries[i];

@@ -10,7 +10,8 @@
  * `port` (0: any) fail with `wsa_error`. The port is the listener's for an
  * accept, the sending socket's own for a send and the remote one for a
  * connect, so the other end of a faulty connection is not affected. With no
- * rule armed the check is one atomic load.
+ * rule armed the check is one atomic load. The loop's wait
+ * (GetQueuedCompletionStatusEx) can fail too, for every loop at once.
  */
 #include "iocp_backend.h"
 
@@ -72,7 +73,9 @@ int rs__iocp_fault_take(enum rs__iocp_fault_call call, SOCKET local, const void 
         return 0;
     }
     uint16_t port = 0;
-    if (remote) {
+    if (call == RS__IOCP_FAULT_WAIT) {
+        /* A loop's wait has no socket: only rules for any port match. */
+    } else if (remote) {
         port = port_of(remote);
     } else {
         SOCKADDR_STORAGE ss;

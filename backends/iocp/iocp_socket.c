@@ -663,9 +663,10 @@ void rs__iocp_accept_task(rs_task *task, void *arg, rs_task_status status)
             rs__socket_release(s);
             return;
         }
-        /* With accepts still posted, their completions post again: retrying
-         * here would spin while the handles are short. */
-        if (rs__iocp_accepting(s) && !(error && im->accepts_posted > 0)) {
+        /* After an error, posting again is left to the completions of the
+         * accepts still posted or to the back-off (iocp_socket_tcp.c):
+         * retrying here would spin while the handles are short. */
+        if (rs__iocp_accepting(s) && !error) {
             if (im->kind == RS__IOCP_PIPE) {
                 rs__iocp_pipe_start_accept(s);
             } else {

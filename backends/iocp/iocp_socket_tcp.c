@@ -212,12 +212,14 @@ static void accept_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, si
     im->accepts_posted--;
     if (error) {
         rs__iocp_sock_op_free(op);
-        /* The client gave up between its handshake and the accept: nothing
-         * to report, as accept(2) retries ECONNABORTED. */
-        if (error == RS_ERROR_CONNECTION_RESET || error == RS_ERROR_CONNECTION_ABORTED) {
+        /* W18: an AcceptEx fails for one connection when its client reset
+         * or gave up before the accept completed: Windows reports
+         * ERROR_NETNAME_DELETED, WSAECONNRESET or WSAECONNABORTED, Wine
+         * WSAENOTCONN. That connection is skipped (common/ says so) and
+         * the accept posted again; only the listener's own failure (or its
+         * close, which cancels the accepts) ends accepting. */
+        if (rs__iocp_accepting(s) && rs__socket_accepted(s, error, NULL)) {
             post_accepts(s);
-        } else if (rs__iocp_accepting(s) && rs__socket_accepted(s, error, NULL)) {
-            post_accepts(s); /* out of handles: accepting goes on */
         }
         return;
     }
@@ -246,8 +248,14 @@ static int post_accept(rs_socket *s)
         rs__iocp_sock_op_free(op);
         return -1;
     }
+    rs__socket_accept_shortage_over(s);
     rs__iocp_sock_op_start(s, op, accept_done);
     im->accepts_posted++;
+    injected = rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT_EX, im->sock, NULL);
+    if (injected) {
+        rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32((DWORD)injected));
+        return 0;
+    }
     DWORD received = 0;
     if (rs__winsock_ext_for(s->options.domain)
             ->accept_ex(im->sock, op->accepted, op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN,
@@ -271,13 +279,21 @@ static void post_accepts(rs_socket *s)
     while (rs__iocp_accepting(s) && im->sock != INVALID_SOCKET && im->accepts_posted < target) {
         if (post_accept(s) != 0) {
             int err = rs_last_error();
-            if (im->accepts_posted > 0 && err != RS_ERROR_TOO_MANY_HANDLES) {
+            bool listener_failed = rs__accept_error_kind(err) == RS__ACCEPT_ERROR_LISTENER;
+            if (im->accepts_posted > 0 && listener_failed) {
                 return; /* a completion will try again */
             }
-            /* Out of socket handles is the user's to know, as accept(2)'s
-             * EMFILE is; with nothing posted any error is, or the listener
+            /* Out of socket handles or memory: with nothing posted, the
+             * listener tries again after a back-off (retrying at once would
+             * spin while the shortage lasts); with accepts posted, their
+             * completions try again. Either way the user learns it began,
+             * as with accept(2)'s EMFILE. A failure of the listener with
+             * nothing posted is the user's to know too, or the listener
              * would wait for nothing. Reported from the accept task (this
-             * may run inside rs_socket_start_accept), which posts again. */
+             * may run inside rs_socket_start_accept). */
+            if (!listener_failed && im->accepts_posted == 0) {
+                rs__socket_accept_back_off(s);
+            }
             if (!im->accept_error) {
                 im->accept_error = err;
             }

@@ -17,6 +17,7 @@ struct rs__le_loop {
     bool timer_armed;           /* timer_event is pending */
     uint64_t timer_deadline_ns; /* when it fires (common/'s clock), if armed */
     int wake_fds[2];            /* read end, write end (the same eventfd twice on Linux) */
+    uint32_t wait_failures;     /* dispatches that failed in a row */
 };
 
 /* Maps an errno value to an RS_ERROR_* code (le_errors.c); an errno

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__linux__)
@@ -159,6 +160,56 @@ void rs__backend_loop_wake(rs_event_loop *loop)
     }
 }
 
+/* A dispatch that fails is retried after a pause of 10, 20, 40, 80, then
+ * 100 ms while it keeps failing (never longer than the wait asked for). */
+#define WAIT_RETRY_MIN_MS 10u
+#define WAIT_RETRY_MAX_MS 100u
+/* While it keeps failing, every this many failures are logged again. */
+#define WAIT_FAILURE_LOG_EVERY 100u
+
+/*
+ * event_base_loop failed: the poller's wait (epoll_wait, poll, ...) failed
+ * with something other than EINTR, and libevent returns at once without
+ * sleeping. Retrying at once would spin the loop at 100% CPU for as long as
+ * the failure lasts: the loop pauses instead (nanosleep: the poller it would
+ * sleep in is what fails), logs the first failure and then every
+ * WAIT_FAILURE_LOG_EVERY-th, and its timers and tasks keep running between
+ * the tries.
+ */
+static void wait_failed(struct rs__le_loop *le, int err, int64_t timeout_ns)
+{
+    uint32_t n = le->wait_failures;
+    if (le->wait_failures < UINT32_MAX) {
+        le->wait_failures++;
+    }
+    if (n % WAIT_FAILURE_LOG_EVERY == 0) {
+        RS__LOG(RS_LOG_ERROR, "event dispatch failed: %s (%u in a row); retrying after a pause",
+                strerror(err), (unsigned)n + 1);
+    }
+    uint64_t pause_ns = (uint64_t)(WAIT_RETRY_MIN_MS << (n < 4 ? n : 4)) * 1000000u;
+    if (pause_ns > WAIT_RETRY_MAX_MS * 1000000ull) {
+        pause_ns = WAIT_RETRY_MAX_MS * 1000000ull;
+    }
+    if (timeout_ns >= 0 && (uint64_t)timeout_ns < pause_ns) {
+        pause_ns = (uint64_t)timeout_ns;
+    }
+    if (pause_ns > 0) {
+        struct timespec ts = {(time_t)(pause_ns / 1000000000u), (long)(pause_ns % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void dispatch(struct rs__le_loop *le, int flags, int64_t timeout_ns)
+{
+    if (event_base_loop(le->base, flags) < 0) {
+        wait_failed(le, errno, timeout_ns);
+    } else if (le->wait_failures) {
+        RS__LOG(RS_LOG_WARN, "event dispatch works again after %u failures",
+                (unsigned)le->wait_failures);
+        le->wait_failures = 0;
+    }
+}
+
 void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
 {
     struct rs__le_loop *le = loop->impl;
@@ -173,7 +224,7 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
          * poll finds nothing, so I/O that keeps arriving (two sockets of
          * one loop feeding each other) would keep tasks and completions
          * waiting; with EVLOOP_ONCE it stops after one round. */
-        event_base_loop(le->base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+        dispatch(le, EVLOOP_NONBLOCK | EVLOOP_ONCE, 0);
         return;
     }
     if (timeout_ns > 0) {
@@ -191,5 +242,5 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
             le->timer_deadline_ns = deadline;
         }
     }
-    event_base_loop(le->base, EVLOOP_ONCE);
+    dispatch(le, EVLOOP_ONCE, timeout_ns);
 }

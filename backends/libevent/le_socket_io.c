@@ -123,6 +123,46 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
     return s;
 }
 
+/* accept(2) failures that concern the pending connection, not the
+ * listener: ECONNABORTED (the client gave up before the accept), EPERM
+ * (a firewall refused it), and the network errors Linux passes on from the
+ * new connection, which accept(2)'s manual says to treat like EAGAIN by
+ * retrying. */
+static bool fails_connection_only(int err)
+{
+    switch (err) {
+    case ECONNABORTED:
+    case ECONNRESET:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENETUNREACH:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ETIMEDOUT:
+#ifdef ENONET
+    case ENONET:
+#endif
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Out of descriptors or kernel memory: the connection stays queued, and
+ * since the listener is level-triggered, every poll would report it again
+ * at once (a busy loop until a descriptor frees up). */
+static bool fails_for_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Connections skipped in one readiness callback before the others get their
+ * turn; the next poll reports the listener again if more are queued. */
+#define MAX_SKIPPED_PER_CALLBACK 16
+
 /*
  * Accepts one connection per readiness callback. The listener's event is
  * level-triggered (unlike the other sockets'), so connections still queued
@@ -135,7 +175,7 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
 static void accept_one(rs_socket *listener)
 {
     struct le_socket *le = listener->impl;
-    for (;;) {
+    for (int skipped = 0; skipped < MAX_SKIPPED_PER_CALLBACK;) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
 #if HAVE_ACCEPT4
@@ -148,14 +188,25 @@ static void accept_one(rs_socket *listener)
             if (err == EAGAIN || err == EWOULDBLOCK) {
                 return;
             }
-            if (err == EINTR || err == ECONNABORTED) {
+            if (err == EINTR) {
                 continue;
             }
-            /* Out of descriptors included: the connection stays queued and
-             * the next poll reports the listener again. */
+            if (fails_connection_only(err)) {
+                RS__LOG(RS_LOG_DEBUG, "pending connection lost before its accept: %s",
+                        strerror(err));
+                skipped++;
+                continue;
+            }
+            if (fails_for_shortage(err)) {
+                /* Off the poll until the retry (common/ re-adds it through
+                 * rs__backend_socket_start_accept). */
+                rs__backend_socket_stop_accept(listener);
+                rs__socket_accept_back_off(listener);
+            }
             rs__socket_accepted(listener, rs__le_error_from_errno(err), NULL);
             return;
         }
+        rs__socket_accept_shortage_over(listener);
         rs_socket *s = wrap_accepted(listener, fd, &ss, len);
         if (!s) {
             RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));

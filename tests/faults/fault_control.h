@@ -17,7 +17,10 @@ bool fault_control_available(const char **reason);
 bool fault_control_supports(const char *call, const char *err, const char **reason);
 /* The next `count` calls of call ("accept": the listener on port; "sendmsg":
  * a stream send from the socket bound to port; "connect": a connect to
- * port, which starts and then fails) fail with err. */
+ * port, which starts and then fails; "wait": the poller's wait of every
+ * loop, port 0) fail with err. An accept error of the pending connection
+ * (ECONNABORTED, ECONNRESET, ...) fails AcceptEx on IOCP, one of the
+ * listener's resources (EMFILE, ENOBUFS) the socket made for it. */
 void fault_control_arm(const char *call, const char *err, long count, uint32_t port);
 void fault_control_disarm(void);
 /* Faults injected so far. */

@@ -18,6 +18,7 @@ static const struct {
     /* Out of socket handles: WSASocket, which makes the accept socket
      * before AcceptEx, fails as accept(2) does with EMFILE. */
     {"EMFILE", WSAEMFILE},
+    {"ENOBUFS", WSAENOBUFS},
     /* A send after the sending side was shut down. */
     {"EPIPE", WSAESHUTDOWN},
     {"ECONNRESET", WSAECONNRESET},
@@ -30,26 +31,64 @@ static const struct {
     {"EHOSTUNREACH", WSAEHOSTUNREACH},
 };
 
-static int wsa_error_of(const char *err)
+/* What a failed AcceptEx reports when its pending connection failed before
+ * the accept (docs/windows.md W18): a client's reset is
+ * ERROR_NETNAME_DELETED on Windows and WSAENOTCONN under Wine. */
+static const struct {
+    const char *name;
+    int error;
+} accept_ex_errors[] = {
+    {"ECONNRESET", ERROR_NETNAME_DELETED},
+    {"ECONNABORTED", WSAECONNABORTED},
+    {"ENOTCONN", WSAENOTCONN},
+    {"ENETDOWN", WSAENETDOWN},
+    {"EHOSTUNREACH", WSAEHOSTUNREACH},
+    {"ETIMEDOUT", WSAETIMEDOUT},
+};
+
+/* The loop's wait: GetQueuedCompletionStatusEx on a port that is not one
+ * fails as epoll_wait on a descriptor that is not an epoll one. */
+static const struct {
+    const char *name;
+    int error;
+} wait_errors[] = {
+    {"EBADF", ERROR_INVALID_HANDLE},
+    {"ENOMEM", ERROR_NOT_ENOUGH_MEMORY},
+};
+
+#define LOOK_UP(table, err)                                                                        \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < sizeof table / sizeof table[0]; i_++) {                           \
+            if (strcmp(table[i_].name, (err)) == 0) {                                              \
+                return table[i_].error;                                                            \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* The hook's call for call and err, and the error to inject (0: none). */
+static int fault_of(const char *call, const char *err, enum rs__iocp_fault_call *hook)
 {
+    if (strcmp(call, "wait") == 0) {
+        *hook = RS__IOCP_FAULT_WAIT;
+        LOOK_UP(wait_errors, err);
+        return 0;
+    }
+    if (strcmp(call, "accept") == 0) {
+        *hook = RS__IOCP_FAULT_ACCEPT_EX;
+        LOOK_UP(accept_ex_errors, err);
+        *hook = RS__IOCP_FAULT_ACCEPT;
+    } else if (strcmp(call, "connect") == 0) {
+        *hook = RS__IOCP_FAULT_CONNECT;
+    } else {
+        assert_true(strcmp(call, "sendmsg") == 0 || strcmp(call, "send") == 0);
+        *hook = RS__IOCP_FAULT_SEND;
+    }
     for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
         if (strcmp(errors[i].name, err) == 0) {
             return errors[i].wsa_error;
         }
     }
     return 0;
-}
-
-static enum rs__iocp_fault_call call_of(const char *call)
-{
-    if (strcmp(call, "accept") == 0) {
-        return RS__IOCP_FAULT_ACCEPT;
-    }
-    if (strcmp(call, "connect") == 0) {
-        return RS__IOCP_FAULT_CONNECT;
-    }
-    assert_true(strcmp(call, "sendmsg") == 0 || strcmp(call, "send") == 0);
-    return RS__IOCP_FAULT_SEND;
 }
 
 bool fault_control_available(const char **reason)
@@ -60,20 +99,25 @@ bool fault_control_available(const char **reason)
 
 bool fault_control_supports(const char *call, const char *err, const char **reason)
 {
-    (void)call;
     if (strcmp(err, "ENFILE") == 0) {
         *reason = "Winsock has no system-wide descriptor-table error: running out of socket "
                   "handles is WSAEMFILE, which the EMFILE test covers";
         return false;
     }
-    return wsa_error_of(err) != 0;
+    enum rs__iocp_fault_call hook;
+    if (fault_of(call, err, &hook) == 0) {
+        *reason = "Windows reports no such error for this call";
+        return false;
+    }
+    return true;
 }
 
 void fault_control_arm(const char *call, const char *err, long count, uint32_t port)
 {
-    int wsa_error = wsa_error_of(err);
-    assert_int_not_equal(wsa_error, 0);
-    rs__iocp_test_inject_fault(call_of(call), wsa_error, count, (uint16_t)port);
+    enum rs__iocp_fault_call hook;
+    int error = fault_of(call, err, &hook);
+    assert_int_not_equal(error, 0);
+    rs__iocp_test_inject_fault(hook, error, count, (uint16_t)port);
 }
 
 void fault_control_disarm(void)

@@ -14,6 +14,8 @@
  *   connect     connect to PORT: the real connect starts, the call returns
  *               -1/EINPROGRESS, and the socket's next getsockopt(SO_ERROR)
  *               reports ERRNO
+ *   wait        epoll_wait (libevent's poller), PORT 0: -1 with ERRNO, at
+ *               once, without waiting
  * The local port (not the peer's) selects sends, so the accepted side of a
  * faulty connection is not affected.
  *
@@ -29,7 +31,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum fault_call { CALL_ACCEPT, CALL_SENDMSG, CALL_SEND, CALL_CONNECT };
+#if defined(__linux__)
+#include <sys/epoll.h>
+#define HAVE_EPOLL 1
+#endif
+
+enum fault_call { CALL_ACCEPT, CALL_SENDMSG, CALL_SEND, CALL_CONNECT, CALL_WAIT };
 
 struct fault_rule {
     enum fault_call call;
@@ -56,20 +63,32 @@ static const struct {
     const char *name;
     int value;
 } errnos[] = {
-    {"EMFILE", EMFILE},         {"ENFILE", ENFILE},           {"EPIPE", EPIPE},
-    {"ECONNRESET", ECONNRESET}, {"EAGAIN", EAGAIN},           {"ECONNREFUSED", ECONNREFUSED},
-    {"ETIMEDOUT", ETIMEDOUT},   {"ENETUNREACH", ENETUNREACH}, {"EHOSTUNREACH", EHOSTUNREACH},
+    {"EMFILE", EMFILE},
+    {"ENFILE", ENFILE},
+    {"EPIPE", EPIPE},
+    {"ECONNRESET", ECONNRESET},
+    {"EAGAIN", EAGAIN},
+    {"ECONNREFUSED", ECONNREFUSED},
+    {"ETIMEDOUT", ETIMEDOUT},
+    {"ENETUNREACH", ENETUNREACH},
+    {"EHOSTUNREACH", EHOSTUNREACH},
     {"ENOBUFS", ENOBUFS},
+    {"ENOMEM", ENOMEM},
+    {"ECONNABORTED", ECONNABORTED},
+    {"EPROTO", EPROTO},
+    {"EPERM", EPERM},
+    {"ENETDOWN", ENETDOWN},
+    {"EHOSTDOWN", EHOSTDOWN},
+    {"ENOTCONN", ENOTCONN},
+    {"EBADF", EBADF},
 };
 
 static const struct {
     const char *name;
     enum fault_call call;
 } calls[] = {
-    {"accept", CALL_ACCEPT},
-    {"sendmsg", CALL_SENDMSG},
-    {"send", CALL_SEND},
-    {"connect", CALL_CONNECT},
+    {"accept", CALL_ACCEPT},   {"sendmsg", CALL_SENDMSG}, {"send", CALL_SEND},
+    {"connect", CALL_CONNECT}, {"wait", CALL_WAIT},
 };
 
 static int parse_rule(char *text, struct fault_rule *rule)
@@ -194,6 +213,9 @@ static ssize_t (*real_sendmsg)(int, const struct msghdr *, int);
 static ssize_t (*real_send)(int, const void *, size_t, int);
 static int (*real_connect)(int, __CONST_SOCKADDR_ARG, socklen_t);
 static int (*real_getsockopt)(int, int, int, void *, socklen_t *);
+#if HAVE_EPOLL
+static int (*real_epoll_wait)(int, struct epoll_event *, int, int);
+#endif
 
 #define RESOLVE(name)                                                                              \
     do {                                                                                           \
@@ -284,3 +306,16 @@ int getsockopt(int fd, int level, int name, void *value, socklen_t *len)
     }
     return rc;
 }
+
+#if HAVE_EPOLL
+int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout)
+{
+    RESOLVE(epoll_wait);
+    int err = take_fault(CALL_WAIT, 0);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return real_epoll_wait(epfd, events, maxevents, timeout);
+}
+#endif
