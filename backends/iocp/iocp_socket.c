@@ -104,7 +104,6 @@ void rs__iocp_sock_op_start(rs_socket *s, struct rs__iocp_sock_op *op, rs__iocp_
     op->loop = s->loop;
     op->posted = false;
     op->posted_error = 0;
-    op->done_at_once = false;
     op->prev = im->ops_tail;
     op->next = NULL;
     if (im->ops_tail) {

@@ -108,9 +108,6 @@ struct rs__iocp_sock_op {
     HANDLE wait;
     volatile long wait_fired;
 
-    /* A TCP receive that succeeded at once: its result is stored in the
-     * OVERLAPPED already (a packet may still come). */
-    bool done_at_once;
     /* A completed read held for rs_socket_read: bytes in buf from off. */
     size_t len;
     size_t off;

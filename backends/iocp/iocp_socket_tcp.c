@@ -372,11 +372,10 @@ void rs__iocp_tcp_post_read(rs_socket *s)
     }
     DWORD flags = 0;
     /* Pending until the system stores the result (take_completed_receive
-     * reads it): set here so that it does not rely on the call doing so. */
+     * asks for it): set here so that it does not rely on the call doing
+     * so. */
     op->base.overlapped.Internal = (ULONG_PTR)STATUS_PENDING;
     if (WSARecv(im->sock, &buf, 1, NULL, &flags, &op->base.overlapped, NULL) == 0) {
-        /* Its result is stored already, whether or not a packet comes. */
-        op->done_at_once = true;
         rs__iocp_sock_op_succeeded(op);
     } else {
         int err = WSAGetLastError();
@@ -461,11 +460,10 @@ static void read_on_directly(rs_socket *s, unsigned char *rest, size_t len, size
  * its repost left for after the readable callback, or data that arrived
  * while bytes were held), one is posted now: it asks the system. A receive
  * in flight whose result is already stored (it completed at once, or its
- * completion is queued but not dequeued yet: the OVERLAPPED's status is no
- * longer STATUS_PENDING, HasOverlappedIoCompleted's documented test) is
- * taken now; the dispatch of its completion later only ends the operation
- * (read_done). The data is then handed out in the order it arrived, and
- * nothing waits unseen behind a WOULD_BLOCK.
+ * completion is queued but not dequeued yet: WSAGetOverlappedResult, not
+ * waiting, finds the operation complete) is taken now; the dispatch of its completion later only
+ * ends the operation (read_done). The data is then handed out in the order it arrived, and nothing
+ * waits unseen behind a WOULD_BLOCK.
  */
 static void take_completed_receive(rs_socket *s)
 {
@@ -483,11 +481,18 @@ static void take_completed_receive(rs_socket *s)
     if (op->posted) {
         error = op->posted_error; /* failed at once */
         bytes = 0;
-    } else if (op->done_at_once || HasOverlappedIoCompleted(&op->base.overlapped)) {
-        error = rs__iocp_error_from_ntstatus((uint32_t)op->base.overlapped.Internal);
-        bytes = (size_t)op->base.overlapped.InternalHigh;
     } else {
-        return;
+        /* WSAGetOverlappedResult without waiting: the documented reader of
+         * an OVERLAPPED the system may still be writing (the byte count is
+         * valid once the status is no longer STATUS_PENDING, not before). */
+        DWORD got = 0;
+        DWORD flags = 0;
+        if (!WSAGetOverlappedResult(im->sock, &op->base.overlapped, &got, FALSE, &flags) &&
+            WSAGetLastError() == WSA_IO_INCOMPLETE) {
+            return;
+        }
+        error = rs__iocp_error_from_ntstatus((uint32_t)op->base.overlapped.Internal);
+        bytes = got;
     }
     im->read_claimed = true;
     keep_result(im, op, error, bytes);
