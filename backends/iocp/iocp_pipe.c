@@ -197,12 +197,12 @@ static void release_read_end(struct iocp_read_end *r)
 
 static void on_read_done(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status, size_t bytes)
 {
-    (void)loop;
     struct iocp_read_end *r = op->user_data;
     r->posted = false;
     if (r->closing) {
         /* Cancelled by the clean-up (995, or Wine's 676 / STATUS_HANDLES_CLOSED)
          * or finished just before it: either way only the memory is left. */
+        rs__iocp_loop_orphans_add(loop, -1);
         release_read_end(r);
         return;
     }
@@ -262,7 +262,10 @@ void rs__backend_pipe_read_end_close(rs_pipe_read_end *read_end)
         /* The OVERLAPPED and buffer stay ours until the cancelled read's
          * completion is dequeued (the kernel writes them until then); closing
          * the handle does not drop that completion, it is still posted to
-         * the port. */
+         * the port. Counted as an orphan (W8), so that a loop destroyed
+         * right after waits for it: the end's memory and its clean-up
+         * callback depend on it. */
+        rs__iocp_loop_orphans_add(read_end->loop, 1);
         CancelIoEx(r->handle, &r->op.overlapped);
         CloseHandle(r->handle);
         return;
@@ -296,11 +299,13 @@ static void finish_op(struct iocp_write_end *w, struct rs__pipe_write_req *req, 
 static void on_write_done(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status,
                           size_t bytes)
 {
-    (void)loop;
     struct write_op *wop = op->user_data;
     struct iocp_write_end *w = wop->w;
     struct rs__pipe_write_req *req = wop->req;
     rs__mem_release(wop);
+    if (w->closing) {
+        rs__iocp_loop_orphans_add(loop, -1); /* counted by the close */
+    }
     w->in_flight--;
     req->backend_pending--;
     req->written += bytes;
@@ -348,8 +353,11 @@ void rs__backend_pipe_write_end_close(rs_pipe_write_end *write_end)
     struct iocp_write_end *w = write_end->impl;
     w->closing = true;
     /* Cancelled writes still complete into the port; each op is freed there
-     * and the end's state once the last one came back. */
+     * and the end's state once the last one came back. They are orphans
+     * (W8): a loop destroyed right after waits for them, or their memory,
+     * the writes' callbacks and the clean-up callback would be lost. */
     if (w->in_flight > 0) {
+        rs__iocp_loop_orphans_add(write_end->loop, w->in_flight);
         CancelIoEx(w->handle, NULL);
     }
     CloseHandle(w->handle);

@@ -81,18 +81,18 @@ static void op_completed(rs_event_loop *loop, struct rs__iocp_op *base, uint32_t
     rs_socket *s = op->socket;
     int error = op->posted ? op->posted_error : completion_error(s, status);
     if (!s) {
+        rs__iocp_loop_orphans_add(op->loop, -1);
         if (op->req) {
             /* A write that the system took whole before the close (a send
              * that succeeded at once, its completion not yet dispatched) is
              * reported as written, as the libevent backend reports a write
-             * the kernel took; anything else ended with the close. */
-            struct rs__socket_write *req = op->req;
-            bool whole = error == 0 && bytes == req->len;
-            req->written = bytes;
-            rs__socket_write_done(req, whole ? 0 : RS_ERROR_SOCKET_CLOSED);
-            op->req = NULL;
+             * the kernel took; anything else ended with the close. The
+             * request's reference keeps the socket's state alive. */
+            bool whole = error == 0 && bytes == op->chunk_len;
+            rs__iocp_write_finished(op->req->socket->impl, op, whole ? 0 : RS_ERROR_SOCKET_CLOSED,
+                                    bytes);
+            return;
         }
-        rs__iocp_loop_orphans_add(op->loop, -1);
         rs__iocp_sock_op_free(op);
         return;
     }
@@ -121,6 +121,91 @@ void rs__iocp_sock_op_start(rs_socket *s, struct rs__iocp_sock_op *op, rs__iocp_
         im->ops_head = op;
     }
     im->ops_tail = op;
+}
+
+/* Takes the parts of a write that could not be issued whole (from first
+ * to the tail of the queue) off the queue of writes again. */
+static void drop_writes_from(struct rs__iocp_socket *im, struct rs__iocp_sock_op *first)
+{
+    struct rs__iocp_sock_op *prev = NULL;
+    for (struct rs__iocp_sock_op *op = im->writes_head; op != first; op = op->next_write) {
+        prev = op;
+    }
+    if (prev) {
+        prev->next_write = NULL;
+    } else {
+        im->writes_head = NULL;
+    }
+    im->writes_tail = prev;
+    while (first) {
+        struct rs__iocp_sock_op *next = first->next_write;
+        first->req = NULL;
+        rs__iocp_sock_op_free(first);
+        first = next;
+    }
+}
+
+struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *s, struct rs__socket_write *req)
+{
+    struct rs__iocp_socket *im = s->impl;
+    /* A datagram is one send (common/ bounds its size). Every part is
+     * allocated before any is issued, so that running out of memory fails
+     * the call with nothing sent. */
+    size_t chunk = s->options.type == RS_SOCKET_STREAM ? RS__IOCP_SEND_CHUNK : req->len;
+    struct rs__iocp_sock_op *first = NULL;
+    for (size_t off = 0; off < req->len; off += chunk) {
+        struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
+        if (!op) {
+            if (first) {
+                drop_writes_from(im, first);
+            }
+            return NULL;
+        }
+        op->req = req;
+        op->chunk_off = off;
+        op->chunk_len = req->len - off < chunk ? req->len - off : chunk;
+        op->last_chunk = off + op->chunk_len == req->len;
+        if (im->writes_tail) {
+            im->writes_tail->next_write = op;
+        } else {
+            im->writes_head = op;
+        }
+        im->writes_tail = op;
+        if (!first) {
+            first = op;
+        }
+    }
+    return first;
+}
+
+void rs__iocp_write_finished(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op, int error,
+                             size_t bytes)
+{
+    op->finished = true;
+    op->error = error;
+    op->bytes = bytes;
+    while (im->writes_head && im->writes_head->finished) {
+        struct rs__iocp_sock_op *head = im->writes_head;
+        im->writes_head = head->next_write;
+        if (!im->writes_head) {
+            im->writes_tail = NULL;
+        }
+        /* A write's parts are consecutive in the queue; the first error of
+         * its parts is the write's. common/ set written and error to 0. */
+        struct rs__socket_write *req = head->req;
+        req->written += head->bytes;
+        if (head->error && !req->error) {
+            req->error = head->error;
+        }
+        bool last = head->last_chunk;
+        head->req = NULL;
+        rs__iocp_sock_op_free(head);
+        if (last) {
+            /* Deferred to the loop's next iteration: never a user callback
+             * from here. */
+            rs__socket_write_done(req, req->error);
+        }
+    }
 }
 
 struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *s, rs__iocp_sock_op_fn *handler)

@@ -51,6 +51,11 @@
  * keeps a loop's buffered sockets under 6.25 MiB (RS__IOCP_BUFFERED_STREAMS
  * of them). */
 #define RS__IOCP_STREAM_READ_BUF (128u * 1024u)
+/* The largest part of a write one overlapped send carries: WSASend and
+ * WriteFile take 32-bit lengths and a completion reports a 32-bit byte
+ * count, so a longer write is sent as several sends, posted together (the
+ * stack keeps them in order), as pipes do. */
+#define RS__IOCP_SEND_CHUNK ((size_t)1 << 30)
 /* The buffer of a socket beyond its loop's RS__IOCP_BUFFERED_STREAMS
  * large places (W5): one page, enough for request/response traffic; a
  * receive that fills it is followed by a direct recv into the reader's
@@ -85,8 +90,17 @@ struct rs__iocp_sock_op {
      * so closing completes it with a packet of our own. */
     bool stalled;
 
-    struct rs__socket_write *req; /* a write */
-    SOCKET accepted;              /* AcceptEx: the socket it fills */
+    /* A write: its request, the part of it this send carries (a write
+     * longer than RS__IOCP_SEND_CHUNK is sent as several), and its place in
+     * the socket's queue of writes in submission order (iocp_socket.c). */
+    struct rs__socket_write *req;
+    size_t chunk_off;
+    size_t chunk_len;
+    bool last_chunk;
+    bool finished; /* the completion came: error and bytes hold its result */
+    size_t bytes;
+    struct rs__iocp_sock_op *next_write;
+    SOCKET accepted; /* AcceptEx: the socket it fills */
     /* Named-pipe accept: the instance, the event ConnectNamedPipe signals
      * and the thread-pool wait that turns it into a packet. */
     HANDLE pipe;
@@ -112,6 +126,10 @@ struct rs__iocp_socket {
     bool skip_decided;                 /* rs__iocp_socket_skip_mode ran */
     struct rs__iocp_sock_op *ops_head; /* in flight, oldest first */
     struct rs__iocp_sock_op *ops_tail;
+    /* Every write not yet handed to common/, in submission order, in flight,
+     * held or finished (rs__iocp_write_finished). */
+    struct rs__iocp_sock_op *writes_head;
+    struct rs__iocp_sock_op *writes_tail;
 
     /* Readability: the one read operation (for TCP a buffered read or a
      * zero-byte readiness read, see iocp_socket_tcp.c; a whole datagram or
@@ -120,6 +138,10 @@ struct rs__iocp_socket {
     struct rs__iocp_sock_op *read_op;
     bool read_in_flight;
     bool read_ready; /* read_op completed and holds data (or, UDP/LOCAL, an error) */
+    /* TCP: a read took the result of read_op while it was still in flight
+     * (its completion had come but was not dequeued yet); the dispatch of
+     * that completion then only ends the operation. */
+    bool read_claimed;
     bool eof;
     int read_error;
     bool want_read;                    /* TCP: subscribed, or read: keep a read posted */
@@ -172,6 +194,19 @@ struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *socket, rs__iocp_sock_op
  * true when that used it up (read_ready is then cleared and the caller posts
  * the next read). */
 bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, size_t *amount_read);
+/* The write operations for req, one per RS__IOCP_SEND_CHUNK of a stream
+ * write (one for a datagram), queued at the end of the socket's writes in
+ * submission order and linked by next_write: returns the first, or NULL
+ * (raised, nothing queued) if out of memory. Loop thread. */
+struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *socket, struct rs__socket_write *req);
+/* Records the result of write op (which is off the list of operations in
+ * flight, or orphaned) and hands every write at the head of the queue whose
+ * parts have all finished to common/, in submission order (W19): completions
+ * are dequeued in any order (cancellations, packets of our own, inline
+ * results), writes are reported in the order they were issued. im is the
+ * socket's state, kept alive by the reference each queued write holds. */
+void rs__iocp_write_finished(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op, int error,
+                             size_t bytes);
 /* Takes op off the socket's list of operations in flight. */
 void rs__iocp_sock_op_unlink(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op);
 /* The overlapped call that started op returned success at once: in skip
@@ -236,8 +271,8 @@ void rs__iocp_tcp_post_read(rs_socket *socket);
 int rs__iocp_wsa_write(rs_socket *socket, struct rs__socket_write *req);
 /* Retries held sends (the retry task's work for TCP and UDP sockets). */
 void rs__iocp_send_retry(rs_socket *socket);
-/* Ends the held sends with RS_ERROR_SOCKET_CLOSED, through packets queued
- * behind anything cancelled before (close, shutdown of the sending side). */
+/* Ends the held sends with RS_ERROR_SOCKET_CLOSED (close, shutdown of the
+ * sending side); each is reported after the writes issued before it. */
 void rs__iocp_fail_held_sends(rs_socket *socket);
 /* The completion handler of a write (any kind). */
 void rs__iocp_write_completed(rs_socket *socket, struct rs__iocp_sock_op *op, int error,

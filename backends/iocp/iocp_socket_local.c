@@ -421,22 +421,22 @@ int rs__iocp_pipe_write(rs_socket *s, struct rs__socket_write *req)
     if (!im->associated || im->pipe == INVALID_HANDLE_VALUE) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    if (req->len > MAXDWORD) {
-        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
-    }
-    struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
-    if (!op) {
+    /* WriteFile takes a DWORD length: a longer write goes in parts. */
+    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req);
+    if (!first) {
         return -1;
     }
-    op->req = req;
-    rs__iocp_sock_op_start(s, op, pipe_written);
-    /* Overlapped writes on one pipe handle complete in the order issued. */
-    if (WriteFile(im->pipe, req->data, (DWORD)req->len, NULL, &op->base.overlapped)) {
-        rs__iocp_sock_op_succeeded(op);
-    } else {
-        DWORD err = GetLastError();
-        if (err != ERROR_IO_PENDING) {
-            rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32(err));
+    for (struct rs__iocp_sock_op *op = first; op; op = op->next_write) {
+        rs__iocp_sock_op_start(s, op, pipe_written);
+        /* Overlapped writes on one pipe handle complete in the order issued. */
+        if (WriteFile(im->pipe, req->data + op->chunk_off, (DWORD)op->chunk_len, NULL,
+                      &op->base.overlapped)) {
+            rs__iocp_sock_op_succeeded(op);
+        } else {
+            DWORD err = GetLastError();
+            if (err != ERROR_IO_PENDING) {
+                rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32(err));
+            }
         }
     }
     return 0;

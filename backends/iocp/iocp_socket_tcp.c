@@ -311,10 +311,11 @@ int rs__iocp_tcp_start_accept(rs_socket *s)
 
 /* ---- reads ---- */
 
-static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
+/* Keeps the result of a receive: held bytes, the end of the stream or an
+ * error. */
+static void keep_result(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op, int error,
+                        size_t bytes)
 {
-    struct rs__iocp_socket *im = s->impl;
-    im->read_in_flight = false;
     if (error) {
         im->read_error = error;
     } else if (im->buffered_loop) {
@@ -328,6 +329,21 @@ static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
             im->read_ready = true;
         }
     }
+}
+
+static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
+{
+    struct rs__iocp_socket *im = s->impl;
+    im->read_in_flight = false;
+    if (im->read_claimed) {
+        /* A read took this result already (take_completed_receive) and
+         * reported it; the operation is over, and the next receive is
+         * posted if that read drained it. */
+        im->read_claimed = false;
+        rs__iocp_tcp_post_read(s);
+        return;
+    }
+    keep_result(im, op, error, bytes);
     /* A read that drains the socket inside this callback leaves the next
      * receive to be posted here, after the callback: the caller's reply is
      * then sent before the receive is posted, as a hand-written IOCP loop
@@ -373,6 +389,10 @@ void rs__iocp_tcp_post_read(rs_socket *s)
         buf.buf = (CHAR *)op->buf;
     }
     DWORD flags = 0;
+    /* Pending until the system stores the result (take_completed_receive
+     * asks for it): set here so that it does not rely on the call doing
+     * so. */
+    op->base.overlapped.Internal = (ULONG_PTR)STATUS_PENDING;
     if (WSARecv(im->sock, &buf, 1, NULL, &flags, &op->base.overlapped, NULL) == 0) {
         rs__iocp_sock_op_succeeded(op);
     } else {
@@ -451,11 +471,59 @@ static void read_on_directly(rs_socket *s, unsigned char *rest, size_t len, size
     repost_read(s);
 }
 
+/*
+ * Buffered mode, nothing held: RS_ERROR_WOULD_BLOCK must mean that nothing
+ * is there now (HO4), not that nothing was there when the last receive
+ * completed. With no receive in flight (the last one's bytes were all read,
+ * its repost left for after the readable callback, or data that arrived
+ * while bytes were held), one is posted now: it asks the system. A receive
+ * in flight whose result is already stored (it completed at once, or its
+ * completion is queued but not dequeued yet: WSAGetOverlappedResult, not
+ * waiting, finds the operation complete) is taken now; the dispatch of its completion later only
+ * ends the operation (read_done). The data is then handed out in the order it arrived, and nothing
+ * waits unseen behind a WOULD_BLOCK.
+ */
+static void take_completed_receive(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (!im->read_in_flight) {
+        im->repost = false;
+        rs__iocp_tcp_post_read(s);
+    }
+    if (!im->read_in_flight || im->read_claimed) {
+        return;
+    }
+    struct rs__iocp_sock_op *op = im->read_op;
+    int error;
+    size_t bytes;
+    if (op->posted) {
+        error = op->posted_error; /* failed at once */
+        bytes = 0;
+    } else {
+        /* WSAGetOverlappedResult without waiting: the documented reader of
+         * an OVERLAPPED the system may still be writing (the byte count is
+         * valid once the status is no longer STATUS_PENDING, not before). */
+        DWORD got = 0;
+        DWORD flags = 0;
+        if (!WSAGetOverlappedResult(im->sock, &op->base.overlapped, &got, FALSE, &flags) &&
+            WSAGetLastError() == WSA_IO_INCOMPLETE) {
+            return;
+        }
+        error = rs__iocp_error_from_ntstatus((uint32_t)op->base.overlapped.Internal);
+        bytes = got;
+    }
+    im->read_claimed = true;
+    keep_result(im, op, error, bytes);
+}
+
 int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
 {
     struct rs__iocp_socket *im = s->impl;
     /* A read without a subscription wants data too. */
     im->want_read = true;
+    if (im->buffered_loop && !im->read_ready && !im->eof && !im->read_error) {
+        take_completed_receive(s);
+    }
     if (im->read_ready) {
         /* Bytes received before an error or the end of the stream come
          * first (docs/readable-events.md, rule 4). */
@@ -479,7 +547,6 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
     if (!im->buffered_loop && im->sock != INVALID_SOCKET && im->read_op) {
         return recv_now(s, buffer, len, amount_read);
     }
-    repost_read(s);
     return rs_raise(RS_ERROR_WOULD_BLOCK);
 }
 
@@ -523,9 +590,10 @@ static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
     struct rs__iocp_socket *im = s->impl;
     struct rs__socket_write *req = op->req;
     rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
-    /* Each write is its own overlapped send; the stack keeps posted sends
-     * in order and holds the caller's buffer until the completion. */
-    WSABUF buf = {(ULONG)req->len, (CHAR *)req->data};
+    /* Each write (each part of a long one) is its own overlapped send; the
+     * stack keeps posted sends in order and holds the caller's buffer until
+     * the completion. */
+    WSABUF buf = {(ULONG)op->chunk_len, (CHAR *)req->data + op->chunk_off};
     int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
     if (!err && WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL) == 0) {
         rs__iocp_sock_op_succeeded(op);
@@ -574,20 +642,16 @@ void rs__iocp_fail_held_sends(rs_socket *s)
         struct rs__iocp_sock_op *op = im->held_head;
         im->held_head = op->next;
         op->next = NULL;
-        /* Through a packet, queued after the cancellation of the sends in
-         * flight was requested, so that writes complete in order. */
-        rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
-        rs__iocp_sock_op_complete(op, RS_ERROR_SOCKET_CLOSED);
+        /* Never posted: nothing of the system's refers to it. The queue of
+         * writes reports it after the writes issued before it, whenever
+         * their cancelled completions are dequeued. */
+        rs__iocp_write_finished(im, op, RS_ERROR_SOCKET_CLOSED, 0);
     }
     im->held_tail = NULL;
 }
 
 void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
-    struct rs__socket_write *req = op->req;
-    op->req = NULL;
-    rs__iocp_sock_op_free(op);
-    req->written = bytes;
     /* An overlapped send on a stream completes only once every byte is
      * taken, unless it fails (WSASend's documentation): Windows reports a
      * send cut short by a reset as WSAECONNRESET. Wine 8 completes it with
@@ -595,14 +659,14 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
      * 800 in the 10k-connection stress run, all on connections being closed
      * or reset by the peer); the stream is broken either way, and reported
      * as the reset it is. */
-    if (error == 0 && bytes != req->len && s->options.type == RS_SOCKET_STREAM) {
+    if (error == 0 && bytes != op->chunk_len && s->options.type == RS_SOCKET_STREAM) {
         error = RS_ERROR_CONNECTION_RESET;
     }
     struct rs__iocp_socket *im = s->impl;
+    rs__iocp_write_finished(im, op, error, bytes);
     if (im->held_head) {
         rs__iocp_send_retry(s); /* a send completed: the shortage may be over */
     }
-    rs__socket_write_done(req, error);
 }
 
 int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
@@ -611,20 +675,18 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
     if (!im->associated) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    if (req->len > ULONG_MAX) {
-        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
-    }
-    struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
-    if (!op) {
+    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req);
+    if (!first) {
         return -1;
     }
     rs__iocp_socket_skip_mode(s);
-    op->req = req;
-    if (im->held_head) {
-        im->held_tail->next = op; /* behind the held ones, in order */
-        im->held_tail = op;
-        return 0;
+    for (struct rs__iocp_sock_op *op = first; op; op = op->next_write) {
+        if (im->held_head) {
+            im->held_tail->next = op; /* behind the held ones, in order */
+            im->held_tail = op;
+        } else {
+            post_send(s, op);
+        }
     }
-    post_send(s, op);
     return 0;
 }
