@@ -102,9 +102,6 @@ struct rs_socket {
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
     void *spare_writes;    /* rs__spares_* (alloc.h) */
-    /* Bytes of the writes whose completion has not run yet
-     * (rs_socket_get_write_queue_size). */
-    size_t write_queue_size;
     bool timeout_armed;    /* timeout_task is ours to cancel */
     bool connect_pending;  /* the connect callback is still owed */
     bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
@@ -118,6 +115,9 @@ struct rs_socket {
      * connection that nobody asks about. */
     bool local_lazy;
     bool remote_known; /* `remote` holds the peer's address */
+    /* Bytes of the writes whose completion has not run yet
+     * (rs_socket_get_write_queue_size). */
+    size_t write_queue_size;
 
     volatile long close_done; /* close finished: later closes return at once */
 
