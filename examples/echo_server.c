@@ -186,10 +186,17 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *socket, vo
 {
     (void)listener;
     (void)user_data;
+    /* Out of descriptors, the listener keeps trying: say so once until a
+     * connection is accepted again, not for every retry. */
+    static int last_error;
     if (error_code != 0) {
-        fprintf(stderr, "echo_server: accept failed: %s\n", rs_error_str(error_code));
+        if (error_code != last_error) {
+            fprintf(stderr, "echo_server: accept failed: %s\n", rs_error_str(error_code));
+        }
+        last_error = error_code;
         return;
     }
+    last_error = 0;
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         rs_socket_destroy(socket);
