@@ -4,7 +4,8 @@
 #   2. libevent, native, under ASan + UBSan
 #   3. libevent, native, under TSan
 #   4. iocp, cross-built with mingw-w64, run under Wine
-# plus valgrind memcheck on a subset of the plain native build, and each
+# plus valgrind memcheck on a subset of the plain native build, the client
+# torture suite against the examples (scripts/torture), and each
 # libFuzzer target for 60 s (clang, build/fuzz), then prints the
 # per-backend scenario summary. Installs what it needs first
 # (scripts/install-deps.sh). Exit status: 0 only if every run passed.
@@ -49,6 +50,13 @@ run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
 echo "=== interoperability: the IOCP examples under Wine with the native ones ==="
 python3 scripts/check-interop.py build/libevent/examples build/iocp/examples \
     | tee build/interop.log || status=1
+
+# Hostile clients (resets, half-closes, clients that never read, slow readers,
+# descriptor exhaustion, 1,000 connections) against the example servers.
+echo "=== torture: hostile clients against the examples, native and IOCP under Wine ==="
+python3 scripts/torture/torture.py build/libevent/examples || status=1
+python3 scripts/torture/torture.py --wine build/iocp/examples || status=1
+
 wine_env_stop
 
 echo "=== benchmark smoke runs (the tool works; speed is not judged) ==="
