@@ -129,6 +129,9 @@ struct rs_socket {
      * connection that nobody asks about. */
     bool local_lazy;
     bool remote_known; /* `remote` holds the peer's address */
+    /* Bytes of the writes whose completion has not run yet
+     * (rs_socket_get_write_queue_size). */
+    size_t write_queue_size;
 
     volatile long close_done; /* close finished: later closes return at once */
 

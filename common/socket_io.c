@@ -165,6 +165,9 @@ static void write_done_fn(struct rs__deferred *done)
 {
     struct rs__socket_write *req = (struct rs__socket_write *)done;
     rs_socket *s = req->socket;
+    /* Before the callback: a writer that resumes from its completion sees
+     * the queue without this write. */
+    s->write_queue_size -= req->len;
     req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
                      req->user_data);
     recycle_write(s, req);
@@ -208,11 +211,25 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     req->on_complete = on_complete;
     req->user_data = user_data;
     rs__socket_acquire(socket);
+    socket->write_queue_size += len;
     if (rs__backend_socket_write(socket, req) != 0) {
+        socket->write_queue_size -= len;
         rs__socket_release(socket);
         recycle_write(socket, req);
         return -1;
     }
+    return 0;
+}
+
+int rs_socket_get_write_queue_size(const rs_socket *socket, size_t *out)
+{
+    if (!socket || !out) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    *out = socket->write_queue_size;
     return 0;
 }
 

@@ -4,12 +4,22 @@
  * "NAME: line". Joins and leaves are announced as "* NAME joined" and
  * "* NAME left". Stops on Ctrl-C.
  *
- *   chat_server [--ipv6] [--host ADDR] [--port N] [--max-queue BYTES] [--help]
+ *   chat_server [--ipv6] [--host ADDR] [--port N] [--evict-after SECONDS]
+ *               [--max-queue BYTES] [--help]
  *
- * Each client has its own write queue, capped at --max-queue bytes. A client
- * that reads too slowly to keep under the cap is told so and disconnected,
- * and the others see "* NAME was disconnected (too slow)": one slow reader
- * never makes the server buffer without bound.
+ * Flow control, the part to copy:
+ *  - A sender is throttled: once a read's lines are queued for the others,
+ *    the sender is not read again until every one of those lines has been
+ *    written out. A client that bursts megabytes then moves at the pace of
+ *    its readers, and the server holds at most one read (READ_SIZE bytes of
+ *    lines) per sender.
+ *  - A reader that stays behind (lines waiting for it without a break) for
+ *    longer than --evict-after seconds (default 10) is told so and
+ *    disconnected, and the others see "* NAME was disconnected (too slow)";
+ *    so a client that stops reading stalls the senders for that long at most.
+ *  - --max-queue bytes (default 1 MiB) caps each client's write queue as a
+ *    last resort: a client over it is disconnected at once. With the
+ *    throttling it takes very many senders at the same time to reach it.
  *
  * Try it:  chat_server --port 9000, then in two terminals  nc 127.0.0.1 9000
  */
@@ -31,10 +41,13 @@
 #define MAX_NAME 32
 /* How long an evicted client gets to take the notice before it is closed. */
 #define EVICT_GRACE_NS 5000000000u
+/* One read of a sender: the most of its lines queued at a time. */
+#define READ_SIZE 4096
 
 /* A line to send, shared by every client it is queued for. */
 struct msg {
     int refs;
+    long from; /* the sender's id, 0 for the server's own notices */
     size_t len;
     char text[];
 };
@@ -62,6 +75,15 @@ struct client {
     bool evicting;    /* told to go: takes no more messages */
     rs_task close_at; /* closes an evicted client after the grace period */
     bool close_scheduled;
+    /* Throttling this client as a sender: queue entries of its lines still
+     * waiting at other clients; while non-zero it is not read. */
+    long lines_queued;
+    bool paused;
+    rs_task resume; /* reads again once lines_queued fell to 0 */
+    bool resume_scheduled;
+    /* This client as a reader: evicted when still behind at this task. */
+    rs_task evict_at;
+    bool evict_armed;
 };
 
 static struct {
@@ -69,6 +91,7 @@ static struct {
     struct client *clients;
     size_t online; /* named clients that are not being evicted */
     size_t max_queue;
+    uint64_t evict_after_ns;
     long served;
     bool shutting_down;
 } chat;
@@ -82,6 +105,7 @@ static struct msg *msg_new(const char *a, const char *b, size_t blen)
         return NULL;
     }
     m->refs = 1;
+    m->from = 0;
     memcpy(m->text, a, alen);
     memcpy(m->text + alen, b, blen);
     m->text[alen + blen] = '\n';
@@ -96,13 +120,38 @@ static void msg_release(struct msg *m)
     }
 }
 
+static struct client *client_by_id(long id)
+{
+    for (struct client *c = chat.clients; c; c = c->next) {
+        if (c->id == id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* A queued line is written or dropped: its sender may be read again once
+ * none of its lines waits anywhere. The sender is looked up by id, as it
+ * may have left meanwhile. */
+static void queued_free(struct queued *q)
+{
+    struct client *from = q->msg->from ? client_by_id(q->msg->from) : NULL;
+    if (from && --from->lines_queued == 0 && from->paused && !from->resume_scheduled) {
+        /* Read it from a task: never from inside a write completion or a
+         * broadcast of another client. */
+        from->resume_scheduled = true;
+        rs_event_loop_schedule_now(chat.loop, &from->resume);
+    }
+    msg_release(q->msg);
+    free(q);
+}
+
 static void client_free(struct client *c)
 {
     while (c->head) {
         struct queued *q = c->head;
         c->head = q->next;
-        msg_release(q->msg);
-        free(q);
+        queued_free(q);
     }
     free(c);
 }
@@ -131,6 +180,12 @@ static void client_drop(struct client *c, bool say_left)
     c->socket = NULL;
     if (c->close_scheduled) {
         rs_event_loop_cancel_task(chat.loop, &c->close_at);
+    }
+    if (c->resume_scheduled) {
+        rs_event_loop_cancel_task(chat.loop, &c->resume);
+    }
+    if (c->evict_armed) {
+        rs_event_loop_cancel_task(chat.loop, &c->evict_at);
     }
     rs_socket_destroy(socket);
     if (c->named && !c->evicting) {
@@ -192,8 +247,12 @@ static void on_written(rs_socket *socket, int error_code, size_t bytes, void *us
         c->tail = NULL;
     }
     c->queued_bytes -= q->msg->len;
-    msg_release(q->msg);
-    free(q);
+    queued_free(q);
+    if (!c->head && c->evict_armed) {
+        /* Caught up: the time behind starts again with the next line. */
+        c->evict_armed = false;
+        rs_event_loop_cancel_task(chat.loop, &c->evict_at);
+    }
     if (!socket || !c->socket) {
         client_free(c); /* dropped while this write was in flight */
         return;
@@ -217,6 +276,18 @@ static void enqueue(struct client *c, struct msg *m)
     m->refs++;
     q->msg = m;
     q->next = NULL;
+    if (m->from) {
+        struct client *from = client_by_id(m->from);
+        if (from) {
+            from->lines_queued++;
+        }
+    }
+    if (!c->head && !c->evicting && !c->evict_armed) {
+        /* Lines now wait for c: it is behind until its queue empties. */
+        c->evict_armed = true;
+        rs_event_loop_schedule_at(chat.loop, &c->evict_at,
+                                  rs_event_loop_now(chat.loop) + chat.evict_after_ns);
+    }
     if (c->tail) {
         c->tail->next = q;
     } else {
@@ -234,13 +305,16 @@ static void evict(struct client *c)
 {
     c->evicting = true;
     chat.online--;
+    if (c->evict_armed) {
+        c->evict_armed = false;
+        rs_event_loop_cancel_task(chat.loop, &c->evict_at);
+    }
     struct queued *keep = c->writing ? c->head : NULL;
     struct queued *q = keep ? keep->next : c->head;
     while (q) {
         struct queued *next = q->next;
         c->queued_bytes -= q->msg->len;
-        msg_release(q->msg);
-        free(q);
+        queued_free(q);
         q = next;
     }
     if (keep) {
@@ -317,23 +391,30 @@ static void handle_line(struct client *c, const char *line, size_t len)
     snprintf(prefix, sizeof prefix, "%s: ", c->name);
     struct msg *m = msg_new(prefix, line, len);
     if (m) {
+        m->from = c->id;
         broadcast(m, c);
         msg_release(m);
     }
 }
 
-static void on_readable(rs_socket *socket, int error_code, void *user_data)
+/* Reads c and handles its lines until it is drained or throttled. May drop
+ * c (then c is unlinked and must not be used). */
+static void pump(struct client *c)
 {
-    struct client *c = user_data;
-    char buf[16384];
+    char buf[READ_SIZE];
     for (;;) {
+        if (c->lines_queued > 0 && !c->evicting) {
+            /* Not reading is the pause: data that arrives meanwhile brings
+             * no readable callback until a read drains the socket
+             * (docs/readable-events.md), so the resume task reads. */
+            c->paused = true;
+            return;
+        }
         size_t n = 0;
-        if (error_code != 0 || rs_socket_read(socket, buf, sizeof buf, &n) != 0) {
-            int err = error_code ? error_code : rs_last_error();
-            if (err == RS_ERROR_WOULD_BLOCK) {
-                return;
+        if (rs_socket_read(c->socket, buf, sizeof buf, &n) != 0) {
+            if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
+                client_drop(c, true);
             }
-            client_drop(c, true);
             return;
         }
         /* An evicted client's input is read and dropped, so that its
@@ -353,6 +434,38 @@ static void on_readable(rs_socket *socket, int error_code, void *user_data)
     }
 }
 
+static void on_readable(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    struct client *c = user_data;
+    if (error_code != 0) {
+        client_drop(c, true);
+    } else if (!c->paused) {
+        pump(c);
+    }
+}
+
+static void on_resume(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct client *c = arg;
+    c->resume_scheduled = false;
+    if (status == RS_TASK_STATUS_RUN && c->socket && c->paused) {
+        c->paused = false;
+        pump(c);
+    }
+}
+
+static void on_evict_at(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct client *c = arg;
+    c->evict_armed = false;
+    if (status == RS_TASK_STATUS_RUN && c->socket && c->head && !c->evicting) {
+        evict(c);
+    }
+}
+
 static void on_accept(rs_socket *listener, int error_code, rs_socket *socket, void *user_data)
 {
     (void)listener;
@@ -369,6 +482,8 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *socket, vo
     }
     c->socket = socket;
     rs_task_init(&c->close_at, on_close_at, c, "close client");
+    rs_task_init(&c->resume, on_resume, c, "read a throttled sender again");
+    rs_task_init(&c->evict_at, on_evict_at, c, "evict a reader that stayed behind");
     c->next = chat.clients;
     if (c->next) {
         c->next->prev = c;
@@ -435,13 +550,18 @@ static void wait_for_interrupt(void)
 
 static int usage(FILE *out, int code)
 {
-    fprintf(out, "usage: chat_server [--ipv6] [--host ADDR] [--port N] [--max-queue BYTES]\n"
-                 "  --ipv6             listen on IPv6 (default host ::1)\n"
-                 "  --host ADDR        address to listen on (default 127.0.0.1)\n"
-                 "  --port N           port, 0..65535 (default 0: the system picks one)\n"
-                 "  --max-queue BYTES  per-client write queue cap, 2048..1073741824\n"
-                 "                     (default 1048576); a client over it is disconnected\n"
-                 "  --help             this text\n");
+    fprintf(out, "usage: chat_server [--ipv6] [--host ADDR] [--port N] [--evict-after SECONDS]\n"
+                 "                   [--max-queue BYTES]\n"
+                 "  --ipv6                 listen on IPv6 (default host ::1)\n"
+                 "  --host ADDR            address to listen on (default 127.0.0.1)\n"
+                 "  --port N               port, 0..65535 (default 0: the system picks one)\n"
+                 "  --evict-after SECONDS  disconnect a client that has had lines waiting for\n"
+                 "                         it, without a break, for this long, 1..3600\n"
+                 "                         (default 10); a sender is not read while its lines\n"
+                 "                         wait, so this bounds how long one reader stalls them\n"
+                 "  --max-queue BYTES      per-client write queue cap, 2048..1073741824\n"
+                 "                         (default 1048576); a client over it is disconnected\n"
+                 "  --help                 this text\n");
     return code;
 }
 
@@ -451,10 +571,11 @@ int main(int argc, char **argv)
     const char *host = NULL;
     long port = 0;
     long max_queue = 1 << 20;
+    long evict_after = 10;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        bool takes_value =
-            !strcmp(arg, "--host") || !strcmp(arg, "--port") || !strcmp(arg, "--max-queue");
+        bool takes_value = !strcmp(arg, "--host") || !strcmp(arg, "--port") ||
+                           !strcmp(arg, "--max-queue") || !strcmp(arg, "--evict-after");
         if (!strcmp(arg, "--help")) {
             return usage(stdout, 0);
         } else if (!strcmp(arg, "--ipv6")) {
@@ -471,8 +592,9 @@ int main(int argc, char **argv)
             continue;
         }
         bool is_port = !strcmp(arg, "--port");
-        long min = is_port ? 0 : 2048;
-        long max = is_port ? 65535 : 1L << 30;
+        bool is_evict = !strcmp(arg, "--evict-after");
+        long min = is_port ? 0 : is_evict ? 1 : 2048;
+        long max = is_port ? 65535 : is_evict ? 3600 : 1L << 30;
         char *end = NULL;
         long n = strtol(value, &end, 10);
         if (!*value || *end || n < min || n > max) {
@@ -480,7 +602,7 @@ int main(int argc, char **argv)
                     value);
             return 2;
         }
-        *(is_port ? &port : &max_queue) = n;
+        *(is_port ? &port : is_evict ? &evict_after : &max_queue) = n;
     }
     rs_socket_endpoint local;
     memset(&local, 0, sizeof local);
@@ -492,6 +614,7 @@ int main(int argc, char **argv)
     strcpy(local.address, h);
     local.port = (uint32_t)port;
     chat.max_queue = (size_t)max_queue;
+    chat.evict_after_ns = (uint64_t)evict_after * 1000000000u;
 
     block_interrupts();
     if (rs_library_init() != 0) {

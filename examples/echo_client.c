@@ -1,7 +1,10 @@
 /*
  * echo_client: connects to an echo server, sends a message (or every line
  * of standard input) and prints what comes back. Done when everything sent
- * has come back (or the server closed the connection).
+ * has come back (or the server closed the connection). Standard input is
+ * read only while less than MAX_OUTSTANDING bytes are on their way to the
+ * server and back, so piping a large file in does not buffer it in memory
+ * when the server (or the terminal) is slower than the file.
  *
  *   echo_client [--ipv6] [--host ADDR] --port N [--message TEXT] [--help]
  *   echo_client --local PATH [--message TEXT]
@@ -14,6 +17,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <pthread.h>
+#endif
+
+/* Bytes sent and not yet echoed above which standard input is not read. */
+#define MAX_OUTSTANDING (1u << 20)
+
+/* The main thread reads standard input; the loop thread counts what came
+ * back. The main thread waits on this while too much is outstanding. */
+#ifdef _WIN32
+static SRWLOCK flow_lock = SRWLOCK_INIT;
+static CONDITION_VARIABLE flow_cond = CONDITION_VARIABLE_INIT;
+#define FLOW_LOCK() AcquireSRWLockExclusive(&flow_lock)
+#define FLOW_UNLOCK() ReleaseSRWLockExclusive(&flow_lock)
+#define FLOW_WAIT() SleepConditionVariableSRW(&flow_cond, &flow_lock, INFINITE, 0)
+#define FLOW_WAKE() WakeAllConditionVariable(&flow_cond)
+#else
+static pthread_mutex_t flow_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t flow_cond = PTHREAD_COND_INITIALIZER;
+#define FLOW_LOCK() pthread_mutex_lock(&flow_lock)
+#define FLOW_UNLOCK() pthread_mutex_unlock(&flow_lock)
+#define FLOW_WAIT() pthread_cond_wait(&flow_cond, &flow_lock)
+#define FLOW_WAKE() pthread_cond_broadcast(&flow_cond)
+#endif
+
+static struct {
+    size_t given;    /* bytes handed to the loop (main thread writes) */
+    size_t returned; /* bytes echoed back (loop thread writes) */
+    bool finished;   /* the loop is done: stop waiting */
+} flow;
 
 /* Text to send: written on the loop, freed when its write completes. */
 struct line {
@@ -49,6 +85,10 @@ static void finish(int error_code)
         rs_socket_close(client.socket);
     }
     rs_event_loop_stop(client.loop);
+    FLOW_LOCK();
+    flow.finished = true;
+    FLOW_WAKE();
+    FLOW_UNLOCK();
 }
 
 static void check_done(void)
@@ -96,6 +136,10 @@ static void on_readable(rs_socket *socket, int error_code, void *user_data)
         fwrite(buf, 1, n, stdout);
         fflush(stdout);
         client.received += n;
+        FLOW_LOCK();
+        flow.returned = client.received;
+        FLOW_WAKE();
+        FLOW_UNLOCK();
         check_done();
         if (!rs_socket_is_open(socket)) {
             return; /* finished */
@@ -258,7 +302,18 @@ int main(int argc, char **argv)
     } else {
         char buf[4096];
         while (fgets(buf, sizeof buf, stdin)) {
-            if (queue_text(buf, strlen(buf)) != 0) {
+            size_t len = strlen(buf);
+            FLOW_LOCK();
+            while (!flow.finished && flow.given - flow.returned >= MAX_OUTSTANDING) {
+                FLOW_WAIT();
+            }
+            bool finished = flow.finished;
+            flow.given += len;
+            FLOW_UNLOCK();
+            if (finished) {
+                break; /* the connection ended: the reason is reported */
+            }
+            if (queue_text(buf, len) != 0) {
                 goto out;
             }
         }

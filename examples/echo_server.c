@@ -1,9 +1,19 @@
 /*
  * echo_server: a TCP (or Unix-socket / named-pipe) echo server on one event
- * loop. Every byte a client sends is written back to it; a client that
- * closes is cleaned up. Stops on Ctrl-C.
+ * loop. Every byte a client sends is written back to it. Stops on Ctrl-C.
  *
  *   echo_server [--ipv6] [--host ADDR] [--port N] [--local PATH] [--help]
+ *
+ * Two rules make it safe against any client, and are the part to copy:
+ *  - Back-pressure: at most MAX_QUEUED bytes wait to be echoed per client
+ *    (rs_socket_get_write_queue_size). Above that the server stops reading
+ *    that client, so a client that sends without reading makes the server
+ *    hold a bounded amount, and TCP then slows the client down; reading
+ *    resumes from the write completion that brings the queue under
+ *    RESUME_BELOW.
+ *  - Half-close: when a client finishes sending (shutdown of its write side),
+ *    everything it sent is still echoed; then the server shuts down its own
+ *    write side (the client reads end of stream) and closes the connection.
  *
  * Try it with netcat:  echo_server --port 9000  and  nc 127.0.0.1 9000
  */
@@ -19,16 +29,26 @@
 #include <signal.h>
 #endif
 
+/* Bytes queued for one client above which its input is not read. */
+#define MAX_QUEUED (1u << 20)
+/* Reading resumes when the queue falls below this. */
+#define RESUME_BELOW (256u << 10)
+/* One read; also the most a single echo adds above MAX_QUEUED. */
+#define READ_SIZE 16384
+
 /* A connection, on the loop thread only. */
 struct conn {
     rs_socket *socket;
     struct conn *prev;
     struct conn *next;
+    bool paused;    /* over MAX_QUEUED: input left unread */
+    bool peer_done; /* the client finished sending: echo the rest, then close */
 };
 
 /* One echoed chunk: the bytes must stay valid until the write completes,
  * which can be after the connection was destroyed. */
 struct chunk {
+    struct conn *conn; /* valid only while the completion has its socket */
     size_t len;
     unsigned char bytes[];
 };
@@ -53,28 +73,73 @@ static void conn_destroy(struct conn *c)
     free(c);
 }
 
-static void on_echoed(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+static size_t queued(struct conn *c)
 {
-    (void)socket;
-    (void)bytes;
-    (void)error_code; /* a failed echo shows up as a read error too */
-    free(user_data);
+    size_t n = 0;
+    rs_socket_get_write_queue_size(c->socket, &n); /* loop thread: cannot fail */
+    return n;
 }
 
-static void on_readable(rs_socket *socket, int error_code, void *user_data)
+/* The client sent everything: once every echo has completed, end our side
+ * of the stream (the client reads end of stream) and close. Destroying the
+ * socket earlier would end the echoes still queued. */
+static void finish_if_done(struct conn *c)
 {
-    struct conn *c = user_data;
-    unsigned char buf[16384];
+    if (queued(c) != 0) {
+        return; /* the last completion calls again */
+    }
+    rs_socket_shutdown(c->socket, RS_SOCKET_DIRECTION_WRITE);
+    conn_destroy(c);
+}
+
+static void pump(struct conn *c);
+
+static void on_echoed(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)bytes;
+    struct chunk *k = user_data;
+    struct conn *c = k->conn;
+    free(k);
+    if (!socket) {
+        return; /* the connection is gone */
+    }
+    if (error_code != 0) {
+        /* The client reset or went away: nobody reads the rest. */
+        conn_destroy(c);
+    } else if (c->peer_done) {
+        finish_if_done(c);
+    } else if (c->paused && queued(c) < RESUME_BELOW) {
+        /* Data that arrived while paused brings no readable callback
+         * (docs/readable-events.md): read it from here. */
+        c->paused = false;
+        pump(c);
+    }
+}
+
+/* Reads and echoes until the socket is drained, the queue is full, or the
+ * client finished sending. May destroy c. */
+static void pump(struct conn *c)
+{
+    unsigned char buf[READ_SIZE];
     for (;;) {
+        if (queued(c) >= MAX_QUEUED) {
+            /* Not reading is the pause: the next readable callback comes
+             * only after a read drains the socket, which on_echoed does. */
+            c->paused = true;
+            return;
+        }
         size_t n = 0;
-        if (error_code != 0 || rs_socket_read(socket, buf, sizeof buf, &n) != 0) {
-            int err = error_code ? error_code : rs_last_error();
+        if (rs_socket_read(c->socket, buf, sizeof buf, &n) != 0) {
+            int err = rs_last_error();
             if (err == RS_ERROR_WOULD_BLOCK) {
                 return; /* drained: called again when more arrives */
             }
-            if (err != RS_ERROR_SOCKET_CLOSED) {
-                fprintf(stderr, "echo_server: read failed: %s\n", rs_error_str(err));
+            if (err == RS_ERROR_SOCKET_CLOSED) {
+                c->peer_done = true;
+                finish_if_done(c);
+                return;
             }
+            fprintf(stderr, "echo_server: read failed: %s\n", rs_error_str(err));
             conn_destroy(c);
             return;
         }
@@ -83,9 +148,10 @@ static void on_readable(rs_socket *socket, int error_code, void *user_data)
             conn_destroy(c);
             return;
         }
+        k->conn = c;
         k->len = n;
         memcpy(k->bytes, buf, n);
-        if (rs_socket_write(socket, k->bytes, n, on_echoed, k) != 0) {
+        if (rs_socket_write(c->socket, k->bytes, n, on_echoed, k) != 0) {
             fprintf(stderr, "echo_server: write failed: %s\n", rs_error_str(rs_last_error()));
             free(k);
             conn_destroy(c);
@@ -94,14 +160,43 @@ static void on_readable(rs_socket *socket, int error_code, void *user_data)
     }
 }
 
+static void on_readable(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    struct conn *c = user_data;
+    if (c->peer_done) {
+        return; /* waiting for the last echoes */
+    }
+    if (error_code == RS_ERROR_SOCKET_CLOSED) {
+        c->peer_done = true;
+        finish_if_done(c);
+        return;
+    }
+    if (error_code != 0) {
+        fprintf(stderr, "echo_server: %s\n", rs_error_str(error_code));
+        conn_destroy(c);
+        return;
+    }
+    if (!c->paused) {
+        pump(c);
+    }
+}
+
 static void on_accept(rs_socket *listener, int error_code, rs_socket *socket, void *user_data)
 {
     (void)listener;
     (void)user_data;
+    /* Out of descriptors, the listener keeps trying: say so once until a
+     * connection is accepted again, not for every retry. */
+    static int last_error;
     if (error_code != 0) {
-        fprintf(stderr, "echo_server: accept failed: %s\n", rs_error_str(error_code));
+        if (error_code != last_error) {
+            fprintf(stderr, "echo_server: accept failed: %s\n", rs_error_str(error_code));
+        }
+        last_error = error_code;
         return;
     }
+    last_error = 0;
     struct conn *c = calloc(1, sizeof *c);
     if (!c) {
         rs_socket_destroy(socket);

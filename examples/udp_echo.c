@@ -50,6 +50,10 @@ static struct {
     bool done;
 } app;
 
+/* Server: bytes of echoes waiting to be sent above which a datagram is
+ * dropped instead of echoed. */
+#define MAX_QUEUED_ECHOES (1u << 20)
+
 /* One datagram: the bytes stay valid until the write completes. */
 struct datagram {
     size_t len;
@@ -103,7 +107,13 @@ static void server_on_readable(rs_socket *socket, int error_code, void *user_dat
             error_code = 0;
             continue;
         }
-        if (n > 0 && send_copy(buf, n) != 0) {
+        /* Echoes the system has not taken yet are bounded: past the bound
+         * a datagram is dropped, as UDP may drop it anyway, rather than
+         * queued without limit for a peer that sends faster than the
+         * echoes leave. */
+        size_t queued = 0;
+        rs_socket_get_write_queue_size(socket, &queued);
+        if (n > 0 && queued < MAX_QUEUED_ECHOES && send_copy(buf, n) != 0) {
             fprintf(stderr, "udp_echo: send failed: %s\n", rs_error_str(rs_last_error()));
         }
     }

@@ -361,7 +361,9 @@ def chat_many_clients():
 
 
 def chat_slow_client_disconnected():
-    server = Background("chat_server", "--port", "0", "--max-queue", "16384")
+    # A sender is throttled to its readers' pace; a reader that stays behind
+    # for --evict-after seconds is disconnected.
+    server = Background("chat_server", "--port", "0", "--max-queue", "16384", "--evict-after", "2")
     slow = fast = None
     try:
         # The slow client greets, then reads nothing until it is thrown out.
@@ -442,7 +444,8 @@ BAD = {
     "pipe_relay": [["--bogus"], ["--bytes", "0"], ["--bytes", "-5"], ["--chunk"]],
     "resolve_connect": [["--bogus"], [], ["--port", "99999"], ["--host", "bad name!",
                                                               "--port", "1"]],
-    "chat_server": [["--bogus"], ["--port", "-1"], ["--max-queue", "10"], ["--host"]],
+    "chat_server": [["--bogus"], ["--port", "-1"], ["--max-queue", "10"],
+                    ["--evict-after", "0"], ["--host"]],
 }
 
 

@@ -5,8 +5,9 @@
 #   3. libevent, native, under TSan
 #   4. iocp, cross-built with mingw-w64, run under Wine
 # plus the API reference, valgrind memcheck on a subset of the plain native
-# build, the IOCP examples under Wine against the native ones, benchmark
-# smoke runs and each libFuzzer target for 60 s (clang, build/fuzz), then
+# build, the IOCP examples under Wine against the native ones, the client
+# torture suite against the examples (scripts/torture), benchmark smoke
+# runs and each libFuzzer target for 60 s (clang, build/fuzz), then
 # prints the summary of every step (scripts/summary.py). Installs what it
 # needs first (scripts/install-deps.sh).
 #
@@ -94,7 +95,7 @@ RS_TEST_TIME_SCALE="$valgrind_scale" \
     meson test -C build/libevent --logbase valgrind --print-errorlogs --num-processes 1 \
     --timeout-multiplier "$slowdown" \
     --wrap='valgrind --error-exitcode=1 --leak-check=full' \
-    event_loop socket socket_callbacks pipe alloc_failure harness stress_smoke
+    event_loop socket socket_callbacks pipe alloc_failure harness ordering stress_smoke
 record valgrind $? build/libevent/meson-logs/valgrind-valgrind.json
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run libevent-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
@@ -106,6 +107,12 @@ wine_env_start
 run iocp -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini
 step interop --log build/interop.log \
     python3 scripts/check-interop.py build/libevent/examples build/iocp/examples
+# Hostile clients (resets, half-closes, clients that never read, slow readers,
+# descriptor exhaustion, 1,000 connections) against the example servers.
+step torture-native --log build/torture-native.log \
+    python3 scripts/torture/torture.py build/libevent/examples
+step torture-iocp --log build/torture-iocp.log \
+    python3 scripts/torture/torture.py --wine build/iocp/examples
 wine_env_stop
 
 # The tool works; speed is not judged.

@@ -315,6 +315,22 @@ RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *a
 RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
                            rs_socket_on_write_completed_fn *on_complete, void *user_data);
 
+/**
+ * The write queue size: the bytes of the writes queued on socket whose
+ * completion callback has not run yet (a write counts with its full length
+ * until its on_complete starts, so inside a completion callback the value
+ * already excludes that write). A writer that stops writing while this is
+ * above a bound of its choosing, and resumes from a completion callback,
+ * keeps its memory bounded against a peer that reads slowly or not at all.
+ * Writes pending at a close or a write shutdown count until their
+ * completions (RS_ERROR_SOCKET_CLOSED) have run. Loop thread (the value
+ * changes there). Errors: RS_ERROR_INVALID_ARGUMENT (NULL socket or out),
+ * RS_ERROR_INVALID_STATE (the socket has no loop yet),
+ * RS_ERROR_WRONG_THREAD (not the socket's loop thread). On error *out is
+ * left unchanged.
+ */
+RS_API int rs_socket_get_write_queue_size(const rs_socket *socket, size_t *out);
+
 /** Which half of a connection rs_socket_shutdown ends. */
 typedef enum rs_socket_direction {
     RS_SOCKET_DIRECTION_READ = 1,  /**< no more reading */
