@@ -43,8 +43,11 @@ enum { BATCH = 64 };
 enum { INLINE_STREAK = 16 };
 
 /* How long a loop being destroyed waits for its orphans' completions:
- * cancellations complete promptly, so this only bounds a misbehaving driver. */
-#define ORPHAN_DRAIN_NS (2000ull * 1000000ull)
+ * cancellations complete promptly, so this only bounds a misbehaving driver;
+ * generous, because a completion missed here is a callback lost (HO5), and
+ * on a loaded machine (or under Wine, where each cancellation is a
+ * wineserver request) the last ones can take seconds. */
+#define ORPHAN_DRAIN_NS (30000ull * 1000000ull)
 
 /* A wait that fails is retried after a pause of 10, 20, 40, 80, then 100 ms
  * while it keeps failing (never longer than the wait asked for). */
