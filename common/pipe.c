@@ -60,6 +60,14 @@ static int close_call_fn(void *arg, enum rs__call_mode mode)
  * not run: rs__event_loop_call_and_wait), so that no callback of the end
  * starts after the call returns.
  */
+static void release_handle(rs_event_loop *loop, struct rs__pipe_clean_up *c)
+{
+    if (!c->handle_released) {
+        c->handle_released = true;
+        rs__event_loop_add_handles(loop, -1);
+    }
+}
+
 static void clean_up_start(rs_event_loop *loop, struct rs__pipe_clean_up *c,
                            void (*close_now)(void *end), void *end)
 {
@@ -68,6 +76,11 @@ static void clean_up_start(rs_event_loop *loop, struct rs__pipe_clean_up *c,
         return;
     }
     if (rs__event_loop_current()) {
+        /* The hop may still be queued when the loop is destroyed: the end
+         * is the library's to finish by then (the destroy runs the hop as a
+         * cancelled task, which does the same work), not a handle the
+         * application still holds. */
+        release_handle(loop, c);
         rs_event_loop_schedule_now(loop, &c->task);
         return;
     }
@@ -99,7 +112,7 @@ static void read_end_close_now(void *end)
 {
     rs_pipe_read_end *r = end;
     r->clean_up.closing = true;
-    rs__event_loop_add_handles(r->loop, -1);
+    release_handle(r->loop, &r->clean_up);
     r->subscribed = false;
     r->armed = false;
     if (r->check_scheduled) {
@@ -358,7 +371,7 @@ static void write_end_close_now(void *end)
 {
     rs_pipe_write_end *w = end;
     w->clean_up.closing = true;
-    rs__event_loop_add_handles(w->loop, -1);
+    release_handle(w->loop, &w->clean_up);
     rs__backend_pipe_write_end_close(w);
 }
 

@@ -28,6 +28,10 @@ struct rs__pipe_clean_up {
     void *user_data;
     bool closing;        /* clean-up started: no new I/O, no more events */
     bool backend_closed; /* the backend released its state */
+    /* The end no longer counts among its loop's handles (rs_event_loop_destroy
+     * refuses while any is left): from the moment the clean-up is asked for,
+     * even when it still has to hop to the loop. */
+    bool handle_released;
 };
 
 struct rs_pipe_read_end {

@@ -284,6 +284,18 @@ static void settle_local(rs_socket *s)
     rs__mutex_unlock(&s->lock);
 }
 
+/* The socket no longer counts among its loop's handles (the ones that make
+ * rs_event_loop_destroy refuse). Any thread. */
+static void release_handle(rs_socket *s)
+{
+    rs__mutex_lock(&s->lock);
+    if (s->handle_counted) {
+        s->handle_counted = false;
+        rs__event_loop_add_handles(s->loop, -1);
+    }
+    rs__mutex_unlock(&s->lock);
+}
+
 /* Releases the OS socket and everything registered on the loop for it.
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
@@ -307,12 +319,7 @@ static void release_os(rs_socket *s)
         s->load_counted = false;
         rs__event_loop_add_load(s->loop, -1);
     }
-    rs__mutex_lock(&s->lock);
-    if (s->handle_counted) {
-        s->handle_counted = false;
-        rs__event_loop_add_handles(s->loop, -1);
-    }
-    rs__mutex_unlock(&s->lock);
+    release_handle(s);
 }
 
 static int close_now(rs_socket *s, enum rs__call_mode mode)
@@ -353,6 +360,16 @@ static int close_socket(rs_socket *socket, loop_call_fn *fn)
     /* Closed already: nothing to hop for, even if the loop no longer runs. */
     if (rs__atomic_load(&socket->close_done)) {
         return 0;
+    }
+    rs_event_loop *loop = rs__socket_loop(socket);
+    if (loop && !rs_event_loop_is_on_thread(loop) && rs__event_loop_current()) {
+        /* From another loop's thread the close is a task that may still be
+         * queued when its loop is destroyed: the socket is the library's to
+         * close by then (the destroy runs the task as cancelled, which closes
+         * all the same), not a handle the application still holds. A connect
+         * completing before the task runs counts it again, and the close
+         * releases it. */
+        release_handle(socket);
     }
     return run_on_loop(socket, fn);
 }

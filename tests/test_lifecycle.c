@@ -273,6 +273,58 @@ static void test_pa6_loop_destroy_refused_while_objects_live(void **state)
     assert_int_equal(rs_test_teardown_library(state), 0);
 }
 
+/* Closed from another loop's thread: the close is a task queued on the
+ * socket's (or pipe end's) loop. A destroy of that loop before the task ran
+ * is not refused: the application gave the objects up, and the destroy
+ * finishes them, with their callbacks. */
+struct pa6_hop {
+    rs_socket *socket;
+    rs_pipe_read_end *r;
+    rs_pipe_write_end *w;
+    struct pa6 *t;
+};
+
+static void pa6_on_socket_destroyed(void *user_data)
+{
+    pa6_on_clean_up(user_data);
+}
+
+static void pa6_give_up_from_other_loop(void *arg)
+{
+    struct pa6_hop *h = arg;
+    assert_int_equal(rs_socket_destroy(h->socket), 0);
+    assert_int_equal(rs_pipe_clean_up_read_end(h->r, pa6_on_clean_up, h->t), 0);
+    assert_int_equal(rs_pipe_clean_up_write_end(h->w, pa6_on_clean_up, h->t), 0);
+}
+
+static void test_pa6_closed_from_another_loop_then_destroyed(void **state)
+{
+    rs_event_loop *other = *state;
+    rs_event_loop *loop = rs_event_loop_new(NULL);
+    assert_non_null(loop);
+    struct pa6 t;
+    memset(&t, 0, sizeof t);
+    rs__mutex_init(&t.lock);
+    rs__condvar_init(&t.cond);
+    rs_socket_options udp = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
+    rs_socket *s = rs_socket_new(&udp);
+    assert_non_null(s);
+    assert_int_equal(rs_socket_set_destroy_callback(s, pa6_on_socket_destroyed, &t), 0);
+    rs_socket_endpoint ep = sk_loopback(RS_SOCKET_IPV4);
+    assert_int_equal(rs_socket_bind(s, &ep), 0);
+    assert_int_equal(rs_socket_assign_to_event_loop(s, loop), 0);
+    struct pa6_hop h = {s, NULL, NULL, &t};
+    assert_int_equal(rs_pipe_new(loop, &h.r, loop, &h.w), 0);
+    /* The loop does not run: the calls from the other loop's thread stay
+     * queued on it. */
+    rs_test_run_on_loop(other, pa6_give_up_from_other_loop, &h);
+    assert_int_equal(t.clean_ups, 0);
+    assert_int_equal(rs_event_loop_destroy(loop), 0);
+    assert_int_equal(t.clean_ups, 3);
+    rs__condvar_clean_up(&t.cond);
+    rs__mutex_clean_up(&t.lock);
+}
+
 /* ---- PA7: close, stop_accept and pipe clean-up on a stopped loop ---- */
 
 struct pa7 {
@@ -539,6 +591,7 @@ int main(void)
         LC_TEST(test_pa5_read_shutdown_then_peer_writes_tcp),
         LC_TEST(test_pa5_read_shutdown_then_peer_writes_local),
         cmocka_unit_test(test_pa6_loop_destroy_refused_while_objects_live),
+        LC_TEST(test_pa6_closed_from_another_loop_then_destroyed),
         LC_TEST(test_pa7_calls_from_foreign_thread_on_stopped_loop),
         LC_TEST(test_pa8_local_listener_and_pipe_access),
         LC_TEST(test_pa10_extension_functions_per_family),
