@@ -302,8 +302,9 @@ static void test_pa9_stream_write_over_4_gib(void **state)
 
     assert_string_equal(rs_error_name(w.result), rs_error_name(0));
     if (!finished) {
-        fail_msg("no progress for %d ms: %llu of %llu bytes received", RS_TEST_TIMEOUT_MS,
-                 (unsigned long long)t.received, (unsigned long long)total);
+        fail_msg("no progress for %llu ms: %llu of %llu bytes received",
+                 (unsigned long long)RS_TEST_TIMEOUT_MS, (unsigned long long)t.received,
+                 (unsigned long long)total);
     }
     if (t.first_bad != UINT64_MAX) {
         fail_msg("byte %llu is wrong", (unsigned long long)t.first_bad);
