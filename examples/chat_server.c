@@ -13,10 +13,13 @@
  *    written out. A client that bursts megabytes then moves at the pace of
  *    its readers, and the server holds at most one read (READ_SIZE bytes of
  *    lines) per sender.
- *  - A reader that stays behind (lines waiting for it without a break) for
- *    longer than --evict-after seconds (default 10) is told so and
- *    disconnected, and the others see "* NAME was disconnected (too slow)";
- *    so a client that stops reading stalls the senders for that long at most.
+ *  - A reader whose waiting lines do not move (no write to it completes
+ *    while lines wait) for longer than --evict-after seconds (default 10)
+ *    is told so and disconnected, and the others see "* NAME was
+ *    disconnected (too slow)"; so a client that stops reading stalls the
+ *    senders for that long at most. A reader that keeps taking lines is
+ *    never evicted, however long its queue stays non-empty: on a busy or
+ *    slow machine a queue can stay full for a long time while it moves.
  *  - --max-queue bytes (default 1 MiB) caps each client's write queue as a
  *    last resort: a client over it is disconnected at once. With the
  *    throttling it takes very many senders at the same time to reach it.
@@ -81,9 +84,11 @@ struct client {
     bool paused;
     rs_task resume; /* reads again once lines_queued fell to 0 */
     bool resume_scheduled;
-    /* This client as a reader: evicted when still behind at this task. */
+    /* This client as a reader: evicted when, at this task, its lines have
+     * been waiting without a write to it completing since progress_at. */
     rs_task evict_at;
     bool evict_armed;
+    uint64_t progress_at;
 };
 
 static struct {
@@ -248,6 +253,7 @@ static void on_written(rs_socket *socket, int error_code, size_t bytes, void *us
     }
     c->queued_bytes -= q->msg->len;
     queued_free(q);
+    c->progress_at = rs_event_loop_now(chat.loop);
     if (!c->head && c->evict_armed) {
         /* Caught up: the time behind starts again with the next line. */
         c->evict_armed = false;
@@ -283,10 +289,10 @@ static void enqueue(struct client *c, struct msg *m)
         }
     }
     if (!c->head && !c->evicting && !c->evict_armed) {
-        /* Lines now wait for c: it is behind until its queue empties. */
+        /* Lines now wait for c: they must move within evict_after. */
         c->evict_armed = true;
-        rs_event_loop_schedule_at(chat.loop, &c->evict_at,
-                                  rs_event_loop_now(chat.loop) + chat.evict_after_ns);
+        c->progress_at = rs_event_loop_now(chat.loop);
+        rs_event_loop_schedule_at(chat.loop, &c->evict_at, c->progress_at + chat.evict_after_ns);
     }
     if (c->tail) {
         c->tail->next = q;
@@ -461,9 +467,17 @@ static void on_evict_at(rs_task *task, void *arg, rs_task_status status)
     (void)task;
     struct client *c = arg;
     c->evict_armed = false;
-    if (status == RS_TASK_STATUS_RUN && c->socket && c->head && !c->evicting) {
-        evict(c);
+    if (status != RS_TASK_STATUS_RUN || !c->socket || !c->head || c->evicting) {
+        return;
     }
+    uint64_t due = c->progress_at + chat.evict_after_ns;
+    if (rs_event_loop_now(chat.loop) < due) {
+        /* A write completed since the task was set: look again then. */
+        c->evict_armed = true;
+        rs_event_loop_schedule_at(chat.loop, &c->evict_at, due);
+        return;
+    }
+    evict(c);
 }
 
 static void on_accept(rs_socket *listener, int error_code, rs_socket *socket, void *user_data)
@@ -555,10 +569,11 @@ static int usage(FILE *out, int code)
                  "  --ipv6                 listen on IPv6 (default host ::1)\n"
                  "  --host ADDR            address to listen on (default 127.0.0.1)\n"
                  "  --port N               port, 0..65535 (default 0: the system picks one)\n"
-                 "  --evict-after SECONDS  disconnect a client that has had lines waiting for\n"
-                 "                         it, without a break, for this long, 1..3600\n"
-                 "                         (default 10); a sender is not read while its lines\n"
-                 "                         wait, so this bounds how long one reader stalls them\n"
+                 "  --evict-after SECONDS  disconnect a client whose waiting lines have not\n"
+                 "                         moved (no write to it completed) for this long,\n"
+                 "                         1..3600 (default 10); a sender is not read while\n"
+                 "                         its lines wait, so this bounds how long one reader\n"
+                 "                         stalls them\n"
                  "  --max-queue BYTES      per-client write queue cap, 2048..1073741824\n"
                  "                         (default 1048576); a client over it is disconnected\n"
                  "  --help                 this text\n");

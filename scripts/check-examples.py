@@ -371,17 +371,27 @@ def chat_slow_client_disconnected():
         fast = ChatClient(server.port, "fast")
         fast.wait_for(lambda ls: "* hello fast, 2 online" in ls, "no greeting")
         line = "x" * 1000
-        deadline = time.monotonic() + TIMEOUT
-        sent = 0
-        while time.monotonic() < deadline:
-            for _ in range(200):
-                fast.send(line)
-            sent += 200
-            with fast.cond:
-                if "* slow was disconnected (too slow)" in fast.lines:
-                    break
-        fast.wait_for(lambda ls: "* slow was disconnected (too slow)" in ls,
-                      f"slow never disconnected after {sent} lines")
+        # fast floods from a thread of its own: its sends block while the
+        # server throttles it, and the notice must be seen meanwhile, so
+        # that slow starts reading within the eviction's grace period.
+        stop = threading.Event()
+        sent = [0]
+
+        def flood():
+            while not stop.is_set():
+                try:
+                    fast.send(line)
+                except OSError:
+                    return
+                sent[0] += 1
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        try:
+            fast.wait_for(lambda ls: "* slow was disconnected (too slow)" in ls,
+                          "slow never disconnected")
+        finally:
+            stop.set()
         # Now it reads: what it was sent, then the notice, then the end.
         slow.go.set()
         slow.thread.join(TIMEOUT)
@@ -399,6 +409,8 @@ def chat_slow_client_disconnected():
                f"slow got something else than fast's lines: {before[2:4]!r}")
         # The server still serves. Once it has read all of fast's flood
         # (it logs fast leaving after the last line), two newcomers chat.
+        flooder.join(TIMEOUT)
+        expect(not flooder.is_alive(), f"fast's flood still blocked after {sent[0]} lines")
         fast.close()
         server.wait_output("chat_server: fast left (0 online)")
         late = ChatClient(server.port, "late")
