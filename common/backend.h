@@ -146,4 +146,16 @@ int rs__backend_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
 /* The pending socket error (SO_ERROR) as an RS_ERROR_* code; 0 if none. */
 int rs__backend_socket_get_error(rs_socket *socket);
 
+/* ---- sockets: read stop and immediate writes ---- */
+/* The readable callback was unsubscribed: read nothing more ahead from the
+ * OS for it (an operation already posted may finish; what it received is
+ * held for the next read). Loop thread. */
+void rs__backend_socket_unsubscribe(rs_socket *socket);
+/* Sends what the OS takes now from data (len > 0; a datagram whole),
+ * without blocking and without a completion: 0 with *written > 0, or raises
+ * RS_ERROR_WOULD_BLOCK (nothing taken), RS_ERROR_PLATFORM_NOT_SUPPORTED or
+ * the mapped OS error. common/ calls it only while no write is queued.
+ * Loop thread. */
+int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
+
 #endif

@@ -271,3 +271,60 @@ int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
     rs__socket_state_update(socket, clear, 0);
     return 0;
 }
+
+/* ---- read stop and immediate writes ---- */
+
+/*
+ * The pipes' rule: no readable callback after this returns on the loop
+ * thread (deliver_readable and the redelivery task both look at
+ * on_readable first), and what arrives meanwhile stays unread. The
+ * backends keep reporting readability, which common/ only notes
+ * (readable_pending), so the next subscription reports data that waits
+ * (docs/readable-events.md, rule 1).
+ */
+int rs_socket_unsubscribe_from_readable_events(rs_socket *socket)
+{
+    if (!socket) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!socket->on_readable || (rs__socket_state(socket) & RS__SOCKET_CLOSED)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    socket->on_readable = NULL;
+    socket->readable_user_data = NULL;
+    rs__backend_socket_unsubscribe(socket);
+    return 0;
+}
+
+/*
+ * libuv's uv_try_write: what the kernel takes now, with no request and no
+ * callback. Only while nothing is queued (the completions of every earlier
+ * write have run): bytes sent past queued ones would overtake them.
+ */
+int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written)
+{
+    if (!socket || !data || len == 0 || !written) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
+        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
+    }
+    if (socket->write_queue_size != 0) {
+        return rs_raise(RS_ERROR_WOULD_BLOCK);
+    }
+    size_t n = 0;
+    if (rs__backend_socket_try_write(socket, data, len, &n) != 0) {
+        return -1;
+    }
+    *written = n;
+    return 0;
+}

@@ -351,6 +351,45 @@ typedef enum rs_socket_direction {
  * a LOCAL socket on Windows: a named pipe has no half-close). */
 RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
+/* ---- read stop and immediate writes (loop thread) ---- */
+
+/**
+ * Stops the readable callback (libuv's uv_read_stop). On the loop thread:
+ * no readable callback of the socket starts after this returns, also when
+ * called from inside that callback. What arrives meanwhile stays unread
+ * (in the system's buffer; on Windows a TCP receive already posted, and
+ * the one receive a UDP or LOCAL socket always keeps posted, may take up
+ * to its buffer's worth, which reseau holds: nothing is lost, and
+ * rs_socket_read hands it out first, in order). Reading goes on working.
+ * Subscribing again reports data that waits on the next loop iteration
+ * (docs/readable-events.md, rule 1). Errors, each leaving the
+ * subscription as it was: RS_ERROR_INVALID_ARGUMENT (NULL),
+ * RS_ERROR_WRONG_THREAD (not the socket's loop thread),
+ * RS_ERROR_INVALID_STATE (no loop, closed, or not subscribed: unsubscribing
+ * twice).
+ */
+RS_API int rs_socket_unsubscribe_from_readable_events(rs_socket *socket);
+
+/**
+ * Writes what the system takes now, synchronously, without a completion
+ * callback (libuv's uv_try_write): 0 with *written set to the bytes taken,
+ * between 1 and len on a stream (the rest is the caller's to send later, for
+ * example with rs_socket_write), len for a datagram (sent whole or not at
+ * all). data is not kept. Only while no write is queued (no rs_socket_write
+ * whose completion has not run yet), so that bytes never overtake earlier
+ * writes; writes queued later follow these bytes in order.
+ * Loop thread. Errors (*written unchanged, nothing sent):
+ * RS_ERROR_WOULD_BLOCK (the system takes nothing now, or writes are queued),
+ * RS_ERROR_INVALID_ARGUMENT (NULL socket, data or written, len 0),
+ * RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (no loop, not connected,
+ * closed, or shut down for writing), RS_ERROR_MESSAGE_TOO_LARGE (UDP datagram
+ * over 65507 bytes), RS_ERROR_PLATFORM_NOT_SUPPORTED (a LOCAL socket on
+ * Windows: a named pipe open for overlapped I/O has no non-blocking write;
+ * use rs_socket_write), or the connection's error
+ * (RS_ERROR_CONNECTION_RESET, RS_ERROR_SOCKET_CLOSED, ...).
+ */
+RS_API int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
+
 /* ---- options and state ---- */
 
 /** Applies options (type, domain and ipv6_dual_stack must match). Loop

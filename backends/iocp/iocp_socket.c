@@ -798,6 +798,18 @@ int rs__backend_socket_subscribe(rs_socket *s)
     return 0;
 }
 
+/* A TCP read already posted stays posted: cancelling it could lose what it
+ * received. What it receives (up to the socket's read buffer; nothing in
+ * zero-byte mode) is held for the next read, and no further read is posted
+ * until the socket is subscribed again or read. UDP and LOCAL sockets always
+ * keep one receive posted (one datagram, or up to 64 KiB of the pipe): it
+ * is held the same way. */
+void rs__backend_socket_unsubscribe(rs_socket *s)
+{
+    struct rs__iocp_socket *im = s->impl;
+    im->want_read = false;
+}
+
 int rs__backend_socket_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
 {
     struct rs__iocp_socket *im = s->impl;
@@ -819,6 +831,19 @@ int rs__backend_socket_write(rs_socket *s, struct rs__socket_write *req)
         return rs__iocp_pipe_write(s, req);
     }
     return rs__iocp_wsa_write(s, req);
+}
+
+int rs__backend_socket_try_write(rs_socket *s, const void *data, size_t len, size_t *written)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->kind == RS__IOCP_PIPE) {
+        /* A named pipe opened for overlapped I/O has no non-blocking write
+         * (PIPE_NOWAIT is documented as kept for LAN Manager 2.0
+         * compatibility only, and applies to the whole handle): every write
+         * is an overlapped operation with a completion. */
+        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    return rs__iocp_wsa_try_write(s, data, len, written);
 }
 
 int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)

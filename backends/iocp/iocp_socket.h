@@ -144,10 +144,10 @@ struct rs__iocp_socket {
     bool read_claimed;
     bool eof;
     int read_error;
-    bool want_read;                    /* TCP: subscribed, or read: keep a read posted */
-    bool in_read_callback;             /* TCP: the readable callback of a read completion runs */
-    bool repost;                       /* TCP: a read in that callback drained the socket */
-    bool nonblocking;                  /* TCP: FIONBIO set (zero-byte mode reads with recv) */
+    bool want_read;        /* TCP: subscribed, or read: keep a read posted */
+    bool in_read_callback; /* TCP: the readable callback of a read completion runs */
+    bool repost;           /* TCP: a read in that callback drained the socket */
+    bool nonblocking;      /* FIONBIO set (zero-byte mode reads with recv, rs_socket_try_write) */
     rs_event_loop *buffered_loop;      /* TCP: reads are buffered, holding a place of this loop */
     enum rs__iocp_read_tier read_tier; /* TCP: which place */
 
@@ -269,6 +269,8 @@ int rs__iocp_tcp_read(rs_socket *socket, void *buffer, size_t len, size_t *amoun
 void rs__iocp_tcp_post_read(rs_socket *socket);
 /* One overlapped WSASend per write (TCP and UDP). */
 int rs__iocp_wsa_write(rs_socket *socket, struct rs__socket_write *req);
+/* One non-overlapped, non-blocking send (TCP and UDP): rs_socket_try_write. */
+int rs__iocp_wsa_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
 /* Retries held sends (the retry task's work for TCP and UDP sockets). */
 void rs__iocp_send_retry(rs_socket *socket);
 /* Ends the held sends with RS_ERROR_SOCKET_CLOSED (close, shutdown of the

@@ -403,21 +403,30 @@ void rs__iocp_tcp_post_read(rs_socket *s)
     }
 }
 
+/* Puts the socket in non-blocking mode for the non-overlapped calls (a
+ * direct recv, rs_socket_try_write): 0, or the WSA error. */
+static int make_nonblocking(struct rs__iocp_socket *im)
+{
+    if (!im->nonblocking) {
+        /* Set on the first such call, so that sockets that never make one
+         * never pay for it. The socket's overlapped calls are unaffected:
+         * on them WSAEWOULDBLOCK only means too many outstanding requests
+         * (WSARecv's and WSASend's documentation), they still pend. */
+        u_long on = 1;
+        if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
+            return WSAGetLastError();
+        }
+        im->nonblocking = true;
+    }
+    return 0;
+}
+
 /* One non-blocking recv into the caller's buffer: the bytes (0 at the end
  * of the stream), or -1 with *wsa_error set. */
 static int recv_direct(struct rs__iocp_socket *im, void *buffer, size_t len, int *wsa_error)
 {
-    if (!im->nonblocking) {
-        /* Set on the first such read, so that sockets that never read
-         * directly never pay for it. The socket's overlapped calls are
-         * unaffected: on them WSAEWOULDBLOCK only means too many outstanding
-         * requests (WSARecv's and WSASend's documentation), they still pend. */
-        u_long on = 1;
-        if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
-            *wsa_error = WSAGetLastError();
-            return -1;
-        }
-        im->nonblocking = true;
+    if ((*wsa_error = make_nonblocking(im)) != 0) {
+        return -1;
     }
     int n = recv(im->sock, buffer, len > INT_MAX ? INT_MAX : (int)len, 0);
     if (n < 0) {
@@ -688,5 +697,35 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
             post_send(s, op);
         }
     }
+    return 0;
+}
+
+/*
+ * rs_socket_try_write, as libuv's uv_try_write on Windows: a WSASend
+ * without an OVERLAPPED and without a completion routine, which WSASend's
+ * documentation says treats the socket as a non-overlapped one, on the
+ * socket in non-blocking mode (FIONBIO): it takes what fits in the send
+ * buffer now (on a stream between 1 byte and all of it, a datagram whole)
+ * or fails with WSAEWOULDBLOCK, and it queues no completion packet (only
+ * overlapped operations do). common/ calls it only while no overlapped
+ * send of the socket is queued or held, so its bytes cannot overtake an
+ * earlier write's.
+ */
+int rs__iocp_wsa_try_write(rs_socket *s, const void *data, size_t len, size_t *written)
+{
+    struct rs__iocp_socket *im = s->impl;
+    if (im->sock == INVALID_SOCKET || !im->associated) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    int err = make_nonblocking(im);
+    if (err != 0) {
+        return rs__iocp_raise_wsa(err);
+    }
+    WSABUF buf = {len > ULONG_MAX ? ULONG_MAX : (ULONG)len, (CHAR *)data};
+    DWORD sent = 0;
+    if (WSASend(im->sock, &buf, 1, &sent, 0, NULL, NULL) != 0) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    *written = sent;
     return 0;
 }

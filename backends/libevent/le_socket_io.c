@@ -413,12 +413,47 @@ int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
     return 0;
 }
 
+/* ---- immediate write ---- */
+
+/* One send(2) on the non-blocking descriptor: the kernel takes what fits
+ * (a datagram whole or not at all). A stream is offered at most
+ * WRITE_MAX_BYTES, as the queue's sends are. le->writable is left alone:
+ * the queue is empty, and a write queued after an EAGAIN here meets the
+ * same EAGAIN itself and waits for the next EV_WRITE edge. */
+int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written)
+{
+    struct le_socket *le = socket->impl;
+    if (le->fd < 0) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (socket->options.type == RS_SOCKET_STREAM && len > WRITE_MAX_BYTES) {
+        len = WRITE_MAX_BYTES;
+    }
+    ssize_t n;
+    do {
+        n = send(le->fd, data, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return rs__le_raise_errno(errno);
+    }
+    *written = (size_t)n;
+    return 0;
+}
+
 /* ---- read ---- */
 
 int rs__backend_socket_subscribe(rs_socket *socket)
 {
     (void)socket;
     return 0;
+}
+
+/* The registration stays: an edge that comes while unsubscribed marks the
+ * socket readable in common/, which reports it at the next subscription,
+ * and the data stays in the kernel until read. */
+void rs__backend_socket_unsubscribe(rs_socket *socket)
+{
+    (void)socket;
 }
 
 int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
