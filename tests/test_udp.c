@@ -2,7 +2,8 @@
  * Unconnected UDP (UD1, test-scenarios.md): a bound socket that is not
  * connected reads each datagram with its sender (rs_socket_read_from) and
  * answers any of them (rs_socket_write_to), on IPv4 and IPv6; its readable
- * events, its truncation rule, its size limits and its errors.
+ * events, its truncation rule, its size limits, a connected socket's
+ * read_from (its peer) and the errors.
  * Same file on every backend; loopback only, port 0 read back, bounded waits.
  */
 #include "socket_fixture.h"
@@ -609,6 +610,129 @@ static void test_ud1_bad_input(void **state)
     assert_int_equal(b.queued_after, 0);
 }
 
+/* ---- UD1: a connected socket's read_from, and a bound socket answering it ---- */
+
+struct ud_pair {
+    rs__mutex lock;
+    rs__condvar cond;
+    rs_socket *server;
+    rs_socket *client;
+    rs_socket_endpoint server_endpoint;
+    rs_socket_endpoint client_endpoint;
+    char got[2][16];
+    rs_socket_endpoint from[2]; /* 0: at the server, 1: at the client */
+    int count[2];
+    long errors;
+    long writes_done;
+};
+
+static bool ud_pair_release(void *obj)
+{
+    struct ud_pair *p = obj;
+    rs__condvar_clean_up(&p->cond);
+    rs__mutex_clean_up(&p->lock);
+    free(p);
+    return true;
+}
+
+static void ud_pair_readable(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)error_code;
+    struct ud_pair *p = user_data;
+    int side = socket == p->server ? 0 : 1;
+    for (;;) {
+        char buf[16];
+        size_t n = 0;
+        rs_socket_endpoint from;
+        int rc = rs_socket_read_from(socket, buf, sizeof buf - 1, &n, &from);
+        int err = rc ? rs_last_error() : 0;
+        rs__mutex_lock(&p->lock);
+        if (rc == 0) {
+            buf[n] = '\0';
+            memcpy(p->got[side], buf, n + 1);
+            p->from[side] = from;
+            p->count[side]++;
+        } else if (err != RS_ERROR_WOULD_BLOCK) {
+            p->errors++;
+        }
+        rs__condvar_broadcast(&p->cond);
+        rs__mutex_unlock(&p->lock);
+        if (rc != 0) {
+            return;
+        }
+    }
+}
+
+static void ud_pair_written(rs_socket *socket, int error_code, size_t bytes, void *user_data)
+{
+    (void)socket;
+    (void)bytes;
+    struct ud_pair *p = user_data;
+    rs__mutex_lock(&p->lock);
+    p->writes_done++;
+    if (error_code) {
+        p->errors++;
+    }
+    rs__condvar_broadcast(&p->cond);
+    rs__mutex_unlock(&p->lock);
+}
+
+static void ud_pair_start(void *arg)
+{
+    struct ud_pair *p = arg;
+    static const char ping[] = "ping";
+    static const char pong[] = "pong";
+    int rc = rs_socket_subscribe_to_readable_events(p->server, ud_pair_readable, p);
+    if (rc == 0) {
+        rc = rs_socket_subscribe_to_readable_events(p->client, ud_pair_readable, p);
+    }
+    if (rc == 0) {
+        rc = rs_socket_write_to(p->server, &p->client_endpoint, ping, 4, ud_pair_written, p);
+    }
+    if (rc == 0) {
+        rc = rs_socket_write(p->client, pong, 4, ud_pair_written, p);
+    }
+    if (rc != 0) {
+        rs__mutex_lock(&p->lock);
+        p->errors++;
+        rs__mutex_unlock(&p->lock);
+    }
+}
+
+static void test_ud1_connected_peer_and_bound_socket(void **state)
+{
+    rs_event_loop *loop = *state;
+    struct ud_pair *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    rs__mutex_init(&p->lock);
+    rs__condvar_init(&p->cond);
+    rs_test_own(p, ud_pair_release, NULL);
+    struct sk_peer *server = bound_udp(loop, RS_SOCKET_IPV4, &p->server_endpoint);
+    rs_socket_options udp = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
+    struct sk_peer *client = sk_peer_new(loop, &udp);
+    assert_int_equal(sk_peer_connect(client, &p->server_endpoint), 0);
+    assert_int_equal(rs_socket_get_bound_address(client->socket, &p->client_endpoint), 0);
+    p->server = server->socket;
+    p->client = client->socket;
+    rs_test_run_on_loop(loop, ud_pair_start, p);
+    SK_WAIT(p, (p->count[0] == 1 && p->count[1] == 1) || p->errors, "a datagram each way");
+    SK_WAIT(p, p->writes_done == 2 || p->errors, "both write completions");
+    sk_peer_free(client);
+    sk_peer_free(server);
+
+    assert_int_equal(p->errors, 0);
+    /* The server read the connected client's datagram with its sender... */
+    assert_string_equal(p->got[0], "pong");
+    assert_string_equal(p->from[0].address, p->client_endpoint.address);
+    assert_int_equal(p->from[0].port, p->client_endpoint.port);
+    /* ...and the connected client read the server's with its peer. */
+    assert_string_equal(p->got[1], "ping");
+    assert_string_equal(p->from[1].address, p->server_endpoint.address);
+    assert_int_equal(p->from[1].port, p->server_endpoint.port);
+    rs_test_disown(p);
+    ud_pair_release(p);
+}
+
 #define UD_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
 
 int main(void)
@@ -618,6 +742,7 @@ int main(void)
         UD_TEST(test_ud1_ipv6_bound_socket_answers_ten_clients),
         UD_TEST(test_ud1_ipv4_truncation_limit_and_sender),
         UD_TEST(test_ud1_ipv6_truncation_limit_and_sender),
+        UD_TEST(test_ud1_connected_peer_and_bound_socket),
         UD_TEST(test_ud1_bad_input),
     };
     return RS_TEST_MAIN("udp", tests);
