@@ -733,6 +733,71 @@ static void test_ud1_connected_peer_and_bound_socket(void **state)
     ud_pair_release(p);
 }
 
+/* ---- UD1: a destination nobody listens at does not fail the server ---- */
+
+static void ud_dead_send(void *arg)
+{
+    struct ud_pair *p = arg;
+    static const char lost[] = "lost";
+    /* p->client_endpoint is a port nobody holds any more: the datagram
+     * draws an ICMP port unreachable. */
+    int rc = rs_socket_subscribe_to_readable_events(p->server, ud_pair_readable, p);
+    if (rc == 0) {
+        rc = rs_socket_write_to(p->server, &p->client_endpoint, lost, 4, ud_pair_written, p);
+    }
+    if (rc != 0) {
+        rs__mutex_lock(&p->lock);
+        p->errors++;
+        rs__mutex_unlock(&p->lock);
+    }
+}
+
+static void ud_live_send(void *arg)
+{
+    struct ud_pair *p = arg;
+    static const char pong[] = "pong";
+    if (rs_socket_write_to(p->client, &p->server_endpoint, pong, 4, ud_pair_written, p) != 0) {
+        rs__mutex_lock(&p->lock);
+        p->errors++;
+        rs__mutex_unlock(&p->lock);
+    }
+}
+
+static void test_ud1_unreachable_destination_does_not_fail_server(void **state)
+{
+    rs_event_loop *loop = *state;
+    struct ud_pair *p = calloc(1, sizeof *p);
+    assert_non_null(p);
+    rs__mutex_init(&p->lock);
+    rs__condvar_init(&p->cond);
+    rs_test_own(p, ud_pair_release, NULL);
+    struct sk_peer *server = bound_udp(loop, RS_SOCKET_IPV4, &p->server_endpoint);
+    /* A port that was just free: bound, read back, released. */
+    struct sk_peer *gone = bound_udp(loop, RS_SOCKET_IPV4, &p->client_endpoint);
+    sk_peer_free(gone);
+    rs_socket_endpoint client_endpoint;
+    struct sk_peer *client = bound_udp(loop, RS_SOCKET_IPV4, &client_endpoint);
+    p->server = server->socket;
+    p->client = client->socket;
+    rs_test_run_on_loop(loop, ud_dead_send, p);
+    SK_WAIT(p, p->writes_done == 1 || p->errors, "the write to nobody");
+    /* Windows would fail the server's next receive with WSAECONNRESET for
+     * the unreachable port if SIO_UDP_CONNRESET were on (it is off until a
+     * connect); Linux reports nothing to an unconnected socket. */
+    rs_test_run_on_loop(loop, ud_live_send, p);
+    SK_WAIT(p, p->count[0] == 1 || p->errors, "the datagram after it");
+    SK_WAIT(p, p->writes_done == 2 || p->errors, "both write completions");
+    sk_peer_free(client);
+    sk_peer_free(server);
+
+    assert_int_equal(p->errors, 0);
+    assert_string_equal(p->got[0], "pong");
+    assert_string_equal(p->from[0].address, client_endpoint.address);
+    assert_int_equal(p->from[0].port, client_endpoint.port);
+    rs_test_disown(p);
+    ud_pair_release(p);
+}
+
 #define UD_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
 
 int main(void)
@@ -743,6 +808,7 @@ int main(void)
         UD_TEST(test_ud1_ipv4_truncation_limit_and_sender),
         UD_TEST(test_ud1_ipv6_truncation_limit_and_sender),
         UD_TEST(test_ud1_connected_peer_and_bound_socket),
+        UD_TEST(test_ud1_unreachable_destination_does_not_fail_server),
         UD_TEST(test_ud1_bad_input),
     };
     return RS_TEST_MAIN("udp", tests);
