@@ -550,6 +550,24 @@ int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint
     return rs_raise(RS_ERROR_INVALID_ARGUMENT);
 }
 
+_Static_assert(sizeof(struct sockaddr_in6) <= RS__SOCKADDR_IP_MAX &&
+                   sizeof(struct sockaddr_in) <= RS__SOCKADDR_IP_MAX,
+               "struct rs__sockaddr_ip cannot hold an IP socket address");
+
+int rs__sockaddr_ip_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                                  struct rs__sockaddr_ip *out, size_t *len)
+{
+    if (domain != RS_SOCKET_IPV4 && domain != RS_SOCKET_IPV6) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    struct sockaddr_storage ss;
+    if (rs__sockaddr_from_endpoint(domain, ep, &ss, len) != 0) {
+        return -1;
+    }
+    memcpy(out->u.bytes, &ss, *len);
+    return 0;
+}
+
 void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep)
 {
     memset(ep, 0, sizeof *ep);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The system's socket address types; only backends, which include the
  * system headers, dereference them. */
@@ -63,6 +64,21 @@ size_t rs__format_ipv4(const uint8_t address[4], char out[16]);
 int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
                                struct sockaddr_storage *out, size_t *len);
 void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
+/* Room for an IPv4 or IPv6 socket address (a sockaddr_in6 is 28 bytes on
+ * every supported system; address.c checks it), aligned for either, so that
+ * a request can carry its destination without the system's headers. */
+#define RS__SOCKADDR_IP_MAX 28
+struct rs__sockaddr_ip {
+    union {
+        uint64_t align;
+        unsigned char bytes[RS__SOCKADDR_IP_MAX];
+    } u;
+};
+/* rs__sockaddr_from_endpoint for an IPv4 or IPv6 endpoint (validated for
+ * domain) into out, with its length in *len. Errors: those of
+ * rs__sockaddr_from_endpoint, RS_ERROR_INVALID_ARGUMENT (LOCAL). Any thread. */
+int rs__sockaddr_ip_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                                  struct rs__sockaddr_ip *out, size_t *len);
 /* ep (validated for domain) as the library reports addresses: through the
  * conversion above, so that "fe80::1%lo" reads back as "fe80::1%1" and
  * "0::1" as "::1"; LOCAL copied as is. Raises nothing. Any thread. */

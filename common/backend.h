@@ -123,8 +123,15 @@ int rs__backend_socket_subscribe(rs_socket *socket);
 /* Non-blocking read; *amount_read set on success. Raises RS_ERROR_WOULD_BLOCK,
  * RS_ERROR_SOCKET_CLOSED (end of stream), ... Loop thread. */
 int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);
+/* Datagram sockets only: rs__backend_socket_read that also writes the
+ * sender's address into *from (rs__endpoint_from_sockaddr's text). Loop
+ * thread. */
+int rs__backend_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amount_read,
+                                 rs_socket_endpoint *from);
 /* Takes req (validated) into the backend's FIFO. Every accepted req ends in
- * exactly one rs__socket_write_done. Loop thread. */
+ * exactly one rs__socket_write_done. A datagram req with to_len > 0 goes to
+ * req->to (rs_socket_write_to, on a bound socket that is not connected),
+ * the others to the connected peer. Loop thread. */
 int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req);
 /* shutdown(2) of the writing half (direction is always
  * RS_SOCKET_DIRECTION_WRITE: common/ shuts the reading half itself, see

@@ -13,6 +13,7 @@
 #ifndef RS_COMMON_SOCKET_IMPL_H
 #define RS_COMMON_SOCKET_IMPL_H
 
+#include "address.h"
 #include "atomics.h"
 #include "event_loop_impl.h"
 #include "thread.h"
@@ -51,6 +52,12 @@ struct rs__socket_write {
     int error;
     rs_socket_on_write_completed_fn *on_complete;
     void *user_data;
+    /* rs_socket_write_to: the destination as a socket address (to_len bytes
+     * of `to`, converted by rs__sockaddr_ip_from_endpoint); to_len 0 for a
+     * write to the connected peer. Kept in the request because a backend
+     * sends it later than the call (a full send buffer, a held send). */
+    uint8_t to_len;
+    struct rs__sockaddr_ip to;
 };
 
 /*

@@ -7,11 +7,14 @@
  */
 #include "socket_impl.h"
 
+#include "address.h"
 #include "alloc.h"
 #include "atomics.h"
 #include "backend.h"
 #include "error.h"
 #include "event_loop_impl.h"
+
+#include <string.h>
 
 /* 65535 - 8 (UDP header) - 20 (IPv4 header): the largest datagram IPv4 carries. */
 #define MAX_DATAGRAM 65507u
@@ -210,6 +213,7 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     req->error = 0;
     req->on_complete = on_complete;
     req->user_data = user_data;
+    req->to_len = 0;
     rs__socket_acquire(socket);
     socket->write_queue_size += len;
     if (rs__backend_socket_write(socket, req) != 0) {
@@ -326,5 +330,126 @@ int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t 
         return -1;
     }
     *written = n;
+
+/* ---- unconnected datagrams: read_from and write_to ----
+ *
+ * A bound UDP socket that is not connected serves any number of peers: each
+ * read reports the datagram's sender and each write names its destination.
+ * The readable rules are those of rs_socket_read (a datagram read may be
+ * followed by another; only RS_ERROR_WOULD_BLOCK drains). write_to is
+ * refused on a connected socket: Linux sends such a datagram to the
+ * destination given, while Winsock documents the destination of a send on
+ * a connected socket as ignored or refused (sendto / WSASendTo), so no rule
+ * but refusing holds on both backends.
+ */
+
+/* 65535 - 8 (UDP header): the largest payload of an IPv6 datagram without a
+ * jumbogram (the IPv6 header is not counted in the payload length). */
+#define MAX_DATAGRAM_IPV6 65527u
+
+/* The largest datagram the protocol carries to `to` (validated for domain):
+ * an IPv4-mapped destination of a dual-stack socket travels as IPv4. */
+static size_t max_datagram_to(rs_socket_domain domain, const rs_socket_endpoint *to)
+{
+    if (domain == RS_SOCKET_IPV4) {
+        return MAX_DATAGRAM;
+    }
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    uint8_t bytes[16];
+    uint32_t scope_id = 0;
+    if (rs_parse_ipv6_scoped_address(to->address, bytes, &scope_id) == 0 &&
+        memcmp(bytes, mapped, sizeof mapped) == 0) {
+        return MAX_DATAGRAM;
+    }
+    return MAX_DATAGRAM_IPV6;
+}
+
+int rs_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amount_read,
+                        rs_socket_endpoint *from)
+{
+    if (!socket || !buffer || len == 0 || !amount_read || !from) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (socket->options.type != RS_SOCKET_DGRAM) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!can_read(socket)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    size_t n = 0;
+    rs_socket_endpoint sender;
+    if (rs__backend_socket_read_from(socket, buffer, len, &n, &sender) != 0) {
+        socket->readable_pending = false;
+        socket->redeliver = false;
+        return -1;
+    }
+    *amount_read = n;
+    *from = sender;
+    /* As rs_socket_read: another datagram may wait. */
+    if (socket->in_readable) {
+        socket->redeliver = true;
+    } else if (socket->on_readable) {
+        schedule_redeliver(socket);
+    }
+    return 0;
+}
+
+int rs_socket_write_to(rs_socket *socket, const rs_socket_endpoint *to, const void *data,
+                       size_t len, rs_socket_on_write_completed_fn *on_complete, void *user_data)
+{
+    if (!socket || !to || !data || len == 0 || !on_complete) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (socket->options.type != RS_SOCKET_DGRAM) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    /* Bound, not connected, not closed: a socket on a loop that is neither
+     * connected nor listening is a bound datagram socket. */
+    if (rs__socket_state(socket) != RS__SOCKET_BOUND) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    rs_socket_domain domain = socket->options.domain;
+    if (rs__endpoint_validate(to, domain, false) != 0) {
+        return -1;
+    }
+    if (len > max_datagram_to(domain, to)) {
+        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
+    }
+    struct rs__sockaddr_ip dest;
+    size_t dest_len = 0;
+    if (rs__sockaddr_ip_from_endpoint(domain, to, &dest, &dest_len) != 0) {
+        return -1;
+    }
+    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    if (!req) {
+        if (!(req = rs__mem_acquire(sizeof *req))) {
+            return -1;
+        }
+        req->done.fn = write_done_fn;
+    }
+    req->next = NULL;
+    req->socket = socket;
+    req->data = data;
+    req->len = len;
+    req->written = 0;
+    req->error = 0;
+    req->on_complete = on_complete;
+    req->user_data = user_data;
+    req->to = dest;
+    req->to_len = (uint8_t)dest_len;
+    rs__socket_acquire(socket);
+    socket->write_queue_size += len;
+    if (rs__backend_socket_write(socket, req) != 0) {
+        socket->write_queue_size -= len;
+        rs__socket_release(socket);
+        recycle_write(socket, req);
+        return -1;
+    }
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * udp_echo: a UDP echo server and client in one program.
  *
- *   udp_echo --server [--ipv6] [--host ADDR] [--port N] --peer-port N
+ *   udp_echo --server [--ipv6] [--host ADDR] [--port N]
  *   udp_echo --client [--ipv6] [--host ADDR] --port N [--local-port N]
  *            [--message TEXT] [--count N] [--timeout-ms N]
  *
@@ -9,14 +9,14 @@
  * few in flight, and checks that every one comes back exactly once with the
  * same bytes. It fails if an echo is wrong or missing after --timeout-ms.
  *
- * reseau's UDP sockets read and write through a connected socket (there is
- * no send-to / receive-from), so the server is connected to one peer: the
- * client's port on --host, given with --peer-port. Datagrams that arrive
- * from that peer are sent back to it until Ctrl-C.
+ * The server is a bound socket that is not connected: it reads each
+ * datagram with its sender (rs_socket_read_from) and sends it back there
+ * (rs_socket_write_to), for any number of clients, until Ctrl-C. An empty
+ * datagram is not answered (reseau sends no empty datagram). The client is
+ * a connected socket: it hears only from the server.
  *
- * Try it:  udp_echo --client --port 9000 --local-port 9001  against
- *          udp_echo --server --port 9000 --peer-port 9001, or against any
- *          UDP echo service, e.g. socat UDP-RECVFROM:9000,fork EXEC:cat
+ * Try it:  udp_echo --server --port 9000  and  udp_echo --client --port 9000,
+ *          or any UDP client: echo hi | nc -u -w1 127.0.0.1 9000
  */
 #include <reseau/reseau.h>
 
@@ -47,6 +47,7 @@ static struct {
     unsigned char *seen; /* one flag per index: duplicates are errors */
     rs_task deadline;
     int error;
+    rs_task subscribe; /* server */
     bool done;
 } app;
 
@@ -69,7 +70,8 @@ static void on_sent(rs_socket *socket, int error_code, size_t bytes, void *user_
     free(user_data);
 }
 
-static int send_copy(const void *bytes, size_t len)
+/* Sends a copy of bytes to `to`, or to the connected peer if to is NULL. */
+static int send_copy(const void *bytes, size_t len, const rs_socket_endpoint *to)
 {
     struct datagram *d = malloc(sizeof *d + len);
     if (!d) {
@@ -77,7 +79,9 @@ static int send_copy(const void *bytes, size_t len)
     }
     d->len = len;
     memcpy(d->bytes, bytes, len);
-    if (rs_socket_write(app.socket, d->bytes, len, on_sent, d) != 0) {
+    int rc = to ? rs_socket_write_to(app.socket, to, d->bytes, len, on_sent, d)
+                : rs_socket_write(app.socket, d->bytes, len, on_sent, d);
+    if (rc != 0) {
         free(d);
         return -1;
     }
@@ -92,20 +96,13 @@ static void server_on_readable(rs_socket *socket, int error_code, void *user_dat
     unsigned char buf[65536];
     for (;;) {
         size_t n = 0;
-        if (error_code != 0 || rs_socket_read(socket, buf, sizeof buf, &n) != 0) {
+        rs_socket_endpoint from;
+        if (error_code != 0 || rs_socket_read_from(socket, buf, sizeof buf, &n, &from) != 0) {
             int err = error_code ? error_code : rs_last_error();
-            if (err == RS_ERROR_WOULD_BLOCK) {
-                return;
-            }
-            /* A connected UDP socket reports an ICMP "port unreachable" for
-             * an earlier echo (the peer was not there yet) as a refusal: the
-             * peer may still come, so the server keeps serving. */
-            if (err != RS_ERROR_CONNECTION_REFUSED) {
+            if (err != RS_ERROR_WOULD_BLOCK) {
                 fprintf(stderr, "udp_echo: read failed: %s\n", rs_error_str(err));
-                return;
             }
-            error_code = 0;
-            continue;
+            return;
         }
         /* Echoes the system has not taken yet are bounded: past the bound
          * a datagram is dropped, as UDP may drop it anyway, rather than
@@ -113,18 +110,21 @@ static void server_on_readable(rs_socket *socket, int error_code, void *user_dat
          * echoes leave. */
         size_t queued = 0;
         rs_socket_get_write_queue_size(socket, &queued);
-        if (n > 0 && queued < MAX_QUEUED_ECHOES && send_copy(buf, n) != 0) {
-            fprintf(stderr, "udp_echo: send failed: %s\n", rs_error_str(rs_last_error()));
+        if (n > 0 && queued < MAX_QUEUED_ECHOES && send_copy(buf, n, &from) != 0) {
+            fprintf(stderr, "udp_echo: send to %s port %u failed: %s\n", from.address, from.port,
+                    rs_error_str(rs_last_error()));
         }
     }
 }
 
-static void on_server_connected(rs_socket *socket, int error_code, void *user_data)
+/* Subscribing is a loop-thread call: a task runs it there. */
+static void server_subscribe(rs_task *task, void *arg, rs_task_status status)
 {
-    (void)user_data;
-    if (error_code != 0 ||
-        rs_socket_subscribe_to_readable_events(socket, server_on_readable, NULL) != 0) {
-        fprintf(stderr, "udp_echo: %s\n", rs_error_str(error_code ? error_code : rs_last_error()));
+    (void)task;
+    (void)arg;
+    if (status == RS_TASK_STATUS_RUN &&
+        rs_socket_subscribe_to_readable_events(app.socket, server_on_readable, NULL) != 0) {
+        fprintf(stderr, "udp_echo: %s\n", rs_error_str(rs_last_error()));
     }
 }
 
@@ -199,7 +199,7 @@ static void send_more(void)
     while (!app.done && app.sent < app.count && app.sent - app.received < WINDOW) {
         char buf[MAX_DATAGRAM];
         size_t len = format_datagram(buf, sizeof buf, app.sent);
-        if (send_copy(buf, len) != 0) {
+        if (send_copy(buf, len, NULL) != 0) {
             fprintf(stderr, "udp_echo: send failed: %s\n", rs_error_str(rs_last_error()));
             client_finish(rs_last_error());
             return;
@@ -298,16 +298,15 @@ static void on_deadline(rs_task *task, void *arg, rs_task_status status)
 
 static int usage(FILE *out, int code)
 {
-    fprintf(out, "usage: udp_echo --server [--ipv6] [--host ADDR] [--port N] --peer-port N\n"
+    fprintf(out, "usage: udp_echo --server [--ipv6] [--host ADDR] [--port N]\n"
                  "       udp_echo --client [--ipv6] [--host ADDR] --port N [--local-port N]\n"
                  "                [--message TEXT] [--count N] [--timeout-ms N]\n"
-                 "  --server          echo the datagrams of the peer at --host port --peer-port\n"
+                 "  --server          echo every datagram to its sender\n"
                  "  --client          send --count datagrams and check their echoes\n"
                  "  --ipv6            use IPv6 (default host ::1)\n"
                  "  --host ADDR       loopback address to bind and reach (default 127.0.0.1)\n"
                  "  --port N          server: port to listen on (default 0: the system picks);\n"
                  "                    client: the server's port\n"
-                 "  --peer-port N     server: the client's port\n"
                  "  --local-port N    client: port to send from (default 0: the system picks)\n"
                  "  --message TEXT    client: datagram text (default \"hello\")\n"
                  "  --count N         client: datagrams to send, 1..1000000 (default 10)\n"
@@ -334,7 +333,6 @@ int main(int argc, char **argv)
     int mode = 0; /* 's' or 'c' */
     const char *host = NULL;
     long port = -1;
-    long peer_port = -1;
     long local_port = 0;
     long timeout_ms = 5000;
     app.message = "hello";
@@ -358,9 +356,8 @@ int main(int argc, char **argv)
             continue;
         } else if (!value) {
             bool known = !strcmp(arg, "--host") || !strcmp(arg, "--port") ||
-                         !strcmp(arg, "--peer-port") || !strcmp(arg, "--local-port") ||
-                         !strcmp(arg, "--message") || !strcmp(arg, "--count") ||
-                         !strcmp(arg, "--timeout-ms");
+                         !strcmp(arg, "--local-port") || !strcmp(arg, "--message") ||
+                         !strcmp(arg, "--count") || !strcmp(arg, "--timeout-ms");
             fprintf(stderr, "udp_echo: %s '%s'\n",
                     known ? "missing value after" : "unknown argument", arg);
             return usage(stderr, 2);
@@ -374,8 +371,6 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(arg, "--port")) {
             ok = parse_number(arg, value, 0, 65535, &port);
-        } else if (!strcmp(arg, "--peer-port")) {
-            ok = parse_number(arg, value, 1, 65535, &peer_port);
         } else if (!strcmp(arg, "--local-port")) {
             ok = parse_number(arg, value, 0, 65535, &local_port);
         } else if (!strcmp(arg, "--count")) {
@@ -395,10 +390,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "udp_echo: say --server or --client\n");
         return usage(stderr, 2);
     }
-    if (mode == 's' && peer_port < 0) {
-        fprintf(stderr, "udp_echo: --server needs --peer-port (the client's port)\n");
-        return 2;
-    }
     if (mode == 'c' && port < 1) {
         fprintf(stderr, "udp_echo: --client needs --port 1..65535 (the server's port)\n");
         return 2;
@@ -417,7 +408,7 @@ int main(int argc, char **argv)
     strcpy(local.address, host);
     strcpy(remote.address, host);
     local.port = (uint32_t)(mode == 's' ? (port < 0 ? 0 : port) : local_port);
-    remote.port = (uint32_t)(mode == 's' ? peer_port : port);
+    remote.port = (uint32_t)(mode == 'c' ? port : 0); /* the client's server */
 
     if (mode == 's') {
         block_interrupts();
@@ -442,13 +433,14 @@ int main(int argc, char **argv)
         goto out;
     }
     if (mode == 's') {
-        if (rs_socket_connect(app.socket, &remote, app.loop, on_server_connected, NULL) != 0) {
-            fprintf(stderr, "udp_echo: peer %s port %u: %s\n", remote.address, remote.port,
-                    rs_error_str(rs_last_error()));
+        rs_task_init(&app.subscribe, server_subscribe, NULL, "echo subscribe");
+        if (rs_socket_assign_to_event_loop(app.socket, app.loop) != 0 ||
+            rs_event_loop_schedule_now(app.loop, &app.subscribe) != 0) {
+            fprintf(stderr, "udp_echo: %s\n", rs_error_str(rs_last_error()));
             goto out;
         }
-        printf("udp_echo: listening on %s port %u for peer port %u (%s backend)\n", bound.address,
-               bound.port, remote.port, rs_backend_name());
+        printf("udp_echo: listening on %s port %u (%s backend)\n", bound.address, bound.port,
+               rs_backend_name());
         fflush(stdout);
         wait_for_interrupt();
         rc = 0;

@@ -4,7 +4,8 @@
 usage: check-examples.py EXAMPLES_DIR
 
 - udp_echo: client against the udp_echo server, against a Python UDP echo
-  server, and a client that gets no answer;
+  server, and a client that gets no answer; the server answering several
+  Python clients, each from its own port;
 - pipe_relay: a small stream between two loops, and odd chunk sizes;
 - resolve_connect: against echo_server, and against a port nobody listens on;
 - chat_server: many Python clients (every broadcast reaches every other
@@ -105,24 +106,43 @@ class Background:
             raise RuntimeError(f"the server exited with {rc}")
 
 
-def free_udp_port(host="127.0.0.1"):
-    """A UDP port from 0, released for the example to bind."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 # ---- udp_echo ----
 
 def udp_client_against_udp_server():
-    client_port = free_udp_port()
-    server = Background("udp_echo", "--server", "--port", "0", "--peer-port", str(client_port))
+    server = Background("udp_echo", "--server", "--port", "0")
     try:
-        out = run("udp_echo", "--client", "--port", str(server.port), "--local-port",
-                  str(client_port), "--count", "500", "--message", "datagram from reseau")
+        out = run("udp_echo", "--client", "--port", str(server.port), "--count", "500",
+                  "--message", "datagram from reseau")
         expect(out.returncode == 0 and "all 500 echoes came back intact" in out.stdout,
                "udp_echo client against udp_echo server", out)
     finally:
+        server.stop()
+
+
+def udp_server_answers_python_clients():
+    """Standard UDP clients, several at once, each from its own port: the
+    server answers every datagram to its sender, with nothing configured."""
+    server = Background("udp_echo", "--server", "--port", "0")
+    clients = []
+    try:
+        for _ in range(5):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.bind(("127.0.0.1", 0))
+            c.settimeout(TIMEOUT)
+            clients.append(c)
+        answered = 0
+        for i in range(40):
+            for k, c in enumerate(clients):
+                d = f"client {k} datagram {i}".encode()
+                c.sendto(d, ("127.0.0.1", server.port))
+                e, peer = c.recvfrom(65536)
+                expect(e == d and peer[1] == server.port,
+                       f"client {k} got {e!r} from port {peer[1]} for {d!r}")
+                answered += 1
+        expect(answered == 200, f"{answered} of 200 datagrams answered")
+    finally:
+        for c in clients:
+            c.close()
         server.stop()
 
 
@@ -451,8 +471,8 @@ BAD = {
     "echo_server": [["--bogus"], ["--port", "70000"], ["--port"]],
     "echo_client": [["--bogus"], ["--port", "0"], ["--port", "x"]],
     "timers": [["--bogus"], ["--tasks", "0"], ["--loops", "x"]],
-    "udp_echo": [["--bogus"], [], ["--client"], ["--server"], ["--server", "--client"],
-                 ["--client", "--port", "1", "--count", "0"]],
+    "udp_echo": [["--bogus"], [], ["--client"], ["--server", "--port", "70000"],
+                 ["--server", "--client"], ["--client", "--port", "1", "--count", "0"]],
     "pipe_relay": [["--bogus"], ["--bytes", "0"], ["--bytes", "-5"], ["--chunk"]],
     "resolve_connect": [["--bogus"], [], ["--port", "99999"], ["--host", "bad name!",
                                                               "--port", "1"]],
@@ -474,6 +494,7 @@ def help_and_bad_flags(name):
 
 run_step("test_ex_udp_echo_client_and_server", udp_client_against_udp_server)
 run_step("test_ex_udp_echo_client_against_python_server", udp_client_against_python_server)
+run_step("test_ex_udp_echo_server_answers_python_clients", udp_server_answers_python_clients)
 run_step("test_ex_udp_echo_client_detects_wrong_echo", udp_client_detects_wrong_echoes)
 run_step("test_ex_udp_echo_client_bounded_wait", udp_client_times_out)
 run_step("test_ex_pipe_relay_small", pipe_relay_small)

@@ -12,8 +12,9 @@
  * I/O on the loop thread -> rs_socket_close (any thread) -> rs_socket_destroy.
  *
  * Threading: a socket belongs to one event loop once connect, start_accept or
- * assign_to_event_loop has named it. read, write, subscribe_to_readable_events
- * and shutdown must then be called on that loop's thread (elsewhere:
+ * assign_to_event_loop has named it. read, read_from, write, write_to,
+ * subscribe_to_readable_events and shutdown must then be called on that
+ * loop's thread (elsewhere:
  * RS_ERROR_WRONG_THREAD). Every callback runs on that loop's thread, never
  * inside the call that started the operation. close and destroy are safe
  * from any thread (see rs_socket_close).
@@ -330,6 +331,56 @@ RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
  * left unchanged.
  */
 RS_API int rs_socket_get_write_queue_size(const rs_socket *socket, size_t *out);
+
+/* ---- unconnected datagrams (a bound UDP socket, loop thread) ---- */
+
+/**
+ * rs_socket_read for a UDP socket, also reporting the datagram's sender in
+ * *from (its address as the library reports addresses: a dotted quad, or
+ * IPv6 text with "::ffff:a.b.c.d" for an IPv4 sender of a dual-stack socket,
+ * and its port). For a bound socket that is not connected, whose readable
+ * events follow the same rule as rs_socket_read's (a datagram read may be
+ * followed by another: only RS_ERROR_WOULD_BLOCK drains); a connected UDP
+ * socket may use it too (from is then its peer). One datagram per call; a
+ * datagram longer than len is truncated to len (the rest is discarded) and
+ * *amount_read is len; an empty datagram reads as 0 bytes with its sender.
+ * *from and *amount_read are written only on success. Loop thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT (NULL socket, buffer, amount_read or
+ * from, or len 0), RS_ERROR_INVALID_STATE (not a UDP socket, no loop,
+ * closed, or shut down for reading), RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_WOULD_BLOCK (no datagram now), RS_ERROR_CONNECTION_REFUSED (a
+ * connected socket's earlier datagram drew an ICMP port unreachable; a
+ * socket that is not connected never reports it, on any backend), ...
+ */
+RS_API int rs_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amount_read,
+                               rs_socket_endpoint *from);
+
+/**
+ * Queues one datagram of len bytes from data to `to`, on a bound UDP socket
+ * that is not connected (assigned to its loop with
+ * rs_socket_assign_to_event_loop). data is not copied and must stay valid
+ * until on_complete runs; `to` is read during the call only. Completions
+ * follow rs_socket_write's rules: exactly once, on the loop thread, never
+ * inside this call, in the order of the writes, with len or an error (a
+ * destination the system cannot reach: RS_ERROR_NETWORK_UNREACHABLE,
+ * RS_ERROR_HOST_UNREACHABLE, ...). No state changes on a synchronous error.
+ * An empty datagram is refused as rs_socket_write refuses len 0.
+ * A connected UDP socket refuses write_to (RS_ERROR_INVALID_STATE), whatever
+ * the destination: the systems do not agree on where such a datagram goes
+ * (docs/sockets.md).
+ * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL socket, to, data or
+ * callback, len 0), RS_ERROR_INVALID_STATE (not a UDP socket, no loop, not
+ * bound, connected, or closed), RS_ERROR_WRONG_THREAD,
+ * RS_ERROR_INVALID_ADDRESS (not a literal of the socket's domain: an IPv6
+ * address on an IPv4 socket and the reverse; an IPv4 destination of a
+ * dual-stack IPv6 socket is written "::ffff:a.b.c.d"),
+ * RS_ERROR_INVALID_PORT (0 or over 65535), RS_ERROR_MESSAGE_TOO_LARGE (over
+ * 65507 bytes to an IPv4 or IPv4-mapped destination, over 65527 bytes to an
+ * IPv6 one), RS_ERROR_OUT_OF_MEMORY.
+ */
+RS_API int rs_socket_write_to(rs_socket *socket, const rs_socket_endpoint *to, const void *data,
+                              size_t len, rs_socket_on_write_completed_fn *on_complete,
+                              void *user_data);
 
 /** Which half of a connection rs_socket_shutdown ends. */
 typedef enum rs_socket_direction {

@@ -675,7 +675,8 @@ int rs__backend_socket_attach(rs_socket *s)
             if (rs__iocp_tcp_new_read_op(s) != 0) {
                 return -1;
             }
-        } else if (!(im->read_op = rs__iocp_sock_op_new(RS__IOCP_READ_BUF))) {
+        } else if (!(im->read_op = rs__iocp_sock_op_new(
+                         im->kind == RS__IOCP_UDP ? RS__IOCP_UDP_READ_CAP : RS__IOCP_READ_BUF))) {
             return -1;
         }
     }

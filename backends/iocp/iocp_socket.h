@@ -63,6 +63,16 @@
  * receive. RS__IOCP_SMALL_BUFFERED_STREAMS of them are 4 MiB per loop. */
 #define RS__IOCP_STREAM_SMALL_BUF (4u * 1024u)
 
+/* A UDP receive's sender: WSARecvFrom's lpFrom and lpFromlen, which the
+ * system writes when the receive completes. They sit after the datagram in
+ * the read operation's buffer (RS__IOCP_UDP_READ_CAP), so that they live as
+ * long as the operation, which may outlive its socket (W8). */
+struct rs__iocp_udp_from {
+    SOCKADDR_STORAGE addr;
+    INT len;
+};
+#define RS__IOCP_UDP_READ_CAP (RS__IOCP_READ_BUF + sizeof(struct rs__iocp_udp_from))
+
 enum rs__iocp_kind {
     RS__IOCP_TCP,
     RS__IOCP_UDP,

@@ -604,7 +604,13 @@ static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
      * the completion. */
     WSABUF buf = {(ULONG)op->chunk_len, (CHAR *)req->data + op->chunk_off};
     int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
-    if (!err && WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL) == 0) {
+    /* A write_to (an unconnected UDP socket) names its destination, which
+     * the request keeps until the completion. */
+    if (!err &&
+        (req->to_len
+             ? WSASendTo(im->sock, &buf, 1, NULL, 0, (const struct sockaddr *)req->to.u.bytes,
+                         (int)req->to_len, &op->base.overlapped, NULL)
+             : WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL)) == 0) {
         rs__iocp_sock_op_succeeded(op);
         return true;
     }

@@ -7,11 +7,13 @@
  * completion is "readable", rs_socket_read hands that datagram out
  * (truncated to the caller's buffer, the rest discarded, as on POSIX) and
  * posts the next receive. Datagrams that arrive meanwhile wait in the
- * socket's receive buffer, in order. Writes are the overlapped sends of
- * iocp_socket_tcp.c.
+ * socket's receive buffer, in order. The receive records each datagram's
+ * sender (rs_socket_read_from). Writes are the overlapped sends of
+ * iocp_socket_tcp.c (WSASendTo for rs_socket_write_to).
  */
 #include "iocp_socket.h"
 
+#include "../../common/address.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
 
@@ -88,10 +90,15 @@ static void post_receive(rs_socket *s)
         return;
     }
     struct rs__iocp_sock_op *op = rs__iocp_read_start(s, received);
-    WSABUF buf = {(ULONG)op->cap, (CHAR *)op->buf};
+    WSABUF buf = {(ULONG)RS__IOCP_READ_BUF, (CHAR *)op->buf};
     DWORD flags = 0;
-    /* The sender's address is not reported: lpFrom is optional. */
-    if (WSARecvFrom(im->sock, &buf, 1, NULL, &flags, NULL, NULL, &op->base.overlapped, NULL) == 0) {
+    /* The sender is recorded with every datagram, for rs_socket_read_from:
+     * the system fills lpFrom and lpFromlen when the receive completes
+     * (WSARecvFrom's documentation), so they stay in the operation. */
+    struct rs__iocp_udp_from *from = (struct rs__iocp_udp_from *)(op->buf + RS__IOCP_READ_BUF);
+    from->len = (INT)sizeof from->addr;
+    if (WSARecvFrom(im->sock, &buf, 1, NULL, &flags, (struct sockaddr *)&from->addr, &from->len,
+                    &op->base.overlapped, NULL) == 0) {
         rs__iocp_sock_op_succeeded(op);
     } else {
         int err = WSAGetLastError();
@@ -111,7 +118,10 @@ int rs__iocp_udp_attach(rs_socket *s)
     return 0;
 }
 
-int rs__iocp_udp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+/* Hands out the datagram the receive holds (and its sender, if from is not
+ * NULL), then posts the next receive. */
+static int take_datagram(rs_socket *s, void *buffer, size_t len, size_t *amount_read,
+                         rs_socket_endpoint *from)
 {
     struct rs__iocp_socket *im = s->impl;
     if (!im->read_ready) {
@@ -125,7 +135,25 @@ int rs__iocp_udp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
         size_t n = op->len < len ? op->len : len;
         memcpy(buffer, op->buf, n);
         *amount_read = n;
+        if (from) {
+            const struct rs__iocp_udp_from *sender =
+                (const struct rs__iocp_udp_from *)(op->buf + RS__IOCP_READ_BUF);
+            rs__endpoint_from_sockaddr((const struct sockaddr *)&sender->addr, (size_t)sender->len,
+                                       from);
+        }
     }
     post_receive(s);
     return error ? rs_raise(error) : 0;
+}
+
+int rs__iocp_udp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
+{
+    return take_datagram(s, buffer, len, amount_read, NULL);
+}
+
+int rs__backend_socket_read_from(rs_socket *s, void *buffer, size_t len, size_t *amount_read,
+                                 rs_socket_endpoint *from)
+{
+    /* common/ lets only datagram sockets through. */
+    return take_datagram(s, buffer, len, amount_read, from);
 }

@@ -13,6 +13,7 @@
 #endif
 #include "le_socket.h"
 
+#include "../../common/address.h"
 #include "../../common/alloc.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
@@ -330,7 +331,11 @@ static void flush_dgram(rs_socket *s)
     struct le_socket *le = s->impl;
     while (le->write_head && le->writable) {
         struct rs__socket_write *req = le->write_head;
-        ssize_t n = send(le->fd, req->data, req->len, MSG_NOSIGNAL);
+        /* A write_to names its destination; the others go to the peer. */
+        ssize_t n = req->to_len
+                        ? sendto(le->fd, req->data, req->len, MSG_NOSIGNAL,
+                                 (const struct sockaddr *)req->to.u.bytes, (socklen_t)req->to_len)
+                        : send(le->fd, req->data, req->len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -479,6 +484,29 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
         return rs_raise(RS_ERROR_SOCKET_CLOSED);
     }
     *amount_read = (size_t)n > len ? len : (size_t)n;
+    return 0;
+}
+
+int rs__backend_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amount_read,
+                                 rs_socket_endpoint *from)
+{
+    struct le_socket *le = socket->impl;
+    int flags = 0;
+#ifdef __linux__
+    flags = MSG_TRUNC; /* as rs__backend_socket_read */
+#endif
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    ssize_t n;
+    do {
+        ss_len = sizeof ss;
+        n = recvfrom(le->fd, buffer, len, flags, (struct sockaddr *)&ss, &ss_len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return rs__le_raise_errno(errno);
+    }
+    *amount_read = (size_t)n > len ? len : (size_t)n;
+    rs__endpoint_from_sockaddr((const struct sockaddr *)&ss, ss_len, from);
     return 0;
 }
 
