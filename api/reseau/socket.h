@@ -352,6 +352,8 @@ typedef enum rs_socket_direction {
 RS_API int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction);
 
 /* ---- options and state ---- */
+/* The UDP-only options (multicast membership, multicast TTL, loopback and
+ * interface, broadcast, TTL) are in reseau/udp.h. */
 
 /** Applies options (type, domain and ipv6_dual_stack must match). Loop
  * thread once assigned.
