@@ -165,4 +165,39 @@ void rs__backend_socket_unsubscribe(rs_socket *socket);
  * Loop thread. */
 int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
 
+/* ---- UDP options (common/socket_udp_options.c validates: an open IPv4 or
+ * IPv6 datagram socket, values in range, addresses of its family) ---- */
+
+/* The integer options, each as the OS of the socket's family names it. */
+enum rs__udp_option {
+    RS__UDP_MULTICAST_TTL,  /* IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS */
+    RS__UDP_MULTICAST_LOOP, /* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP (0/1) */
+    RS__UDP_BROADCAST,      /* SO_BROADCAST (0/1) */
+    RS__UDP_TTL,            /* IP_TTL / IPV6_UNICAST_HOPS */
+};
+
+/* A multicast group membership, or (group unused) an outgoing interface. */
+struct rs__udp_membership {
+    uint8_t group[16];  /* IPv4: the first 4 bytes, network order */
+    uint8_t source[16]; /* has_source: the unicast source (RFC 4607) */
+    bool has_source;
+    /* IPv4: the interface's address (0.0.0.0: the system's choice). */
+    uint8_t interface_ipv4[4];
+    /* IPv6: the interface's index (0: the system's choice). */
+    uint32_t interface_index;
+};
+
+/* setsockopt / getsockopt of option. Raise the mapped OS error. */
+int rs__backend_socket_set_udp_option(rs_socket *socket, enum rs__udp_option option, int value);
+int rs__backend_socket_get_udp_option(const rs_socket *socket, enum rs__udp_option option,
+                                      int *value);
+/* Joins (join) or leaves membership's group (source-specific when
+ * has_source): raises RS_ERROR_PLATFORM_NOT_SUPPORTED when the system has
+ * no source-specific membership, else the mapped OS error. */
+int rs__backend_socket_set_membership(rs_socket *socket,
+                                      const struct rs__udp_membership *membership, bool join);
+/* Sets the outgoing multicast interface of membership (group unused). */
+int rs__backend_socket_set_multicast_interface(rs_socket *socket,
+                                               const struct rs__udp_membership *membership);
+
 #endif

@@ -9,5 +9,6 @@
 #include <reseau/host_resolver.h>
 #include <reseau/pipe.h>
 #include <reseau/socket.h>
+#include <reseau/udp.h>
 
 #endif

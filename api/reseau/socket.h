@@ -442,6 +442,8 @@ RS_API int rs_socket_unsubscribe_from_readable_events(rs_socket *socket);
 RS_API int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
 
 /* ---- options and state ---- */
+/* The UDP-only options (multicast membership, multicast TTL, loopback and
+ * interface, broadcast, TTL) are in reseau/udp.h. */
 
 /** Applies options (type, domain and ipv6_dual_stack must match). Loop
  * thread once assigned.
