@@ -124,8 +124,10 @@ typedef void(rs_socket_on_connection_result_fn)(rs_socket *socket, int error_cod
  * Called once per accepted connection (error_code 0, new_socket owned by the
  * callee, not yet assigned to a loop), or with an error and new_socket NULL.
  * A connection that failed before it was accepted (its client reset or gave
- * up) is skipped without a call. RS_ERROR_TOO_MANY_HANDLES,
- * RS_ERROR_NO_BUFFER_SPACE and RS_ERROR_OUT_OF_MEMORY report a shortage,
+ * up) is skipped without a call, and so is one the library cannot set up
+ * once the OS accepted it (its own memory, an option refused: see "Option
+ * failures"). RS_ERROR_TOO_MANY_HANDLES, RS_ERROR_NO_BUFFER_SPACE and
+ * RS_ERROR_OUT_OF_MEMORY (the OS's accept failing so) report a shortage,
  * once per shortage: accepting goes on, retried every 10 to 100 ms until
  * handles are back. After any other error accepting stops.
  */
