@@ -341,21 +341,39 @@ static void test_err_rs_socket_connect_no_permission(void **state)
 struct reset_server {
     rs__mutex lock;
     rs__condvar cond;
-    rs_socket *accepted;
+    rs_event_loop *loop;
+    struct sk_peer *accepted;
+    bool data_arrived;
 };
 
-static void keep_unassigned(rs_socket *listener, int error_code, rs_socket *new_socket,
-                            void *user_data)
+/* Notes that data arrived, and leaves it unread. */
+static void note_data_arrived(rs_socket *socket, int error_code, void *user_data)
+{
+    (void)socket;
+    struct reset_server *r = user_data;
+    rs__mutex_lock(&r->lock);
+    r->data_arrived = r->data_arrived || error_code == 0;
+    rs__condvar_broadcast(&r->cond);
+    rs__mutex_unlock(&r->lock);
+}
+
+static void accept_one_unread(rs_socket *listener, int error_code, rs_socket *new_socket,
+                              void *user_data)
 {
     (void)listener;
     struct reset_server *r = user_data;
     assert_int_equal(error_code, 0);
     rs__mutex_lock(&r->lock);
     if (r->accepted) {
+        rs__mutex_unlock(&r->lock);
         rs_socket_destroy(new_socket);
-    } else {
-        r->accepted = new_socket;
+        return;
     }
+    r->accepted = sk_peer_wrap(r->loop, new_socket);
+    rs__mutex_unlock(&r->lock);
+    assert_int_equal(rs_socket_assign_to_event_loop(new_socket, r->loop), 0);
+    assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, note_data_arrived, r), 0);
+    rs__mutex_lock(&r->lock);
     rs__condvar_broadcast(&r->cond);
     rs__mutex_unlock(&r->lock);
 }
@@ -364,33 +382,33 @@ static void test_err_rs_socket_read_connection_reset(void **state)
 {
     rs_event_loop *loop = *state;
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
-    struct reset_server r = {.accepted = NULL};
+    struct reset_server r = {.loop = loop};
     rs__mutex_init(&r.lock);
     rs__condvar_init(&r.cond);
-    rs_socket *listener = rs_socket_new(&options);
-    assert_non_null(listener);
+    rs_socket *s = rs_socket_new(&options);
+    assert_non_null(s);
+    struct sk_peer *listener = sk_peer_wrap(loop, s);
     rs_socket_endpoint ep = sk_loopback(RS_SOCKET_IPV4);
-    assert_int_equal(rs_socket_bind(listener, &ep), 0);
-    assert_int_equal(rs_socket_get_bound_address(listener, &ep), 0);
-    assert_int_equal(rs_socket_listen(listener, 4), 0);
-    assert_int_equal(rs_socket_start_accept(listener, loop, keep_unassigned, &r), 0);
+    assert_int_equal(rs_socket_bind(s, &ep), 0);
+    assert_int_equal(rs_socket_get_bound_address(s, &ep), 0);
+    assert_int_equal(rs_socket_listen(s, 4), 0);
+    assert_int_equal(rs_socket_start_accept(s, loop, accept_one_unread, &r), 0);
 
     struct sk_peer *client = sk_peer_new(loop, &options);
     assert_int_equal(sk_peer_connect(client, &ep), 0);
-    SK_WAIT(&r, r.accepted != NULL, "the accepted connection");
+    sk_peer_subscribe(client);
     /* The accepted side never reads: closing it with the client's bytes
      * unread resets the connection (RFC 2525 2.17, on Linux and Windows). */
     static const char unread[] = "never read";
     sk_peer_write(client, unread, sizeof unread);
-    SK_WAIT(client, client->writes_done == 1, "the write completion");
-    sk_peer_subscribe(client);
-    assert_int_equal(rs_socket_destroy(r.accepted), 0);
+    SK_WAIT(&r, r.data_arrived, "the bytes on the accepted side");
+    sk_peer_free(r.accepted);
     SK_WAIT(client, client->read_error != 0 || client->eof, "the reset");
     assert_false(client->eof);
     assert_string_equal(rs_error_name(client->read_error),
                         rs_error_name(RS_ERROR_CONNECTION_RESET));
     sk_peer_free(client);
-    assert_int_equal(rs_socket_destroy(listener), 0);
+    sk_peer_free(listener);
     rs__condvar_clean_up(&r.cond);
     rs__mutex_clean_up(&r.lock);
 }
