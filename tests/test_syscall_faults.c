@@ -100,7 +100,9 @@ static uint32_t local_port(struct sk_peer *peer)
 
 /* ---- accept ---- */
 
-static void accept_out_of_handles(rs_event_loop *loop, const char *err)
+/* A shortage of err on accept: reported once as expected, and accepting
+ * goes on (rs_socket_on_accept_result_fn). */
+static void accept_shortage(rs_event_loop *loop, const char *err, int expected)
 {
     require("accept", err);
     struct fault_env env;
@@ -109,13 +111,12 @@ static void accept_out_of_handles(rs_event_loop *loop, const char *err)
     long accepted = env.server.accepted_count;
     fault_control_arm("accept", err, 1, env.server.endpoint.port);
 
-    /* The listener reports RS_ERROR_TOO_MANY_HANDLES, keeps accepting and
-     * takes the connection on its retry. */
+    /* The listener reports the shortage, keeps accepting and takes the
+     * connection on its retry. */
     struct sk_peer *client = sk_peer_new(loop, &env.options);
     assert_int_equal(sk_peer_connect(client, &env.server.endpoint), 0);
     SK_WAIT(&env.server, env.server.accept_errors == 1, "the accept error");
-    assert_string_equal(rs_error_name(env.server.last_accept_error),
-                        rs_error_name(RS_ERROR_TOO_MANY_HANDLES));
+    assert_string_equal(rs_error_name(env.server.last_accept_error), rs_error_name(expected));
     sk_server_wait_accepted(&env.server, accepted + 1);
     assert_int_equal(fault_control_injected() - injected, 1);
     assert_int_equal(env.server.accept_errors, 1);
@@ -132,12 +133,22 @@ static void accept_out_of_handles(rs_event_loop *loop, const char *err)
 
 static void test_fault_accept_emfile(void **state)
 {
-    accept_out_of_handles(*state, "EMFILE");
+    accept_shortage(*state, "EMFILE", RS_ERROR_TOO_MANY_HANDLES);
 }
 
 static void test_fault_accept_enfile(void **state)
 {
-    accept_out_of_handles(*state, "ENFILE");
+    accept_shortage(*state, "ENFILE", RS_ERROR_TOO_MANY_HANDLES);
+}
+
+static void test_err_rs_socket_on_accept_no_buffer_space(void **state)
+{
+    accept_shortage(*state, "ENOBUFS", RS_ERROR_NO_BUFFER_SPACE);
+}
+
+static void test_err_rs_socket_on_accept_out_of_memory(void **state)
+{
+    accept_shortage(*state, "ENOMEM", RS_ERROR_OUT_OF_MEMORY);
 }
 
 /* HO2: out of descriptors (handles) for as long as the test says, with
@@ -458,6 +469,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         FAULT_TEST(test_fault_accept_emfile),
         FAULT_TEST(test_fault_accept_enfile),
+        FAULT_TEST(test_err_rs_socket_on_accept_no_buffer_space),
+        FAULT_TEST(test_err_rs_socket_on_accept_out_of_memory),
         FAULT_TEST(test_fault_send_epipe),
         FAULT_TEST(test_fault_send_econnreset),
         FAULT_TEST(test_fault_send_eagain_burst),

@@ -101,7 +101,10 @@ RS_API int rs_pipe_clean_up_write_end(rs_pipe_write_end *write_end,
  * Loop thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_WRONG_THREAD,
  * RS_ERROR_INVALID_STATE (already subscribed, or being cleaned up).
  * Argument errors are reported before thread errors, thread errors before
- * state errors, on both backends.
+ * state errors, on both backends. POSIX only, when the loop cannot watch the
+ * pipe (the first subscription registers it with libevent):
+ * RS_ERROR_OUT_OF_MEMORY, RS_ERROR_SYS_CALL_FAILURE; on Windows the read is
+ * posted when the pipe is made, so subscribing cannot fail so.
  */
 RS_API int rs_pipe_subscribe_to_readable_events(rs_pipe_read_end *read_end,
                                                 rs_pipe_on_readable_fn *on_readable,

@@ -125,8 +125,10 @@ typedef void(rs_socket_on_connection_result_fn)(rs_socket *socket, int error_cod
  * Called once per accepted connection (error_code 0, new_socket owned by the
  * callee, not yet assigned to a loop), or with an error and new_socket NULL.
  * A connection that failed before it was accepted (its client reset or gave
- * up) is skipped without a call. RS_ERROR_TOO_MANY_HANDLES,
- * RS_ERROR_NO_BUFFER_SPACE and RS_ERROR_OUT_OF_MEMORY report a shortage,
+ * up) is skipped without a call, and so is one the library cannot set up
+ * once the OS accepted it (its own memory, an option refused: see "Option
+ * failures"). RS_ERROR_TOO_MANY_HANDLES, RS_ERROR_NO_BUFFER_SPACE and
+ * RS_ERROR_OUT_OF_MEMORY (the OS's accept failing so) report a shortage,
  * once per shortage: accepting goes on, retried every 10 to 100 ms until
  * handles are back. After any other error accepting stops.
  */
@@ -148,8 +150,9 @@ typedef void(rs_socket_on_shutdown_complete_fn)(void *user_data);
  * Creates a socket. Any thread. Errors: RS_ERROR_LIBRARY_NOT_INITIALIZED,
  * RS_ERROR_INVALID_ARGUMENT (NULL), RS_ERROR_INVALID_OPTIONS (LOCAL + DGRAM,
  * unknown enum values, interface name not NUL-terminated or not an interface
- * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED, RS_ERROR_TOO_MANY_HANDLES,
- * RS_ERROR_SOCKET_OPTION (IPv6: the OS refused IPV6_V6ONLY).
+ * of this host), RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED (IPv6 on a host without
+ * IPv6), RS_ERROR_TOO_MANY_HANDLES, RS_ERROR_SOCKET_OPTION (IPv6: the OS
+ * refused IPV6_V6ONLY).
  */
 RS_API rs_socket *rs_socket_new(const rs_socket_options *options);
 
@@ -181,11 +184,12 @@ RS_API int rs_socket_destroy(rs_socket *socket);
 RS_API int rs_socket_close(rs_socket *socket);
 
 /** Called (on the loop thread, or on the closing thread for a socket without a
- * loop) once the socket is closed. Set before close. Any thread. */
+ * loop) once the socket is closed. Set before close. Any thread.
+ * Errors: RS_ERROR_INVALID_ARGUMENT (NULL socket). */
 RS_API int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
                                         void *user_data);
 /** Called once destroy has released the socket (after every pending completion
- * was delivered). */
+ * was delivered). Any thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL socket). */
 RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
                                           void *user_data);
 
@@ -198,9 +202,10 @@ RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdo
  * of the domain, a zone naming no interface, a link-local IPv6 address
  * without its zone), RS_ERROR_FILE_INVALID_PATH (LOCAL address empty, not
  * NUL-terminated, too long, or on Windows not \\\\.\\pipe\\NAME),
- * RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION,
- * RS_ERROR_ADDRESS_NOT_AVAILABLE, RS_ERROR_SOCKET_OPTION. Any thread before
- * the socket has a loop.
+ * RS_ERROR_ADDRESS_IN_USE, RS_ERROR_NO_PERMISSION (POSIX: a port below 1024
+ * without the privilege to bind it; Windows has no privileged ports),
+ * RS_ERROR_ADDRESS_NOT_AVAILABLE (an address of no interface of this host),
+ * RS_ERROR_SOCKET_OPTION. Any thread before the socket has a loop.
  */
 RS_API int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
 

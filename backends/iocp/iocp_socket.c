@@ -880,6 +880,22 @@ static void drop_ready(struct rs__iocp_socket *im)
     }
 }
 
+/* TCP: bytes received that the application has not read, held by a
+ * buffered read, or brought by one whose completion is not dequeued yet. */
+static bool unread_bytes_held(const struct rs__iocp_socket *im)
+{
+    const struct rs__iocp_sock_op *op = im->read_op;
+    if (im->kind != RS__IOCP_TCP || !op) {
+        return false;
+    }
+    if (im->read_ready) {
+        return op->off < op->len;
+    }
+    return im->read_in_flight && !im->read_claimed &&
+           HasOverlappedIoCompleted(&op->base.overlapped) && op->base.overlapped.Internal == 0 &&
+           op->base.overlapped.InternalHigh > 0;
+}
+
 void rs__backend_socket_close(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
@@ -907,6 +923,16 @@ void rs__backend_socket_close(rs_socket *s)
         }
         if (others) {
             CancelIoEx((HANDLE)im->sock, NULL);
+        }
+        if (unread_bytes_held(im)) {
+            /* A POSIX close(2) with received bytes unread resets the
+             * connection (RFC 2525 2.17), and so does Windows' closesocket
+             * while the bytes are in the socket's buffer; bytes a buffered
+             * read moved into reseau's memory would otherwise end in a
+             * graceful close. An abortive close (SO_LINGER on, timeout 0:
+             * closesocket's documentation) tells the peer as POSIX does. */
+            struct linger abortive = {1, 0};
+            setsockopt(im->sock, SOL_SOCKET, SO_LINGER, (const char *)&abortive, sizeof abortive);
         }
         closesocket(im->sock);
         im->sock = INVALID_SOCKET;
