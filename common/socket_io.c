@@ -330,6 +330,8 @@ int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t 
         return -1;
     }
     *written = n;
+    return 0;
+}
 
 /* ---- unconnected datagrams: read_from and write_to ----
  *
