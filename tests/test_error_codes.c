@@ -48,6 +48,24 @@ static void test_err_rs_socket_new_address_family_not_supported(void **state)
                         rs_error_name(RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED));
 }
 
+/* The OS refusing IPV6_V6ONLY, which every IPv6 socket gets when it is
+ * made, through the option-fault hook: no socket, nothing left behind (the
+ * fixture's leak check). */
+static void test_err_rs_socket_new_socket_option(void **state)
+{
+    (void)state;
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV6);
+    rs__socket_inject_option_faults(1);
+    rs_socket *s = rs_socket_new(&options);
+    int error = rs_last_error();
+    rs__socket_inject_option_faults(0);
+    if (s) {
+        assert_int_equal(rs_socket_destroy(s), 0);
+        fail_msg("an IPv6 socket was made although its IPV6_V6ONLY was refused");
+    }
+    assert_string_equal(rs_error_name(error), rs_error_name(RS_ERROR_SOCKET_OPTION));
+}
+
 #ifndef _WIN32
 /* Lowers the descriptor limit and uses up every descriptor below it, so
  * that the next one the library asks for fails with EMFILE. */
@@ -603,6 +621,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_rs_socket_new_library_not_initialized),
         LIB_TEST(test_err_rs_socket_new_address_family_not_supported),
+        LIB_TEST(test_err_rs_socket_new_socket_option),
         LIB_TEST(test_err_rs_socket_new_too_many_handles),
         cmocka_unit_test(test_err_rs_socket_close_out_of_memory),
         LIB_TEST(test_err_rs_socket_bind_invalid_port),

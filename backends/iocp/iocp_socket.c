@@ -331,6 +331,16 @@ static int set_int(SOCKET sock, int level, int name, int value, const char *what
     return 0;
 }
 
+/* An option applied when the socket is made: the option-fault hook stands
+ * for the OS refusing it, as where the other options are applied. */
+static int set_v6only(SOCKET sock, const rs_socket_options *o)
+{
+    if (rs__socket_take_option_fault()) {
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    return set_int(sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
+}
+
 static int set_keepalive(SOCKET sock, const rs_socket_options *o)
 {
     if (set_int(sock, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
@@ -522,8 +532,7 @@ int rs__backend_socket_init(rs_socket *s)
         }
         /* IPV6_V6ONLY defaults on on Windows and off on Linux: always set,
          * so that the option means the same on every system. */
-        if (o->domain == RS_SOCKET_IPV6 &&
-            set_int(im->sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY") != 0) {
+        if (o->domain == RS_SOCKET_IPV6 && set_v6only(im->sock, o) != 0) {
             impl_free(im);
             return -1;
         }

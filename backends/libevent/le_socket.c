@@ -85,6 +85,16 @@ static int set_int(int fd, int level, int name, int value, const char *what)
     return 0;
 }
 
+/* An option applied when the socket is made: the option-fault hook stands
+ * for the OS refusing it, as where the other options are applied. */
+static int set_v6only(int fd, const rs_socket_options *o)
+{
+    if (rs__socket_take_option_fault()) {
+        return rs_raise(RS_ERROR_SOCKET_OPTION);
+    }
+    return set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
+}
+
 static int bind_to_interface(int fd, const rs_socket_options *o)
 {
     const char *name = o->network_interface_name;
@@ -187,9 +197,7 @@ int rs__backend_socket_init(rs_socket *s)
      * sysctl elsewhere): always set, so that the option means the same on
      * every system. */
     if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0 ||
-        (s->options.domain == RS_SOCKET_IPV6 &&
-         set_int(le->fd, IPPROTO_IPV6, IPV6_V6ONLY, !s->options.ipv6_dual_stack, "IPV6_V6ONLY") !=
-             0)) {
+        (s->options.domain == RS_SOCKET_IPV6 && set_v6only(le->fd, &s->options) != 0)) {
         close(le->fd);
         rs__mem_release(le);
         return -1;
