@@ -47,8 +47,17 @@ struct rs__socket_write {
     struct rs__socket_write *next;
     rs_socket *socket;
     const unsigned char *data;
-    size_t len;
+    size_t len; /* the total of every buffer */
     size_t written;
+    /* A vectored write (rs_socket_write_vec): bufs (owned by the request,
+     * copied from the caller's array, zero-length buffers left out) holds
+     * nbufs >= 2 buffers and data is unused. NULL for a single buffer. */
+    rs_buf *bufs;
+    size_t nbufs;
+    /* The buffer and offset in it where byte `written` is: where a stream
+     * backend that sends in several calls resumes (rs__socket_write_advance). */
+    size_t buf_index;
+    size_t buf_off;
     int error;
     rs_socket_on_write_completed_fn *on_complete;
     void *user_data;
@@ -235,6 +244,8 @@ void rs__socket_readable(rs_socket *socket);
  * Queues the completion for the loop's next iteration (a deferred
  * completion, not a task); never calls the user directly. Loop thread. */
 void rs__socket_write_done(struct rs__socket_write *req, int error_code);
+/* Counts n more bytes of req written and moves its buffer cursor past them. */
+void rs__socket_write_advance(struct rs__socket_write *req, size_t n);
 
 /* ---- fault injection (tests) ----
  * The next `count` option applications fail as if the OS had refused the

@@ -161,6 +161,10 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
 
 static void recycle_write(rs_socket *s, struct rs__socket_write *req)
 {
+    if (req->bufs) {
+        rs__mem_release(req->bufs);
+        req->bufs = NULL;
+    }
     rs__spares_put(&s->spare_writes, &s->spare_count, RS__SPARE_WRITES_MAX, req);
 }
 
@@ -209,6 +213,7 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     req->socket = socket;
     req->data = data;
     req->len = len;
+    req->bufs = NULL;
     req->written = 0;
     req->error = 0;
     req->on_complete = on_complete;
@@ -218,6 +223,128 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     socket->write_queue_size += len;
     if (rs__backend_socket_write(socket, req) != 0) {
         socket->write_queue_size -= len;
+        rs__socket_release(socket);
+        recycle_write(socket, req);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- vectored writes ---- */
+
+void rs__socket_write_advance(struct rs__socket_write *req, size_t n)
+{
+    req->written += n;
+    if (!req->bufs) {
+        return;
+    }
+    while (n > 0) {
+        size_t left = req->bufs[req->buf_index].len - req->buf_off;
+        if (n < left) {
+            req->buf_off += n;
+            return;
+        }
+        n -= left;
+        req->buf_index++;
+        req->buf_off = 0;
+    }
+}
+
+/* Checks the caller's buffers: the count of non-empty ones and their total,
+ * or -1 (raised) for a NULL base with a length or a total past SIZE_MAX. */
+static int measure_bufs(const rs_buf *bufs, size_t nbufs, size_t *count, size_t *total)
+{
+    size_t n = 0;
+    size_t sum = 0;
+    for (size_t i = 0; i < nbufs; i++) {
+        if (bufs[i].len == 0) {
+            continue;
+        }
+        if (!bufs[i].base || bufs[i].len > SIZE_MAX - sum) {
+            return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+        }
+        sum += bufs[i].len;
+        n++;
+    }
+    *count = n;
+    *total = sum;
+    return 0;
+}
+
+/*
+ * The buffer array is copied (libuv's uv_write does the same), the bytes are
+ * not: the caller's array is usually built on its stack for the one call.
+ * A write whose buffers reduce to one non-empty buffer takes the
+ * single-buffer path, so backends see a vectored request only with two
+ * buffers or more and never an empty one.
+ */
+int rs_socket_write_vec(rs_socket *socket, const rs_buf *bufs, size_t nbufs,
+                        rs_socket_on_write_completed_fn *on_complete, void *user_data)
+{
+    if (!socket || !bufs || nbufs == 0 || nbufs > RS_SOCKET_WRITE_VEC_MAX || !on_complete) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    size_t count = 0;
+    size_t total = 0;
+    if (measure_bufs(bufs, nbufs, &count, &total) != 0) {
+        return -1;
+    }
+    if (total == 0) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (socket->options.type == RS_SOCKET_DGRAM && nbufs > RS_SOCKET_WRITE_VEC_DGRAM_MAX) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    if (count == 1) {
+        size_t i = 0;
+        while (bufs[i].len == 0) {
+            i++;
+        }
+        return rs_socket_write(socket, bufs[i].base, bufs[i].len, on_complete, user_data);
+    }
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (socket->options.type == RS_SOCKET_DGRAM && total > MAX_DATAGRAM) {
+        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
+    }
+    rs_buf *copy = rs__mem_acquire(count * sizeof *copy);
+    if (!copy) {
+        return -1;
+    }
+    for (size_t i = 0, j = 0; i < nbufs; i++) {
+        if (bufs[i].len != 0) {
+            copy[j++] = bufs[i];
+        }
+    }
+    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    if (!req) {
+        if (!(req = rs__mem_acquire(sizeof *req))) {
+            rs__mem_release(copy);
+            return -1;
+        }
+        req->done.fn = write_done_fn;
+    }
+    req->next = NULL;
+    req->socket = socket;
+    req->data = NULL;
+    req->len = total;
+    req->bufs = copy;
+    req->nbufs = count;
+    req->buf_index = 0;
+    req->buf_off = 0;
+    req->to_len = 0;
+    req->written = 0;
+    req->error = 0;
+    req->on_complete = on_complete;
+    req->user_data = user_data;
+    rs__socket_acquire(socket);
+    socket->write_queue_size += total;
+    if (rs__backend_socket_write(socket, req) != 0) {
+        socket->write_queue_size -= total;
         rs__socket_release(socket);
         recycle_write(socket, req);
         return -1;
@@ -443,6 +570,7 @@ int rs_socket_write_to(rs_socket *socket, const rs_socket_endpoint *to, const vo
     req->error = 0;
     req->on_complete = on_complete;
     req->user_data = user_data;
+    req->bufs = NULL;
     req->to = dest;
     req->to_len = (uint8_t)dest_len;
     rs__socket_acquire(socket);

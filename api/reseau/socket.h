@@ -321,6 +321,50 @@ RS_API int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *a
 RS_API int rs_socket_write(rs_socket *socket, const void *data, size_t len,
                            rs_socket_on_write_completed_fn *on_complete, void *user_data);
 
+/** One buffer of a vectored write (rs_socket_write_vec). */
+typedef struct rs_buf {
+    const void *base; /**< the first byte; may be NULL when len is 0 */
+    size_t len;       /**< bytes at base; 0 is allowed and skipped */
+} rs_buf;
+
+/** The most buffers one rs_socket_write_vec call takes. */
+#define RS_SOCKET_WRITE_VEC_MAX 65536u
+/** The most buffers of one UDP datagram written by rs_socket_write_vec: a
+ * datagram is one system call, whose buffer count the OS bounds (IOV_MAX is
+ * 1024 on Linux, macOS and the BSDs). */
+#define RS_SOCKET_WRITE_VEC_DGRAM_MAX 1024u
+
+/**
+ * Queues the bytes of nbufs buffers, in array order, as one write: like
+ * rs_socket_write of their concatenation, without copying it. on_complete
+ * runs exactly once, on the loop thread, never inside this call, with the
+ * total written (the sum of the lengths) or an error; writes (vectored or
+ * not) complete in FIFO order and their bytes never interleave.
+ *
+ * Ownership: the array bufs is copied during the call (the caller may free
+ * or reuse it at once); the bytes each buffer points to are not copied and
+ * must stay valid and unchanged until on_complete runs.
+ *
+ * Streams (TCP, LOCAL): on the wire gathered sends (sendmsg, WSASend with
+ * several buffers); more buffers than one call carries are sent in several
+ * calls, in order. Windows LOCAL (named pipes): WriteFile has no gather, so
+ * each buffer is its own overlapped write, issued together (a pipe completes
+ * them in order) and reported as one completion; nothing is copied.
+ * UDP: one datagram gathered from the buffers; the 65507-byte limit applies
+ * to the total, and it takes at most RS_SOCKET_WRITE_VEC_DGRAM_MAX buffers.
+ *
+ * Threading: the socket's loop thread only, as rs_socket_write.
+ * Errors (the call changes nothing on error): RS_ERROR_INVALID_ARGUMENT
+ * (NULL socket, bufs or callback; nbufs 0 or over RS_SOCKET_WRITE_VEC_MAX;
+ * a buffer with a NULL base and a non-zero len; a total of 0; a total that
+ * overflows size_t; a UDP write of more than RS_SOCKET_WRITE_VEC_DGRAM_MAX
+ * buffers), RS_ERROR_WRONG_THREAD, RS_ERROR_INVALID_STATE (no loop, not
+ * connected, closed, or shut down for writing), RS_ERROR_MESSAGE_TOO_LARGE
+ * (UDP total over 65507 bytes), RS_ERROR_OUT_OF_MEMORY.
+ */
+RS_API int rs_socket_write_vec(rs_socket *socket, const rs_buf *bufs, size_t nbufs,
+                               rs_socket_on_write_completed_fn *on_complete, void *user_data);
+
 /**
  * The write queue size: the bytes of the writes queued on socket whose
  * completion callback has not run yet (a write counts with its full length

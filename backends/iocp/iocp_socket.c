@@ -145,13 +145,73 @@ static void drop_writes_from(struct rs__iocp_socket *im, struct rs__iocp_sock_op
     }
 }
 
-struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *s, struct rs__socket_write *req)
+static void queue_write_op(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op)
+{
+    if (im->writes_tail) {
+        im->writes_tail->next_write = op;
+    } else {
+        im->writes_head = op;
+    }
+    im->writes_tail = op;
+}
+
+/* The parts of a vectored write: each ends at chunk bytes or max_bufs
+ * buffers, whichever comes first, and records where in the buffers it
+ * starts. common/ leaves no empty buffer in req->bufs. */
+static struct rs__iocp_sock_op *write_ops_new_vec(struct rs__iocp_socket *im,
+                                                  struct rs__socket_write *req, size_t chunk,
+                                                  size_t max_bufs)
+{
+    struct rs__iocp_sock_op *first = NULL;
+    size_t index = 0;
+    size_t buf_off = 0;
+    for (size_t off = 0; off < req->len;) {
+        struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
+        if (!op) {
+            if (first) {
+                drop_writes_from(im, first);
+            }
+            return NULL;
+        }
+        op->req = req;
+        op->chunk_off = off;
+        op->buf_index = index;
+        op->buf_off = buf_off;
+        size_t bytes = 0;
+        for (size_t n = 0; index < req->nbufs && n < max_bufs && bytes < chunk; n++) {
+            size_t left = req->bufs[index].len - buf_off;
+            size_t take = left < chunk - bytes ? left : chunk - bytes;
+            bytes += take;
+            if (take == left) {
+                index++;
+                buf_off = 0;
+            } else {
+                buf_off += take;
+            }
+        }
+        op->chunk_len = bytes;
+        off += bytes;
+        op->last_chunk = off == req->len;
+        queue_write_op(im, op);
+        if (!first) {
+            first = op;
+        }
+    }
+    return first;
+}
+
+struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *s, struct rs__socket_write *req,
+                                                size_t max_bufs)
 {
     struct rs__iocp_socket *im = s->impl;
-    /* A datagram is one send (common/ bounds its size). Every part is
-     * allocated before any is issued, so that running out of memory fails
-     * the call with nothing sent. */
-    size_t chunk = s->options.type == RS_SOCKET_STREAM ? RS__IOCP_SEND_CHUNK : req->len;
+    /* A datagram is one send (common/ bounds its size and its buffers).
+     * Every part is allocated before any is issued, so that running out of
+     * memory fails the call with nothing sent. */
+    bool stream = s->options.type == RS_SOCKET_STREAM;
+    size_t chunk = stream ? RS__IOCP_SEND_CHUNK : req->len;
+    if (req->bufs) {
+        return write_ops_new_vec(im, req, chunk, stream ? max_bufs : req->nbufs);
+    }
     struct rs__iocp_sock_op *first = NULL;
     for (size_t off = 0; off < req->len; off += chunk) {
         struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
@@ -165,12 +225,7 @@ struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *s, struct rs__socket_
         op->chunk_off = off;
         op->chunk_len = req->len - off < chunk ? req->len - off : chunk;
         op->last_chunk = off + op->chunk_len == req->len;
-        if (im->writes_tail) {
-            im->writes_tail->next_write = op;
-        } else {
-            im->writes_head = op;
-        }
-        im->writes_tail = op;
+        queue_write_op(im, op);
         if (!first) {
             first = op;
         }

@@ -56,6 +56,12 @@
  * count, so a longer write is sent as several sends, posted together (the
  * stack keeps them in order), as pipes do. */
 #define RS__IOCP_SEND_CHUNK ((size_t)1 << 30)
+/* The most buffers of a vectored write one overlapped WSASend carries.
+ * Winsock documents no bound on dwBufferCount; this one keeps the WSABUF
+ * array (built on the stack: WSASend captures it before returning, its
+ * documentation says) at 16 KiB, and takes a whole datagram. A stream write
+ * of more buffers goes in several sends, posted together, in order. */
+#define RS__IOCP_SEND_BUFS ((size_t)RS_SOCKET_WRITE_VEC_DGRAM_MAX)
 /* The buffer of a socket beyond its loop's RS__IOCP_BUFFERED_STREAMS
  * large places (W5): one page, enough for request/response traffic; a
  * receive that fills it is followed by a direct recv into the reader's
@@ -106,6 +112,10 @@ struct rs__iocp_sock_op {
     struct rs__socket_write *req;
     size_t chunk_off;
     size_t chunk_len;
+    /* In a vectored write, the buffer this part starts in and the offset
+     * in that buffer. */
+    size_t buf_index;
+    size_t buf_off;
     bool last_chunk;
     bool finished; /* the completion came: error and bytes hold its result */
     size_t bytes;
@@ -205,10 +215,12 @@ struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *socket, rs__iocp_sock_op
  * the next read). */
 bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, size_t *amount_read);
 /* The write operations for req, one per RS__IOCP_SEND_CHUNK of a stream
- * write (one for a datagram), queued at the end of the socket's writes in
- * submission order and linked by next_write: returns the first, or NULL
- * (raised, nothing queued) if out of memory. Loop thread. */
-struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *socket, struct rs__socket_write *req);
+ * write (one for a datagram), and in a vectored stream write one per
+ * max_bufs of its buffers too (1 for WriteFile, which has no gather), queued at the end of the
+ * socket's writes in submission order and linked by next_write: returns the first, or NULL (raised,
+ * nothing queued) if out of memory. Loop thread. */
+struct rs__iocp_sock_op *rs__iocp_write_ops_new(rs_socket *socket, struct rs__socket_write *req,
+                                                size_t max_bufs);
 /* Records the result of write op (which is off the list of operations in
  * flight, or orphaned) and hands every write at the head of the queue whose
  * parts have all finished to common/, in submission order (W19): completions

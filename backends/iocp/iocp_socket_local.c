@@ -421,16 +421,22 @@ int rs__iocp_pipe_write(rs_socket *s, struct rs__socket_write *req)
     if (!im->associated || im->pipe == INVALID_HANDLE_VALUE) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    /* WriteFile takes a DWORD length: a longer write goes in parts. */
-    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req);
+    /* WriteFile takes a DWORD length: a longer write goes in parts. It has
+     * no gather either: a vectored write is one WriteFile per buffer, all
+     * issued now, rather than a copy into one buffer, which would double
+     * the memory of a large write; the parts complete in order and the
+     * queue of writes reports them as the one write. */
+    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req, 1);
     if (!first) {
         return -1;
     }
     for (struct rs__iocp_sock_op *op = first; op; op = op->next_write) {
         rs__iocp_sock_op_start(s, op, pipe_written);
         /* Overlapped writes on one pipe handle complete in the order issued. */
-        if (WriteFile(im->pipe, req->data + op->chunk_off, (DWORD)op->chunk_len, NULL,
-                      &op->base.overlapped)) {
+        const unsigned char *data =
+            req->bufs ? (const unsigned char *)req->bufs[op->buf_index].base + op->buf_off
+                      : req->data + op->chunk_off;
+        if (WriteFile(im->pipe, data, (DWORD)op->chunk_len, NULL, &op->base.overlapped)) {
             rs__iocp_sock_op_succeeded(op);
         } else {
             DWORD err = GetLastError();

@@ -592,25 +592,58 @@ static void arm_send_retry(rs_socket *s)
     rs__iocp_arm_retry(s, im->send_backoff_ns);
 }
 
+/* WSASend of a part of a vectored write, its buffers gathered into a
+ * WSABUF array on the stack (WSASend captures the array before it returns,
+ * its documentation says). Out of line: the array is too big for the frame
+ * of every send. Returns WSASend's result. */
+__attribute__((noinline)) static int send_vec(SOCKET sock, struct rs__iocp_sock_op *op)
+{
+    const struct rs__socket_write *req = op->req;
+    WSABUF bufs[RS__IOCP_SEND_BUFS];
+    DWORD count = 0;
+    size_t off = op->buf_off;
+    for (size_t left = op->chunk_len, i = op->buf_index; left > 0; i++) {
+        size_t len = req->bufs[i].len - off;
+        if (len > left) {
+            len = left;
+        }
+        bufs[count].buf = (CHAR *)req->bufs[i].base + off;
+        bufs[count].len = (ULONG)len;
+        count++;
+        left -= len;
+        off = 0;
+    }
+    return WSASend(sock, bufs, count, NULL, 0, &op->base.overlapped, NULL);
+}
+
+/* Issues op's WSASend; returns its result. */
+static int start_send(SOCKET sock, struct rs__iocp_sock_op *op)
+{
+    const struct rs__socket_write *req = op->req;
+    if (req->bufs) {
+        return send_vec(sock, op);
+    }
+    WSABUF buf = {(ULONG)op->chunk_len, (CHAR *)req->data + op->chunk_off};
+    /* A write_to (an unconnected UDP socket) names its destination, which
+     * the request keeps until the completion. */
+    if (req->to_len) {
+        return WSASendTo(sock, &buf, 1, NULL, 0, (const struct sockaddr *)req->to.u.bytes,
+                         (int)req->to_len, &op->base.overlapped, NULL);
+    }
+    return WSASend(sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL);
+}
+
 /* Posts op's send; false if WSASend held it back (op is then the oldest
  * held send). */
 static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
 {
     struct rs__iocp_socket *im = s->impl;
-    struct rs__socket_write *req = op->req;
     rs__iocp_sock_op_start(s, op, rs__iocp_write_completed);
     /* Each write (each part of a long one) is its own overlapped send; the
      * stack keeps posted sends in order and holds the caller's buffer until
      * the completion. */
-    WSABUF buf = {(ULONG)op->chunk_len, (CHAR *)req->data + op->chunk_off};
     int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
-    /* A write_to (an unconnected UDP socket) names its destination, which
-     * the request keeps until the completion. */
-    if (!err &&
-        (req->to_len
-             ? WSASendTo(im->sock, &buf, 1, NULL, 0, (const struct sockaddr *)req->to.u.bytes,
-                         (int)req->to_len, &op->base.overlapped, NULL)
-             : WSASend(im->sock, &buf, 1, NULL, 0, &op->base.overlapped, NULL)) == 0) {
+    if (!err && start_send(im->sock, op) == 0) {
         rs__iocp_sock_op_succeeded(op);
         return true;
     }
@@ -690,7 +723,7 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
     if (!im->associated) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req);
+    struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req, RS__IOCP_SEND_BUFS);
     if (!first) {
         return -1;
     }

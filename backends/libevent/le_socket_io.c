@@ -34,7 +34,9 @@
 #define HAVE_ACCEPT4 0
 #endif
 
-/* How many queued writes one sendmsg gathers. */
+/* How many buffers (queued writes, or buffers of a vectored write) one
+ * sendmsg gathers: well under IOV_MAX (1024 on Linux); a vectored write of
+ * more buffers goes in several calls, in order. */
 #define WRITE_BATCH 64
 
 /*
@@ -263,30 +265,49 @@ void rs__le_socket_fail_writes(rs_socket *socket, int error_code)
     }
 }
 
+/* Adds the unsent bytes of req to iov (from *count, at most WRITE_BATCH
+ * entries and *room bytes). */
+static void gather(const struct rs__socket_write *req, struct iovec *iov, size_t *count,
+                   size_t *room)
+{
+    if (!req->bufs) {
+        size_t len = req->len - req->written;
+        if (len > *room) {
+            len = *room;
+        }
+        iov[*count].iov_base = (void *)(req->data + req->written);
+        iov[*count].iov_len = len;
+        (*count)++;
+        *room -= len;
+        return;
+    }
+    size_t off = req->buf_off;
+    for (size_t i = req->buf_index; i < req->nbufs && *count<WRITE_BATCH && * room> 0; i++) {
+        size_t len = req->bufs[i].len - off;
+        if (len > *room) {
+            len = *room;
+        }
+        iov[*count].iov_base = (void *)((const unsigned char *)req->bufs[i].base + off);
+        iov[*count].iov_len = len;
+        (*count)++;
+        *room -= len;
+        off = 0;
+    }
+}
+
 /* One sendmsg(2) of the queued stream bytes, gathering up to WRITE_BATCH
- * writes and WRITE_MAX_BYTES; a lone write (request/response traffic) skips
- * the gathering loop. */
+ * buffers and WRITE_MAX_BYTES; a lone single-buffer write (request/response
+ * traffic) skips the gathering loop. */
 static ssize_t send_queued(struct le_socket *le)
 {
     struct rs__socket_write *head = le->write_head;
     struct iovec iov[WRITE_BATCH];
     size_t room = WRITE_MAX_BYTES;
-    iov[0].iov_base = (void *)(head->data + head->written);
-    iov[0].iov_len = head->len - head->written;
-    if (iov[0].iov_len > room) {
-        iov[0].iov_len = room;
-    }
-    room -= iov[0].iov_len;
-    size_t count = 1;
+    size_t count = 0;
+    gather(head, iov, &count, &room);
     for (struct rs__socket_write *req = head->next; req && count < WRITE_BATCH && room > 0;
          req = req->next) {
-        iov[count].iov_base = (void *)(req->data + req->written);
-        iov[count].iov_len = req->len - req->written;
-        if (iov[count].iov_len > room) {
-            iov[count].iov_len = room;
-        }
-        room -= iov[count].iov_len;
-        count++;
+        gather(req, iov, &count, &room);
     }
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
     return sendmsg(le->fd, &msg, MSG_NOSIGNAL);
@@ -316,13 +337,31 @@ static void flush_stream(rs_socket *s)
             if (take > left) {
                 take = left;
             }
-            req->written += take;
+            rs__socket_write_advance(req, take);
             left -= take;
             if (req->written == req->len) {
                 rs__socket_write_done(pop_write(le), 0);
             }
         }
     }
+}
+
+#if defined(IOV_MAX) && IOV_MAX < RS_SOCKET_WRITE_VEC_DGRAM_MAX
+#error "a datagram of RS_SOCKET_WRITE_VEC_DGRAM_MAX buffers needs IOV_MAX of them"
+#endif
+
+/* One datagram gathered from the buffers of a vectored write (common/
+ * bounds their count by RS_SOCKET_WRITE_VEC_DGRAM_MAX). Its own function:
+ * the array is too big for the frame of every datagram send. */
+static ssize_t send_dgram_vec(int fd, const struct rs__socket_write *req)
+{
+    struct iovec iov[RS_SOCKET_WRITE_VEC_DGRAM_MAX];
+    for (size_t i = 0; i < req->nbufs; i++) {
+        iov[i].iov_base = (void *)req->bufs[i].base;
+        iov[i].iov_len = req->bufs[i].len;
+    }
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = req->nbufs};
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
 /* One datagram per write; an error belongs to that datagram only. */
@@ -332,7 +371,8 @@ static void flush_dgram(rs_socket *s)
     while (le->write_head && le->writable) {
         struct rs__socket_write *req = le->write_head;
         /* A write_to names its destination; the others go to the peer. */
-        ssize_t n = req->to_len
+        ssize_t n = req->bufs ? send_dgram_vec(le->fd, req)
+                    : req->to_len
                         ? sendto(le->fd, req->data, req->len, MSG_NOSIGNAL,
                                  (const struct sockaddr *)req->to.u.bytes, (socklen_t)req->to_len)
                         : send(le->fd, req->data, req->len, MSG_NOSIGNAL);
