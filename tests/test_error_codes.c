@@ -61,7 +61,7 @@ static void test_err_rs_socket_new_socket_option(void **state)
     rs__socket_inject_option_faults(0);
     if (s) {
         assert_int_equal(rs_socket_destroy(s), 0);
-        fail_msg("an IPv6 socket was made although its IPV6_V6ONLY was refused");
+        fail_msg("%s", "an IPv6 socket was made although its IPV6_V6ONLY was refused");
     }
     assert_string_equal(rs_error_name(error), rs_error_name(RS_ERROR_SOCKET_OPTION));
 }
