@@ -187,6 +187,48 @@ void rs__socket_write_done(struct rs__socket_write *req, int error_code)
     rs__event_loop_defer(req->socket->loop, &req->done);
 }
 
+/* A write request for len bytes of data, taken from the socket's spares (a
+ * steady stream of writes allocates nothing), in the plain state: one
+ * buffer, to the peer. The vectored and addressed writes fill in their
+ * parts afterwards. NULL with the error raised. */
+static struct rs__socket_write *take_write(rs_socket *socket, const void *data, size_t len,
+                                           rs_socket_on_write_completed_fn *on_complete,
+                                           void *user_data)
+{
+    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    if (!req) {
+        if (!(req = rs__mem_acquire(sizeof *req))) {
+            return NULL;
+        }
+        req->done.fn = write_done_fn;
+    }
+    req->next = NULL;
+    req->socket = socket;
+    req->data = data;
+    req->len = len;
+    req->bufs = NULL;
+    req->to_len = 0;
+    req->written = 0;
+    req->error = 0;
+    req->on_complete = on_complete;
+    req->user_data = user_data;
+    return req;
+}
+
+/* Hands req to the backend's FIFO; on a refusal nothing stays queued. */
+static int submit_write(rs_socket *socket, struct rs__socket_write *req)
+{
+    rs__socket_acquire(socket);
+    socket->write_queue_size += req->len;
+    if (rs__backend_socket_write(socket, req) != 0) {
+        socket->write_queue_size -= req->len;
+        rs__socket_release(socket);
+        recycle_write(socket, req);
+        return -1;
+    }
+    return 0;
+}
+
 int rs_socket_write(rs_socket *socket, const void *data, size_t len,
                     rs_socket_on_write_completed_fn *on_complete, void *user_data)
 {
@@ -202,32 +244,8 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
         return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
-    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
-    if (!req) {
-        if (!(req = rs__mem_acquire(sizeof *req))) {
-            return -1;
-        }
-        req->done.fn = write_done_fn;
-    }
-    req->next = NULL;
-    req->socket = socket;
-    req->data = data;
-    req->len = len;
-    req->bufs = NULL;
-    req->written = 0;
-    req->error = 0;
-    req->on_complete = on_complete;
-    req->user_data = user_data;
-    req->to_len = 0;
-    rs__socket_acquire(socket);
-    socket->write_queue_size += len;
-    if (rs__backend_socket_write(socket, req) != 0) {
-        socket->write_queue_size -= len;
-        rs__socket_release(socket);
-        recycle_write(socket, req);
-        return -1;
-    }
-    return 0;
+    struct rs__socket_write *req = take_write(socket, data, len, on_complete, user_data);
+    return req ? submit_write(socket, req) : -1;
 }
 
 /* ---- vectored writes ---- */
@@ -320,36 +338,16 @@ int rs_socket_write_vec(rs_socket *socket, const rs_buf *bufs, size_t nbufs,
             copy[j++] = bufs[i];
         }
     }
-    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    struct rs__socket_write *req = take_write(socket, NULL, total, on_complete, user_data);
     if (!req) {
-        if (!(req = rs__mem_acquire(sizeof *req))) {
-            rs__mem_release(copy);
-            return -1;
-        }
-        req->done.fn = write_done_fn;
+        rs__mem_release(copy);
+        return -1;
     }
-    req->next = NULL;
-    req->socket = socket;
-    req->data = NULL;
-    req->len = total;
     req->bufs = copy;
     req->nbufs = count;
     req->buf_index = 0;
     req->buf_off = 0;
-    req->to_len = 0;
-    req->written = 0;
-    req->error = 0;
-    req->on_complete = on_complete;
-    req->user_data = user_data;
-    rs__socket_acquire(socket);
-    socket->write_queue_size += total;
-    if (rs__backend_socket_write(socket, req) != 0) {
-        socket->write_queue_size -= total;
-        rs__socket_release(socket);
-        recycle_write(socket, req);
-        return -1;
-    }
-    return 0;
+    return submit_write(socket, req);
 }
 
 int rs_socket_get_write_queue_size(const rs_socket *socket, size_t *out)
@@ -555,31 +553,11 @@ int rs_socket_write_to(rs_socket *socket, const rs_socket_endpoint *to, const vo
     if (rs__sockaddr_ip_from_endpoint(domain, to, &dest, &dest_len) != 0) {
         return -1;
     }
-    struct rs__socket_write *req = rs__spares_take(&socket->spare_writes, &socket->spare_count);
+    struct rs__socket_write *req = take_write(socket, data, len, on_complete, user_data);
     if (!req) {
-        if (!(req = rs__mem_acquire(sizeof *req))) {
-            return -1;
-        }
-        req->done.fn = write_done_fn;
-    }
-    req->next = NULL;
-    req->socket = socket;
-    req->data = data;
-    req->len = len;
-    req->written = 0;
-    req->error = 0;
-    req->on_complete = on_complete;
-    req->user_data = user_data;
-    req->bufs = NULL;
-    req->to = dest;
-    req->to_len = (uint8_t)dest_len;
-    rs__socket_acquire(socket);
-    socket->write_queue_size += len;
-    if (rs__backend_socket_write(socket, req) != 0) {
-        socket->write_queue_size -= len;
-        rs__socket_release(socket);
-        recycle_write(socket, req);
         return -1;
     }
-    return 0;
+    req->to = dest;
+    req->to_len = (uint8_t)dest_len;
+    return submit_write(socket, req);
 }
