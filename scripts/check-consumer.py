@@ -33,6 +33,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from checklib import Skip, exit_status, run_step
+
 BUILD, SOURCE, VERSION = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve(), sys.argv[3]
 CONSUMER = SOURCE / "tests" / "consumer"
 SYSTEM = sys.platform
@@ -42,26 +44,6 @@ EXE = ".exe" if WINDOWS else ""
 TIMEOUT = 600  # per command: a bound for a loaded machine, not an expectation
 CC = shlex.split(os.environ.get("CC", "cc"))
 MSVC = Path(CC[0]).stem.lower() in ("cl", "clang-cl")
-failed = False
-
-
-class Skip(Exception):
-    """The step cannot run here; the message says why."""
-
-
-def run_step(name, fn):
-    global failed
-    print(f"[ RUN      ] {name}", flush=True)
-    try:
-        fn()
-        print(f"[       OK ] {name}", flush=True)
-    except Skip as e:
-        print(f"[  SKIP    ] reason: {e}", flush=True)
-        print(f"[  SKIPPED ] {name}", flush=True)
-    except Exception as e:  # any failure of the step is the test's failure
-        print(f"{name}: {e}", flush=True)
-        print(f"[  FAILED  ] {name}", flush=True)
-        failed = True
 
 
 def sh(*cmd, env=None, cwd=None):
@@ -384,4 +366,4 @@ with tempfile.TemporaryDirectory(prefix="rs-consumer-", ignore_cleanup_errors=Tr
     run_step("test_consumer_meson_subproject", subproject)
     run_step("test_consumer_man_pages", man_pages)
     run_step("test_consumer_meson_wrap", wrap)
-sys.exit(1 if failed else 0)
+sys.exit(exit_status())

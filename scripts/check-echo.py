@@ -11,40 +11,17 @@ named pipe; no nc with -N) is reported skipped with the reason.
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 
+from checklib import INTERRUPT, NEW_GROUP, ON_WINDOWS, Skip, exit_status, run_step
+
 EXAMPLES = sys.argv[1]
 TIMEOUT = 20
-failed = False
-# Native Windows has no SIGINT to send: the examples take a console
-# Ctrl-Break as Ctrl-C, and it reaches only a process in a group of its own.
-WINDOWS = os.name == "nt"
-INTERRUPT = signal.CTRL_BREAK_EVENT if WINDOWS else signal.SIGINT
-NEW_GROUP = subprocess.CREATE_NEW_PROCESS_GROUP if WINDOWS else 0
-
-
-class Skip(Exception):
-    """The platform cannot run the step; the message says why."""
-
-
-def run_step(name, fn):
-    global failed
-    print(f"[ RUN      ] {name}", flush=True)
-    try:
-        fn()
-        print(f"[       OK ] {name}", flush=True)
-    except Skip as e:
-        print(f"[  SKIP    ] reason: {e}", flush=True)
-        print(f"[  SKIPPED ] {name}", flush=True)
-    except Exception as e:  # any failure of the step is the test's failure
-        print(f"{name}: {e!r}", flush=True)
-        print(f"[  FAILED  ] {name}", flush=True)
-        failed = True
+WINDOWS = ON_WINDOWS
 
 
 class Server:
@@ -162,4 +139,4 @@ run_step("test_sk_echo_server_serves_python_ipv6",
 run_step("test_sk_echo_server_serves_unix_socket", unix_client)
 run_step("test_sk_echo_server_serves_nc", nc_client)
 run_step("test_sk_echo_client_talks_to_python_server", client_against_python_server)
-sys.exit(1 if failed else 0)
+sys.exit(exit_status())

@@ -16,33 +16,17 @@ Every wait is bounded; ports come from 0. Prints CMocka-style result lines
 for scripts/summary.py.
 """
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 
+from checklib import INTERRUPT, NEW_GROUP, exit_status, run_step
+
 EXAMPLES = sys.argv[1]
 TIMEOUT = 20
 CHAT_CLIENTS = 200
-# Native Windows has no SIGINT to send: the examples take a console
-# Ctrl-Break as Ctrl-C, and it reaches only a process in a group of its own.
-INTERRUPT = signal.CTRL_BREAK_EVENT if os.name == "nt" else signal.SIGINT
-NEW_GROUP = subprocess.CREATE_NEW_PROCESS_GROUP if os.name == "nt" else 0
-failed = False
-
-
-def run_step(name, fn):
-    global failed
-    print(f"[ RUN      ] {name}", flush=True)
-    try:
-        fn()
-        print(f"[       OK ] {name}", flush=True)
-    except Exception as e:  # any failure of the step is the test's failure
-        print(f"{name}: {e!r}", flush=True)
-        print(f"[  FAILED  ] {name}", flush=True)
-        failed = True
 
 
 def exe(name):
@@ -506,4 +490,4 @@ run_step("test_ex_chat_slow_client_disconnected", chat_slow_client_disconnected)
 run_step("test_ex_chat_stops_with_clients_connected", chat_stops_with_clients_connected)
 for example in ALL:
     run_step(f"test_ex_{example}_help_and_bad_flags", help_and_bad_flags(example))
-sys.exit(1 if failed else 0)
+sys.exit(exit_status())

@@ -13,9 +13,10 @@ import subprocess
 import sys
 import threading
 
+from checklib import exit_status, run_step
+
 NATIVE, WINDOWS = sys.argv[1], sys.argv[2]
 TIMEOUT = 60
-failed = False
 
 
 def native(name, *args):
@@ -24,18 +25,6 @@ def native(name, *args):
 
 def windows(name, *args):
     return ["wine", os.path.join(WINDOWS, name + ".exe"), *args]
-
-
-def run_step(name, fn):
-    global failed
-    print(f"[ RUN      ] {name}", flush=True)
-    try:
-        fn()
-        print(f"[       OK ] {name}", flush=True)
-    except Exception as e:  # any failure of the step is the test's failure
-        print(f"{name}: {e!r}", flush=True)
-        print(f"[  FAILED  ] {name}", flush=True)
-        failed = True
 
 
 class Server:
@@ -98,4 +87,4 @@ run_step("test_interop_iocp_tcp_server_libevent_client", tcp(windows, native))
 run_step("test_interop_libevent_tcp_server_iocp_client", tcp(native, windows))
 run_step("test_interop_iocp_udp_server_libevent_client", udp(windows, native))
 run_step("test_interop_libevent_udp_server_iocp_client", udp(native, windows))
-sys.exit(1 if failed else 0)
+sys.exit(exit_status())
