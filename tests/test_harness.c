@@ -110,7 +110,11 @@ static void victim_pipe_wait_times_out(void **state)
 static void victim_pipe_assertion_fails(void **state)
 {
     struct pipe_test *t = start_slow_transfer(*state, TRANSFER_LEN);
-    assert_int_equal(t->received, TRANSFER_LEN + 1);
+    /* Read under the lock: the reader is still taking bytes. */
+    rs__mutex_lock(&t->lock);
+    size_t received = t->received;
+    rs__mutex_unlock(&t->lock);
+    assert_int_equal(received, TRANSFER_LEN + 1);
 }
 
 static void victim_socket_wait_times_out(void **state)
