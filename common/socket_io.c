@@ -187,6 +187,22 @@ void rs__socket_write_done(struct rs__socket_write *req, int error_code)
     rs__event_loop_defer(req->socket->loop, &req->done);
 }
 
+/* What every write to the peer checks after its arguments: the thread, a
+ * connected write half, and a datagram's size (len bytes in all). */
+static int check_can_write(const rs_socket *socket, size_t len)
+{
+    if (check_loop_thread(socket) != 0) {
+        return -1;
+    }
+    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
+        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
+    }
+    return 0;
+}
+
 /* A write request for len bytes of data, taken from the socket's spares (a
  * steady stream of writes allocates nothing), in the plain state: one
  * buffer, to the peer. The vectored and addressed writes fill in their
@@ -235,14 +251,8 @@ int rs_socket_write(rs_socket *socket, const void *data, size_t len,
     if (!socket || !data || len == 0 || !on_complete) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (check_loop_thread(socket) != 0) {
+    if (check_can_write(socket, len) != 0) {
         return -1;
-    }
-    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
-    }
-    if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
-        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
     struct rs__socket_write *req = take_write(socket, data, len, on_complete, user_data);
     return req ? submit_write(socket, req) : -1;
@@ -320,14 +330,8 @@ int rs_socket_write_vec(rs_socket *socket, const rs_buf *bufs, size_t nbufs,
         }
         return rs_socket_write(socket, bufs[i].base, bufs[i].len, on_complete, user_data);
     }
-    if (check_loop_thread(socket) != 0) {
+    if (check_can_write(socket, total) != 0) {
         return -1;
-    }
-    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
-    }
-    if (socket->options.type == RS_SOCKET_DGRAM && total > MAX_DATAGRAM) {
-        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
     rs_buf *copy = rs__mem_acquire(count * sizeof *copy);
     if (!copy) {
@@ -438,14 +442,8 @@ int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t 
     if (!socket || !data || len == 0 || !written) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (check_loop_thread(socket) != 0) {
+    if (check_can_write(socket, len) != 0) {
         return -1;
-    }
-    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
-    }
-    if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
-        return rs_raise(RS_ERROR_MESSAGE_TOO_LARGE);
     }
     if (socket->write_queue_size != 0) {
         return rs_raise(RS_ERROR_WOULD_BLOCK);
