@@ -59,6 +59,52 @@ bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms)
     return done;
 }
 
+void rs_test_counter_init(struct rs_test_counter *counter)
+{
+    rs__mutex_init(&counter->lock);
+    rs__condvar_init(&counter->cond);
+    counter->value = 0;
+}
+
+void rs_test_counter_clean_up(struct rs_test_counter *counter)
+{
+    rs__condvar_clean_up(&counter->cond);
+    rs__mutex_clean_up(&counter->lock);
+}
+
+void rs_test_counter_add(struct rs_test_counter *counter, long long n)
+{
+    rs__mutex_lock(&counter->lock);
+    counter->value += n;
+    rs__condvar_broadcast(&counter->cond);
+    rs__mutex_unlock(&counter->lock);
+}
+
+long long rs_test_counter_get(struct rs_test_counter *counter)
+{
+    rs__mutex_lock(&counter->lock);
+    long long value = counter->value;
+    rs__mutex_unlock(&counter->lock);
+    return value;
+}
+
+bool rs_test_counter_wait_at_least(struct rs_test_counter *counter, long long target,
+                                   uint64_t timeout_ms)
+{
+    uint64_t deadline = rs__clock_now_ns() + timeout_ms * 1000000u;
+    rs__mutex_lock(&counter->lock);
+    while (counter->value < target) {
+        uint64_t now = rs__clock_now_ns();
+        if (now >= deadline) {
+            break;
+        }
+        rs__condvar_wait_ns(&counter->cond, &counter->lock, deadline - now);
+    }
+    bool reached = counter->value >= target;
+    rs__mutex_unlock(&counter->lock);
+    return reached;
+}
+
 int rs_test_setup_library(void **state)
 {
     (void)state;

@@ -75,6 +75,32 @@ bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms);
     } while (0)
 
 /*
+ * A counter that callbacks bump from any thread and a test waits on: the one
+ * way scenarios count callbacks, bytes or events. Waits are bounded.
+ */
+struct rs_test_counter {
+    rs__mutex lock;
+    rs__condvar cond;
+    long long value;
+};
+
+void rs_test_counter_init(struct rs_test_counter *counter);
+void rs_test_counter_clean_up(struct rs_test_counter *counter);
+/* Adds n (may be negative) and wakes waiters. */
+void rs_test_counter_add(struct rs_test_counter *counter, long long n);
+long long rs_test_counter_get(struct rs_test_counter *counter);
+/* True when the value reached at least `target` within timeout_ms. */
+bool rs_test_counter_wait_at_least(struct rs_test_counter *counter, long long target,
+                                   uint64_t timeout_ms);
+/* Fails the test with `what` when the value does not reach `target` in RS_TEST_TIMEOUT_MS. */
+#define rs_test_counter_await(counter, target, what)                                               \
+    do {                                                                                           \
+        if (!rs_test_counter_wait_at_least((counter), (target), RS_TEST_TIMEOUT_MS)) {             \
+            rs_test_fail_timeout(what);                                                            \
+        }                                                                                          \
+    } while (0)
+
+/*
  * Resources a test owns (HO10). A test that fails or times out leaves its
  * body by CMocka's longjmp: nothing after the failing line runs, and the
  * body's stack frame is gone. So whatever a loop thread may still call back
