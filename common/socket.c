@@ -16,6 +16,7 @@
 #include "library.h"
 #include "log.h"
 
+#include <assert.h>
 #include <string.h>
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000u
@@ -42,21 +43,46 @@ bool rs__socket_take_option_fault(void)
 
 /* ---- state ---- */
 
-/* State changes are atomic read-modify-writes: start_accept and stop_accept
- * flip RS__SOCKET_ACCEPTING from any thread while the loop thread may close. */
-void rs__socket_state_update(rs_socket *s, long clear, long set)
+/* The life-cycle table (docs/sockets.md, "Life cycle"): bit `to` of
+ * transitions[from] is set when from -> to is a transition. Every socket
+ * can close from every open state; CLOSED is final. */
+#define TO(state) (1u << (state))
+static const unsigned transitions[RS__SOCKET_CLOSED + 1] = {
+    [RS__SOCKET_INIT] = TO(RS__SOCKET_BOUND) | TO(RS__SOCKET_CONNECTING) | TO(RS__SOCKET_CLOSED),
+    [RS__SOCKET_BOUND] =
+        TO(RS__SOCKET_LISTENING) | TO(RS__SOCKET_CONNECTING) | TO(RS__SOCKET_CLOSED),
+    [RS__SOCKET_LISTENING] = TO(RS__SOCKET_CLOSED),
+    [RS__SOCKET_CONNECTING] = TO(RS__SOCKET_CONNECTED) | TO(RS__SOCKET_CLOSED),
+    [RS__SOCKET_CONNECTED] = TO(RS__SOCKET_CLOSED),
+    [RS__SOCKET_CLOSED] = 0,
+};
+#undef TO
+
+static inline bool transition_allowed(enum rs__socket_state from, enum rs__socket_state to)
+{
+    return from >= RS__SOCKET_INIT && from <= RS__SOCKET_CLOSED && to >= RS__SOCKET_INIT &&
+           to <= RS__SOCKET_CLOSED && (transitions[from] & (1u << to)) != 0;
+}
+
+/* A plain store: a transition happens on the one thread that owns the
+ * socket's state at that point (its loop thread, or the caller before it
+ * has a loop); only the flags change from other threads, by CAS. */
+void rs__socket_set_state(rs_socket *s, enum rs__socket_state state)
+{
+    assert(transition_allowed(rs__socket_state(s), state));
+    rs__atomic_store(&s->state, (long)state);
+}
+
+/* start_accept and stop_accept flip RS__SOCKET_ACCEPTING from any thread
+ * while the loop thread may close. */
+void rs__socket_update_state_flags(rs_socket *s, long set, long clear)
 {
     for (;;) {
         long old = rs__atomic_load(&s->state);
-        if (rs__atomic_cas(&s->state, old, (old & ~clear) | set)) {
+        if (rs__atomic_cas(&s->state, old, (old | set) & ~clear)) {
             return;
         }
     }
-}
-
-static void set_state(rs_socket *s, long state)
-{
-    rs__atomic_store(&s->state, state);
 }
 
 /* An atomic read, no lock: `loop` changes under the lock, by atomic stores,
@@ -84,7 +110,7 @@ static void set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
     rs__mutex_lock(&s->lock);
     if (!s->loop) {
         RS__ATOMIC_STORE_PTR(&s->loop, loop);
-        s->load_counted = true;
+        rs__socket_set_flag(s, RS__SF_LOAD_COUNTED, true);
         rs__event_loop_add_load(loop, 1);
     }
     if (handle) {
@@ -179,8 +205,7 @@ rs_socket *rs_socket_new(const rs_socket_options *options)
 
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
 {
-    rs_socket *s =
-        socket_alloc(&listener->options, RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE);
+    rs_socket *s = socket_alloc(&listener->options, RS__SOCKET_CONNECTED);
     if (s) {
         s->impl = impl;
     }
@@ -261,8 +286,8 @@ static int run_on_loop(rs_socket *s, loop_call_fn *fn)
 
 static void cancel_timeout(rs_socket *s)
 {
-    if (s->timeout_armed) {
-        s->timeout_armed = false;
+    if (rs__socket_flag(s, RS__SF_TIMEOUT_ARMED)) {
+        rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, false);
         rs_event_loop_cancel_task(s->loop, &s->timeout_task);
     }
 }
@@ -300,23 +325,23 @@ static void release_handle(rs_socket *s)
  * Loop thread (or no loop). */
 static void release_os(rs_socket *s)
 {
-    long state = rs__socket_state(s);
-    if (state & RS__SOCKET_CLOSED) {
+    enum rs__socket_state state = rs__socket_state(s);
+    if (state == RS__SOCKET_CLOSED) {
         return;
     }
     settle_local(s);
     rs__backend_socket_close(s);
-    set_state(s, RS__SOCKET_CLOSED);
-    s->redeliver = false;
+    rs__socket_set_state(s, RS__SOCKET_CLOSED);
+    rs__socket_set_flag(s, RS__SF_REDELIVER, false);
     if (s->loop) {
         rs_event_loop_cancel_task(s->loop, &s->readable_task);
-        if (state & RS__SOCKET_LISTENING) {
+        if (state == RS__SOCKET_LISTENING) {
             /* Its reference would keep the socket until the retry's time. */
             rs_event_loop_cancel_task(s->loop, &s->accept_retry_task);
         }
     }
-    if (s->load_counted) {
-        s->load_counted = false;
+    if (rs__socket_flag(s, RS__SF_LOAD_COUNTED)) {
+        rs__socket_set_flag(s, RS__SF_LOAD_COUNTED, false);
         rs__event_loop_add_load(s->loop, -1);
     }
     release_handle(s);
@@ -325,15 +350,15 @@ static void release_os(rs_socket *s)
 static int close_now(rs_socket *s, enum rs__call_mode mode)
 {
     (void)mode;
-    if (s->connect_pending) {
+    if (rs__socket_flag(s, RS__SF_CONNECT_PENDING)) {
         /* A pending connect ends without a callback (rs_socket_close). */
-        s->connect_pending = false;
+        rs__socket_set_flag(s, RS__SF_CONNECT_PENDING, false);
         cancel_timeout(s);
         rs_event_loop_cancel_task(s->loop, &s->connect_task);
     }
     release_os(s);
-    if (!s->close_notified) {
-        s->close_notified = true;
+    if (!rs__socket_flag(s, RS__SF_CLOSE_NOTIFIED)) {
+        rs__socket_set_flag(s, RS__SF_CLOSE_NOTIFIED, true);
         if (s->on_close) {
             s->on_close(s->close_user_data);
         }
@@ -435,7 +460,7 @@ int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         return -1;
     }
     socket->local_known = true;
-    set_state(socket, RS__SOCKET_BOUND);
+    rs__socket_set_state(socket, RS__SOCKET_BOUND);
     return 0;
 }
 
@@ -507,9 +532,9 @@ int rs_socket_listen(rs_socket *socket, int backlog)
     /* A listener never connects: the room of its connect tasks serves its
      * accepting (socket_impl.h). */
     rs_task_init(&socket->accept_retry_task, accept_retry_fn, socket, "socket accept retry");
-    socket->accept_shortage = false;
+    rs__socket_set_flag(socket, RS__SF_ACCEPT_SHORTAGE, false);
     socket->accept_backoff_steps = 0;
-    set_state(socket, RS__SOCKET_LISTENING);
+    rs__socket_set_state(socket, RS__SOCKET_LISTENING);
     return 0;
 }
 
@@ -517,22 +542,22 @@ int rs_socket_listen(rs_socket *socket, int backlog)
  * start_accept and stop_accept came last wins. */
 static int accept_sync(rs_socket *s, enum rs__call_mode mode)
 {
-    if (mode == RS__CALL_LOOP_GONE || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if (mode == RS__CALL_LOOP_GONE || rs__socket_state(s) == RS__SOCKET_CLOSED) {
         return 0;
     }
-    if (!s->attached) {
+    if (!rs__socket_flag(s, RS__SF_ATTACHED)) {
         if (rs__backend_socket_attach(s) != 0) {
             int err = rs_last_error();
-            rs__socket_state_update(s, RS__SOCKET_ACCEPTING, 0);
+            rs__socket_update_state_flags(s, 0, RS__SOCKET_ACCEPTING);
             if (mode == RS__CALL_INLINE) {
                 return -1;
             }
             s->on_accept(s, err, NULL, s->accept_user_data);
             return 0;
         }
-        s->attached = true;
+        rs__socket_set_flag(s, RS__SF_ATTACHED, true);
     }
-    if (rs__socket_state(s) & RS__SOCKET_ACCEPTING) {
+    if (rs__socket_state_word(s) & RS__SOCKET_ACCEPTING) {
         return rs__backend_socket_start_accept(s);
     }
     rs__backend_socket_stop_accept(s);
@@ -545,7 +570,7 @@ int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
     if (!socket || !loop || !on_accept) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    long state = rs__socket_state(socket);
+    long state = rs__socket_state_word(socket);
     if (state != RS__SOCKET_LISTENING) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
@@ -567,7 +592,7 @@ int rs_socket_stop_accept(rs_socket *socket)
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    long state = rs__socket_state(socket);
+    long state = rs__socket_state_word(socket);
     if (!(state & RS__SOCKET_ACCEPTING) ||
         !rs__atomic_cas(&socket->state, state, state & ~RS__SOCKET_ACCEPTING)) {
         return rs_raise(RS_ERROR_INVALID_STATE);
@@ -601,9 +626,7 @@ enum rs__accept_error_kind rs__accept_error_kind(int error_code)
 
 static bool still_accepting(const rs_socket *s)
 {
-    long state = rs__socket_state(s);
-    return (state & RS__SOCKET_ACCEPTING) && !(state & RS__SOCKET_CLOSED) &&
-           !rs__socket_is_destroyed(s);
+    return (rs__socket_state_word(s) & RS__SOCKET_ACCEPTING) && !rs__socket_is_destroyed(s);
 }
 
 static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status)
@@ -639,13 +662,14 @@ void rs__socket_accept_back_off(rs_socket *s)
 
 void rs__socket_accept_shortage_over(rs_socket *listener)
 {
-    listener->accept_shortage = false;
+    rs__socket_set_flag(listener, RS__SF_ACCEPT_SHORTAGE, false);
     listener->accept_backoff_steps = 0;
 }
 
 bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket)
 {
-    if (!(rs__socket_state(listener) & RS__SOCKET_ACCEPTING) || rs__socket_is_destroyed(listener)) {
+    if (!(rs__socket_state_word(listener) & RS__SOCKET_ACCEPTING) ||
+        rs__socket_is_destroyed(listener)) {
         if (new_socket) {
             rs_socket_destroy(new_socket);
         }
@@ -660,14 +684,14 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
         case RS__ACCEPT_ERROR_SHORTAGE:
             /* Once per shortage: the backend retries ten times a second, and
              * the user needs to know that it began, not of each retry. */
-            if (listener->accept_shortage) {
+            if (rs__socket_flag(listener, RS__SF_ACCEPT_SHORTAGE)) {
                 return true;
             }
-            listener->accept_shortage = true;
+            rs__socket_set_flag(listener, RS__SF_ACCEPT_SHORTAGE, true);
             RS__LOG(RS_LOG_WARN, "accepting short of resources: %s", rs_error_name(error_code));
             break;
         case RS__ACCEPT_ERROR_LISTENER:
-            rs__socket_state_update(listener, RS__SOCKET_ACCEPTING, 0);
+            rs__socket_update_state_flags(listener, 0, RS__SOCKET_ACCEPTING);
             rs__backend_socket_stop_accept(listener);
             break;
         }
@@ -681,7 +705,7 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
 /* The socket's loop is being destroyed under a pending connect. */
 static void connect_lost_loop(rs_socket *s)
 {
-    s->connect_pending = false;
+    rs__socket_set_flag(s, RS__SF_CONNECT_PENDING, false);
     release_os(s);
     rs__mutex_lock(&s->lock);
     RS__ATOMIC_STORE_PTR(&s->loop, NULL);
@@ -695,8 +719,8 @@ static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
     rs_socket *s = arg;
-    if (s->timeout_armed) {
-        s->timeout_armed = false;
+    if (rs__socket_flag(s, RS__SF_TIMEOUT_ARMED)) {
+        rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, false);
         if (status == RS_TASK_STATUS_RUN) {
             rs__socket_connect_done(s, RS_ERROR_TIMEOUT);
         } else {
@@ -710,7 +734,7 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
     rs_socket *s = arg;
-    if (!s->connect_pending) {
+    if (!rs__socket_flag(s, RS__SF_CONNECT_PENDING)) {
         rs__socket_release(s);
         return;
     }
@@ -721,17 +745,17 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status)
     }
     uint32_t ms =
         s->options.connect_timeout_ms ? s->options.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-    s->timeout_armed = true;
+    rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, true);
     rs__socket_acquire(s);
     rs_event_loop_schedule_at(s->loop, &s->timeout_task,
                               rs_event_loop_now(s->loop) + (uint64_t)ms * 1000000u);
-    if (!s->attached) {
+    if (!rs__socket_flag(s, RS__SF_ATTACHED)) {
         if (rs__backend_socket_attach(s) != 0) {
             rs__socket_connect_done(s, rs_last_error());
             rs__socket_release(s);
             return;
         }
-        s->attached = true;
+        rs__socket_set_flag(s, RS__SF_ATTACHED, true);
     }
     if (s->options.type == RS_SOCKET_DGRAM) {
         rs__socket_connect_done(s, 0);
@@ -745,7 +769,7 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     if (!socket || !remote || !loop || !on_result) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    long state = rs__socket_state(socket);
+    enum rs__socket_state state = rs__socket_state(socket);
     if (state != RS__SOCKET_INIT && state != RS__SOCKET_BOUND) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
@@ -768,8 +792,8 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
     socket->on_connect = on_result;
     socket->connect_user_data = user_data;
-    socket->connect_pending = true;
-    set_state(socket, RS__SOCKET_CONNECTING);
+    rs__socket_set_flag(socket, RS__SF_CONNECT_PENDING, true);
+    rs__socket_set_state(socket, RS__SOCKET_CONNECTING);
     set_loop(socket, loop, false);
     rs__socket_acquire(socket);
     if (rs_event_loop_schedule_now(loop, &socket->connect_task) != 0) {
@@ -782,13 +806,13 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
 
 void rs__socket_connect_done(rs_socket *s, int error_code)
 {
-    if (!s->connect_pending) {
+    if (!rs__socket_flag(s, RS__SF_CONNECT_PENDING)) {
         return;
     }
-    s->connect_pending = false;
+    rs__socket_set_flag(s, RS__SF_CONNECT_PENDING, false);
     cancel_timeout(s);
     if (error_code == 0) {
-        set_state(s, RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE);
+        rs__socket_set_state(s, RS__SOCKET_CONNECTED);
         s->remote_known = true;
         rs__mutex_lock(&s->lock);
         count_handle_locked(s);
@@ -807,7 +831,8 @@ void rs__socket_connect_done(rs_socket *s, int error_code)
 
 static int attach_call(rs_socket *s, enum rs__call_mode mode)
 {
-    if (mode == RS__CALL_LOOP_GONE || s->attached || (rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if (mode == RS__CALL_LOOP_GONE || rs__socket_flag(s, RS__SF_ATTACHED) ||
+        rs__socket_state(s) == RS__SOCKET_CLOSED) {
         return 0;
     }
     if (rs__backend_socket_attach(s) != 0) {
@@ -819,7 +844,7 @@ static int attach_call(rs_socket *s, enum rs__call_mode mode)
         release_os(s);
         return 0;
     }
-    s->attached = true;
+    rs__socket_set_flag(s, RS__SF_ATTACHED, true);
     return 0;
 }
 
@@ -831,8 +856,9 @@ int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop)
     if (rs__socket_loop(socket)) {
         return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
     }
-    long state = rs__socket_state(socket);
-    bool connected = (state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE)) != 0;
+    enum rs__socket_state state = rs__socket_state(socket);
+    bool connected = rs__socket_half_open(socket, RS__SOCKET_READ_SHUT) ||
+                     rs__socket_half_open(socket, RS__SOCKET_WRITE_SHUT);
     bool bound_dgram = socket->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND;
     if (!connected && !bound_dgram) {
         return rs_raise(RS_ERROR_INVALID_STATE);
@@ -867,7 +893,7 @@ int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options)
     if (loop && !rs_event_loop_is_on_thread(loop)) {
         return rs_raise(RS_ERROR_WRONG_THREAD);
     }
-    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+    if (rs__socket_state(socket) == RS__SOCKET_CLOSED) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     if (rs__backend_socket_set_options(socket, options) != 0) {
@@ -892,8 +918,8 @@ int rs_socket_get_tcp_nodelay(const rs_socket *socket, bool *on)
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     /* TCP_NODELAY exists only on TCP sockets. */
-    if ((rs__socket_state(socket) & RS__SOCKET_CLOSED) ||
-        socket->options.type != RS_SOCKET_STREAM || socket->options.domain == RS_SOCKET_LOCAL) {
+    if (rs__socket_state(socket) == RS__SOCKET_CLOSED || socket->options.type != RS_SOCKET_STREAM ||
+        socket->options.domain == RS_SOCKET_LOCAL) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     return rs__backend_socket_get_tcp_nodelay(socket, on);
@@ -905,7 +931,7 @@ int rs_socket_get_error(rs_socket *socket)
         rs_raise(RS_ERROR_INVALID_ARGUMENT);
         return RS_ERROR_INVALID_ARGUMENT;
     }
-    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+    if (rs__socket_state(socket) == RS__SOCKET_CLOSED) {
         return RS_ERROR_SOCKET_CLOSED;
     }
     return rs__backend_socket_get_error(socket);
@@ -913,5 +939,5 @@ int rs_socket_get_error(rs_socket *socket)
 
 bool rs_socket_is_open(const rs_socket *socket)
 {
-    return socket && !(rs__socket_state(socket) & RS__SOCKET_CLOSED);
+    return socket && rs__socket_state(socket) != RS__SOCKET_CLOSED;
 }

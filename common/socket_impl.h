@@ -24,18 +24,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* rs_socket.state: bit flags, read from any thread (atomically), written on
- * the loop thread once the socket has a loop. */
+/*
+ * The life cycle (docs/sockets.md, "Life cycle"): one of these states, in
+ * the low bits of rs_socket.state, changed only by rs__socket_set_state,
+ * which checks each transition against the table in socket.c (debug
+ * builds). A socket from rs__socket_new_accepted starts CONNECTED.
+ */
+enum rs__socket_state {
+    RS__SOCKET_INIT = 1,   /* created, nothing done yet */
+    RS__SOCKET_BOUND,      /* bind succeeded */
+    RS__SOCKET_LISTENING,  /* listen succeeded (RS__SOCKET_ACCEPTING may be set) */
+    RS__SOCKET_CONNECTING, /* connect started, its callback still owed */
+    RS__SOCKET_CONNECTED,  /* connected, or accepted (the SHUT flags may be set) */
+    RS__SOCKET_CLOSED,     /* the OS handle is gone (close, or a connect that failed) */
+};
+#define RS__SOCKET_STATE_MASK 0x0fL
+/* Flags beside the state in rs_socket.state, read and written atomically
+ * because rs_socket_start_accept / stop_accept flip ACCEPTING from any
+ * thread. Entering a state clears them. */
+#define RS__SOCKET_ACCEPTING 0x10L  /* LISTENING: accepting was started */
+#define RS__SOCKET_READ_SHUT 0x20L  /* CONNECTED: the reading half is shut down */
+#define RS__SOCKET_WRITE_SHUT 0x40L /* CONNECTED: the writing half is shut down */
+
+/* rs_socket.flags: loop-thread booleans (before the socket has a loop, the
+ * one thread that owns it). */
 enum {
-    RS__SOCKET_INIT = 0x01,
-    RS__SOCKET_BOUND = 0x02,
-    RS__SOCKET_LISTENING = 0x04,
-    RS__SOCKET_ACCEPTING = 0x08,
-    RS__SOCKET_CONNECTING = 0x10,
-    RS__SOCKET_CONNECTED_READ = 0x20,
-    RS__SOCKET_CONNECTED_WRITE = 0x40,
-    /* The OS handle is gone (close, or a connect that failed). */
-    RS__SOCKET_CLOSED = 0x80,
+    RS__SF_ATTACHED = 1u << 0,         /* registered with the loop by the backend */
+    RS__SF_CLOSE_NOTIFIED = 1u << 1,   /* on_close has run */
+    RS__SF_LOAD_COUNTED = 1u << 2,     /* counted in loop->load */
+    RS__SF_TIMEOUT_ARMED = 1u << 3,    /* timeout_task is ours to cancel */
+    RS__SF_CONNECT_PENDING = 1u << 4,  /* the connect callback is still owed */
+    RS__SF_READABLE_PENDING = 1u << 5, /* data (or EOF) may be waiting: no read drained it */
+    RS__SF_REDELIVER = 1u << 6,        /* readable_task should call on_readable */
+    RS__SF_IN_READABLE = 1u << 7,      /* on_readable is running (deliver_readable) */
+    /* Accepting ran short of handles or memory and the user was told; not
+     * again until a connection was accepted. */
+    RS__SF_ACCEPT_SHORTAGE = 1u << 8,
 };
 
 /* One queued write. Owned by the backend from rs__backend_socket_write until
@@ -85,13 +109,11 @@ struct rs_socket {
     rs_socket_options options;
     /* Loop-thread data, here where it fills padding. */
     uint8_t spare_count; /* length of spare_writes (at most RS__SPARE_WRITES_MAX) */
-    bool attached;       /* registered with the loop by the backend */
-    bool close_notified; /* on_close has run */
-    bool load_counted;   /* counted in loop->load */
-    bool handle_counted; /* counted in loop->handles (under `lock`) */
+    bool handle_counted; /* counted in loop->handles (under `lock`, any thread) */
+    uint16_t flags;      /* RS__SF_* */
     void *impl;          /* the backend's state */
     rs_event_loop *loop;
-    volatile long state;
+    volatile long state; /* enum rs__socket_state | RS__SOCKET_ACCEPTING / _SHUT flags */
     volatile long refs;
     volatile long destroyed;
 
@@ -122,28 +144,22 @@ struct rs_socket {
         struct {
             /* Re-arms accepting after a shortage (rs__socket_accept_back_off). */
             rs_task accept_retry_task;
-            /* Accepting ran short of handles or memory and the user was
-             * told; not again until a connection was accepted. */
-            bool accept_shortage;
             uint8_t accept_backoff_steps; /* retries since the shortage began */
         };
     };
     rs_task readable_task; /* calls on_readable again on the next iteration */
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
-    void *spare_writes;    /* rs__spares_* (alloc.h) */
-    bool timeout_armed;    /* timeout_task is ours to cancel */
-    bool connect_pending;  /* the connect callback is still owed */
-    bool readable_pending; /* data (or EOF) may be waiting: no read drained it */
-    bool redeliver;        /* readable_task should call on_readable */
-    bool in_readable;      /* on_readable is running (deliver_readable) */
-    bool local_known;      /* `local` holds the bound address (or local_lazy) */
+    void *spare_writes; /* rs__spares_* (alloc.h) */
     /* The backend has not read the local address from the OS yet: the
      * first rs_socket_get_bound_address does, or the close, unless the
      * socket is being destroyed (then nobody can ask). Read atomically
      * (any thread), changed under `lock`. Saves a getsockname(2) per
      * connection that nobody asks about. */
     bool local_lazy;
+    /* Read by the address getters from any thread, so not in `flags`,
+     * which the loop thread changes on every read. */
+    bool local_known;  /* `local` holds the bound address (or local_lazy) */
     bool remote_known; /* `remote` holds the peer's address */
     /* Bytes of the writes whose completion has not run yet
      * (rs_socket_get_write_queue_size). */
@@ -182,14 +198,40 @@ static inline bool rs__socket_is_destroyed(const rs_socket *socket)
 {
     return rs__atomic_load(&socket->destroyed) != 0;
 }
-/* Clears then sets state bits in one atomic step. */
-void rs__socket_state_update(rs_socket *socket, long clear, long set);
+/* Enters state (the flags of the state word are cleared), which must be a
+ * transition of the life-cycle table (socket.c; asserted in debug builds). */
+void rs__socket_set_state(rs_socket *socket, enum rs__socket_state state);
+/* Sets, then clears, flags of the state word in one atomic step, the state
+ * unchanged. */
+void rs__socket_update_state_flags(rs_socket *socket, long set, long clear);
 /* rs_socket.readable_task's function. */
 void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status);
 
-static inline long rs__socket_state(const rs_socket *socket)
+/* The state word: the state and its flags (any thread). */
+static inline long rs__socket_state_word(const rs_socket *socket)
 {
     return rs__atomic_load(&socket->state);
+}
+static inline enum rs__socket_state rs__socket_state(const rs_socket *socket)
+{
+    return (enum rs__socket_state)(rs__socket_state_word(socket) & RS__SOCKET_STATE_MASK);
+}
+/* Connected with the reading (RS__SOCKET_READ_SHUT) or writing
+ * (RS__SOCKET_WRITE_SHUT) half still open. */
+static inline bool rs__socket_half_open(const rs_socket *socket, long shut_flag)
+{
+    long word = rs__socket_state_word(socket);
+    return (word & RS__SOCKET_STATE_MASK) == RS__SOCKET_CONNECTED && !(word & shut_flag);
+}
+
+/* The loop-thread booleans of rs_socket.flags. */
+static inline bool rs__socket_flag(const rs_socket *socket, unsigned flag)
+{
+    return (socket->flags & flag) != 0;
+}
+static inline void rs__socket_set_flag(rs_socket *socket, unsigned flag, bool on)
+{
+    socket->flags = (uint16_t)(on ? socket->flags | flag : socket->flags & ~flag);
 }
 
 /* ---- calls from a backend (loop thread) ---- */

@@ -40,15 +40,14 @@ static int check_loop_thread(const rs_socket *s)
 
 static bool can_read(const rs_socket *s)
 {
-    long state = rs__socket_state(s);
-    return (state & RS__SOCKET_CONNECTED_READ) ||
-           (s->options.type == RS_SOCKET_DGRAM && state == RS__SOCKET_BOUND);
+    return rs__socket_half_open(s, RS__SOCKET_READ_SHUT) ||
+           (s->options.type == RS_SOCKET_DGRAM && rs__socket_state(s) == RS__SOCKET_BOUND);
 }
 
 /* Calls on_readable again on the next iteration (unless a read drains first). */
 static void schedule_redeliver(rs_socket *s)
 {
-    s->redeliver = true;
+    rs__socket_set_flag(s, RS__SF_REDELIVER, true);
     rs__socket_acquire(s);
     if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
         rs__socket_release(s); /* already scheduled */
@@ -59,23 +58,23 @@ static void deliver_readable(rs_socket *s)
 {
     /* Shut down for reading: the data stays unread and unreported
      * (rs_socket_shutdown). */
-    if (!s->on_readable || rs__socket_is_destroyed(s) ||
-        (rs__socket_state(s) & RS__SOCKET_CLOSED) || !can_read(s)) {
+    if (!s->on_readable || rs__socket_is_destroyed(s) || rs__socket_state(s) == RS__SOCKET_CLOSED ||
+        !can_read(s)) {
         return;
     }
     /* A read that fills the buffer during the callback sets it again. */
-    s->redeliver = false;
+    rs__socket_set_flag(s, RS__SF_REDELIVER, false);
     rs__socket_acquire(s);
-    bool outer = s->in_readable;
-    s->in_readable = true;
+    bool outer = rs__socket_flag(s, RS__SF_IN_READABLE);
+    rs__socket_set_flag(s, RS__SF_IN_READABLE, true);
     s->on_readable(s, 0, s->readable_user_data);
-    s->in_readable = outer;
+    rs__socket_set_flag(s, RS__SF_IN_READABLE, outer);
     /* Reads inside the callback only note that the last one filled the
      * buffer; the redelivery is scheduled once, here, if that is still so:
      * a callback that reads until drained (the usual loop) then costs no
      * task, and a datagram socket no task per datagram. */
-    if (s->redeliver && !outer && s->on_readable && !rs__socket_is_destroyed(s) &&
-        !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if (rs__socket_flag(s, RS__SF_REDELIVER) && !outer && s->on_readable &&
+        !rs__socket_is_destroyed(s) && rs__socket_state(s) != RS__SOCKET_CLOSED) {
         schedule_redeliver(s);
     }
     rs__socket_release(s);
@@ -85,7 +84,8 @@ void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
     rs_socket *s = arg;
-    if (status == RS_TASK_STATUS_RUN && s->redeliver && s->readable_pending) {
+    if (status == RS_TASK_STATUS_RUN && rs__socket_flag(s, RS__SF_REDELIVER) &&
+        rs__socket_flag(s, RS__SF_READABLE_PENDING)) {
         deliver_readable(s);
     }
     rs__socket_release(s);
@@ -96,10 +96,10 @@ void rs__socket_readable(rs_socket *s)
     /* Once until drained (docs/readable-events.md): a sign of data while
      * data already reported is unread brings no second callback, so the
      * edge-triggered epoll backend reports what a completion-based one can. */
-    if (s->readable_pending) {
+    if (rs__socket_flag(s, RS__SF_READABLE_PENDING)) {
         return;
     }
-    s->readable_pending = true;
+    rs__socket_set_flag(s, RS__SF_READABLE_PENDING, true);
     deliver_readable(s);
 }
 
@@ -120,7 +120,7 @@ int rs_socket_subscribe_to_readable_events(rs_socket *socket, rs_socket_on_reada
     }
     socket->on_readable = on_readable;
     socket->readable_user_data = user_data;
-    if (socket->readable_pending) {
+    if (rs__socket_flag(socket, RS__SF_READABLE_PENDING)) {
         schedule_redeliver(socket);
     }
     return 0;
@@ -139,22 +139,23 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     }
     size_t n = 0;
     if (rs__backend_socket_read(socket, buffer, len, &n) != 0) {
-        socket->readable_pending = false;
-        socket->redeliver = false;
+        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
+        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
         return -1;
     }
     *amount_read = n;
     /* A datagram read says nothing about the next datagram: only
      * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
     if (socket->options.type == RS_SOCKET_DGRAM || n == len) {
-        if (socket->in_readable) {
-            socket->redeliver = true; /* scheduled when the callback returns */
+        if (rs__socket_flag(socket, RS__SF_IN_READABLE)) {
+            /* scheduled when the callback returns */
+            rs__socket_set_flag(socket, RS__SF_REDELIVER, true);
         } else if (socket->on_readable) {
             schedule_redeliver(socket);
         }
     } else {
-        socket->readable_pending = false;
-        socket->redeliver = false;
+        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
+        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
     }
     return 0;
 }
@@ -194,7 +195,7 @@ static int check_can_write(const rs_socket *socket, size_t len)
     if (check_loop_thread(socket) != 0) {
         return -1;
     }
-    if (!(rs__socket_state(socket) & RS__SOCKET_CONNECTED_WRITE)) {
+    if (!rs__socket_half_open(socket, RS__SOCKET_WRITE_SHUT)) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     if (socket->options.type == RS_SOCKET_DGRAM && len > MAX_DATAGRAM) {
@@ -387,21 +388,22 @@ int rs_socket_shutdown(rs_socket *socket, rs_socket_direction direction)
     if (loop && !rs_event_loop_is_on_thread(loop)) {
         return rs_raise(RS_ERROR_WRONG_THREAD);
     }
-    if (!(rs__socket_state(socket) & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE))) {
+    if (!rs__socket_half_open(socket, RS__SOCKET_READ_SHUT) &&
+        !rs__socket_half_open(socket, RS__SOCKET_WRITE_SHUT)) {
         return rs_raise(RS_ERROR_NOT_CONNECTED);
     }
     if ((direction & RS_SOCKET_DIRECTION_WRITE) &&
         rs__backend_socket_shutdown(socket, RS_SOCKET_DIRECTION_WRITE) != 0) {
         return -1;
     }
-    long clear = 0;
+    long shut = 0;
     if (direction & RS_SOCKET_DIRECTION_READ) {
-        clear |= RS__SOCKET_CONNECTED_READ;
+        shut |= RS__SOCKET_READ_SHUT;
     }
     if (direction & RS_SOCKET_DIRECTION_WRITE) {
-        clear |= RS__SOCKET_CONNECTED_WRITE;
+        shut |= RS__SOCKET_WRITE_SHUT;
     }
-    rs__socket_state_update(socket, clear, 0);
+    rs__socket_update_state_flags(socket, shut, 0);
     return 0;
 }
 
@@ -423,7 +425,7 @@ int rs_socket_unsubscribe_from_readable_events(rs_socket *socket)
     if (check_loop_thread(socket) != 0) {
         return -1;
     }
-    if (!socket->on_readable || (rs__socket_state(socket) & RS__SOCKET_CLOSED)) {
+    if (!socket->on_readable || rs__socket_state(socket) == RS__SOCKET_CLOSED) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     socket->on_readable = NULL;
@@ -507,15 +509,15 @@ int rs_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amo
     size_t n = 0;
     rs_socket_endpoint sender;
     if (rs__backend_socket_read_from(socket, buffer, len, &n, &sender) != 0) {
-        socket->readable_pending = false;
-        socket->redeliver = false;
+        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
+        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
         return -1;
     }
     *amount_read = n;
     *from = sender;
     /* As rs_socket_read: another datagram may wait. */
-    if (socket->in_readable) {
-        socket->redeliver = true;
+    if (rs__socket_flag(socket, RS__SF_IN_READABLE)) {
+        rs__socket_set_flag(socket, RS__SF_REDELIVER, true);
     } else if (socket->on_readable) {
         schedule_redeliver(socket);
     }

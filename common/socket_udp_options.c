@@ -15,7 +15,7 @@
 /* An open IPv4 or IPv6 datagram socket: the only kind with these options. */
 static int check_udp(const rs_socket *socket)
 {
-    if (rs__socket_state(socket) & RS__SOCKET_CLOSED) {
+    if (rs__socket_state(socket) == RS__SOCKET_CLOSED) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
     if (socket->options.type != RS_SOCKET_DGRAM ||

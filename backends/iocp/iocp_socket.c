@@ -709,7 +709,7 @@ int rs__iocp_socket_associate(rs_socket *s, HANDLE handle)
     /* A TCP connection sets its mode before its first read or write
      * (rs__iocp_socket_skip_mode): one that only connects and closes never
      * pays the system call. */
-    bool connection = im->kind == RS__IOCP_TCP && !(rs__socket_state(s) & RS__SOCKET_LISTENING);
+    bool connection = im->kind == RS__IOCP_TCP && rs__socket_state(s) != RS__SOCKET_LISTENING;
     if (!connection) {
         rs__iocp_socket_skip_mode(s);
     }
@@ -734,7 +734,7 @@ int rs__backend_socket_attach(rs_socket *s)
     /* The one read operation a reading socket reuses for its life is
      * allocated here, where a failure still reaches the caller: reposting it
      * after a read drained the socket has nobody to report to. */
-    if (!(rs__socket_state(s) & RS__SOCKET_LISTENING) && !im->read_op) {
+    if (rs__socket_state(s) != RS__SOCKET_LISTENING && !im->read_op) {
         if (im->kind == RS__IOCP_TCP) {
             if (rs__iocp_tcp_new_read_op(s) != 0) {
                 return -1;
@@ -759,8 +759,8 @@ int rs__backend_socket_attach(rs_socket *s)
 
 bool rs__iocp_accepting(const rs_socket *s)
 {
-    long state = rs__socket_state(s);
-    return (state & RS__SOCKET_ACCEPTING) && !(state & RS__SOCKET_CLOSED);
+    long state = rs__socket_state_word(s);
+    return (state & RS__SOCKET_ACCEPTING) && (state & RS__SOCKET_STATE_MASK) != RS__SOCKET_CLOSED;
 }
 
 bool rs__iocp_deliver_accepted(rs_socket *listener, rs_socket *a)

@@ -326,12 +326,12 @@ void rs__iocp_pipe_retry(rs_socket *s)
 int rs__iocp_pipe_attach(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    long state = rs__socket_state(s);
+    enum rs__socket_state state = rs__socket_state(s);
     /* A listener's instances are never associated (see above). */
-    if (state & RS__SOCKET_LISTENING) {
+    if (state == RS__SOCKET_LISTENING) {
         return 0;
     }
-    if (state & RS__SOCKET_CONNECTING) {
+    if (state == RS__SOCKET_CONNECTING) {
         if (im->pipe_busy) {
             rs__iocp_arm_retry(s, BUSY_RETRY_NS);
         } else {

@@ -143,10 +143,10 @@ int rs__iocp_tcp_attach(rs_socket *s)
     if (rs__iocp_socket_associate(s, (HANDLE)im->sock) != 0) {
         return -1;
     }
-    long state = rs__socket_state(s);
-    if (state & RS__SOCKET_CONNECTING) {
+    if (rs__socket_state(s) == RS__SOCKET_CONNECTING) {
         start_connect(s);
-    } else if (state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE)) {
+    } else if (rs__socket_half_open(s, RS__SOCKET_READ_SHUT) ||
+               rs__socket_half_open(s, RS__SOCKET_WRITE_SHUT)) {
         rs__iocp_tcp_post_read(s); /* if it was subscribed before it had its loop */
     }
     return 0;

@@ -316,7 +316,7 @@ int rs__backend_socket_attach(rs_socket *socket)
     struct event *ev = (struct event *)le->event_storage;
     /* A listener: level-triggered reads only, added while accepting
      * (rs__backend_socket_start_accept). */
-    bool listener = (rs__socket_state(socket) & RS__SOCKET_LISTENING) != 0;
+    bool listener = rs__socket_state(socket) == RS__SOCKET_LISTENING;
     short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
     if (event_assign(ev, ll->base, le->fd, what, rs__le_socket_on_event, socket) != 0) {
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
@@ -328,7 +328,7 @@ int rs__backend_socket_attach(rs_socket *socket)
         return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     le->event = ev;
-    if (le->connect_error && (rs__socket_state(socket) & RS__SOCKET_CONNECTING)) {
+    if (le->connect_error && rs__socket_state(socket) == RS__SOCKET_CONNECTING) {
         rs__socket_connect_done(socket, le->connect_error);
     }
     return 0;

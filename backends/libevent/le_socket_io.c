@@ -558,16 +558,15 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
     rs_socket *s = arg;
     struct le_socket *le = s->impl;
     rs__socket_acquire(s);
-    long state = rs__socket_state(s);
-    if (state & RS__SOCKET_CONNECTING) {
+    enum rs__socket_state state = rs__socket_state(s);
+    if (state == RS__SOCKET_CONNECTING) {
         finish_connect(s);
-        state = rs__socket_state(s);
-        if (!(state & (RS__SOCKET_CONNECTED_READ | RS__SOCKET_CONNECTED_WRITE))) {
+        if (rs__socket_state(s) != RS__SOCKET_CONNECTED) {
             goto out;
         }
     }
-    if (state & RS__SOCKET_LISTENING) {
-        if ((what & EV_READ) && (state & RS__SOCKET_ACCEPTING)) {
+    if (state == RS__SOCKET_LISTENING) {
+        if ((what & EV_READ) && (rs__socket_state_word(s) & RS__SOCKET_ACCEPTING)) {
             accept_one(s);
         }
         goto out;
@@ -578,7 +577,7 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
             flush(s);
         }
     }
-    if ((what & EV_READ) && !(rs__socket_state(s) & RS__SOCKET_CLOSED)) {
+    if ((what & EV_READ) && rs__socket_state(s) != RS__SOCKET_CLOSED) {
         rs__socket_readable(s);
     }
 out:
