@@ -597,6 +597,17 @@ void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket
 #endif
 }
 
+bool rs__sockaddr_ipv4(const struct sockaddr *sa, size_t len, uint8_t address[4], uint16_t *port)
+{
+    if (sa->sa_family != AF_INET || len < sizeof(struct sockaddr_in)) {
+        return false;
+    }
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+    memcpy(address, &sin->sin_addr, 4);
+    *port = ntohs(sin->sin_port);
+    return true;
+}
+
 void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
                             rs_socket_endpoint *out)
 {

@@ -64,6 +64,9 @@ size_t rs__format_ipv4(const uint8_t address[4], char out[16]);
 int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
                                struct sockaddr_storage *out, size_t *len);
 void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
+/* An IPv4 socket address (len bytes of sa): its address (network order)
+ * and port, true; false for any other family. Any thread. */
+bool rs__sockaddr_ipv4(const struct sockaddr *sa, size_t len, uint8_t address[4], uint16_t *port);
 /* Room for an IPv4 or IPv6 socket address (a sockaddr_in6 is 28 bytes on
  * every supported system; address.c checks it), aligned for either, so that
  * a request can carry its destination without the system's headers. */

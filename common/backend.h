@@ -1,8 +1,19 @@
 /*
- * The backend contract: every function a backend (backends/iocp,
- * backends/libevent) defines, and nothing else. common/ calls these; a
- * backend calls back into common/ only through the internal headers of
- * common/. Each backend compiles exactly this list.
+ * The seam between common/ and a backend (backends/iocp, backends/libevent),
+ * in both directions (docs/backend-contract.md):
+ *
+ * - down: the rs__backend_* functions every backend defines and common/
+ *   calls;
+ * - up: the few functions common/ offers a backend (the "offered by
+ *   common/" sections below, and the utilities listed at the end).
+ *
+ * A backend uses no other function of common/ (scripts/check_seam.py,
+ * the `seam` test, fails the build otherwise), writes no field of a
+ * common/ record (it reads options, loop and impl, and reports everything
+ * else through these calls) and calls no rs_socket_* / rs_pipe_* function
+ * of the public API. An upcall never calls the backend again: the backend
+ * finishes its own work (closing the OS socket of a failed connect,
+ * stopping after a listener error) before it reports.
  *
  * Threading: "loop thread" means the thread running the loop (or the thread
  * destroying it); "any thread" functions must be safe concurrently with the
@@ -10,6 +21,9 @@
  */
 #ifndef RS_COMMON_BACKEND_H
 #define RS_COMMON_BACKEND_H
+
+#include "pipe_impl.h"
+#include "socket_impl.h"
 
 #include <reseau/event_loop.h>
 #include <reseau/pipe.h>
@@ -51,8 +65,7 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns);
 /* ---- pipes ----
  * common/pipe.c validates arguments, threads and states, keeps the readable
  * rules and delivers every callback; the backend moves bytes and reports
- * back through common/pipe_impl.h (rs__pipe_write_done,
- * rs__pipe_read_end_on_event, rs__pipe_*_end_on_closed). Except for open,
+ * back through the rs__pipe_* calls offered below. Except for open,
  * these run on the end's loop thread, and never after the end's close.
  */
 struct rs__pipe_write_req;
@@ -84,10 +97,10 @@ void rs__backend_pipe_write_end_close(rs_pipe_write_end *write_end);
 
 /* ---- sockets ----
  *
- * common/socket.c validates every call (arguments, state, thread) before it
+ * common/socket.c validates every call (thread, arguments, state) before it
  * reaches these, keeps the state machine and delivers every user callback;
  * a backend does the OS work and reports completions through the rs__socket_*
- * calls of common/socket_impl.h. "No loop" means the socket has no loop yet
+ * calls offered below. "No loop" means the socket has no loop yet
  * and the (single) calling thread owns it.
  */
 struct rs__socket_write;
@@ -141,11 +154,13 @@ int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction
  * report, and ends every queued write with rs__socket_write_done(
  * RS_ERROR_SOCKET_CLOSED). Loop thread (or no loop). Idempotent. */
 void rs__backend_socket_close(rs_socket *socket);
-/* Reads the local address of a connected socket whose backend left it to be
- * asked for (socket->local_lazy) into socket->local / local_raw. common/
- * calls it under socket->lock, from any thread, while the OS socket is
- * open. A backend that never sets local_lazy may only raise. */
-int rs__backend_socket_resolve_local(rs_socket *socket);
+/* Reads the local address of a connected IPv4 or IPv6 socket whose local
+ * address was left to be asked for (rs__socket_set_local_lazy, or an
+ * accepted socket the backend gave no local address) into *out, *len bytes.
+ * common/ calls it under socket->lock, from any thread, while the OS socket
+ * is open, and stores the result. Raises the mapped OS error. */
+int rs__backend_socket_resolve_local(const rs_socket *socket, struct rs__sockaddr_ip *out,
+                                     size_t *len);
 /* Applies options to the open OS socket (type and domain unchanged). */
 int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options);
 /* Reads TCP_NODELAY back from the OS. */
@@ -164,6 +179,113 @@ void rs__backend_socket_unsubscribe(rs_socket *socket);
  * the mapped OS error. common/ calls it only while no write is queued.
  * Loop thread. */
 int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t *written);
+
+/* ---- pipes: offered by common/ ---- */
+
+/* The backend finished req (error 0, or its RS_ERROR_* code; req->written
+ * says how much went out). Loop thread; may be called from inside
+ * rs__backend_pipe_write: the callback still runs later, from a task. */
+void rs__pipe_write_done(rs_pipe_write_end *write_end, struct rs__pipe_write_req *req, int error);
+/* New data, or the write end went away: the backend saw a sign that the
+ * readable state may have changed. Loop thread, never inside a call of the
+ * user. */
+void rs__pipe_read_end_on_event(rs_pipe_read_end *read_end);
+/* After rs__backend_pipe_*_close: the backend holds nothing of the end any
+ * more (every operation it had in flight completed). Loop thread; may be
+ * called from inside the close. */
+void rs__pipe_read_end_on_closed(rs_pipe_read_end *read_end);
+void rs__pipe_write_end_on_closed(rs_pipe_write_end *write_end);
+
+/* ---- sockets: offered by common/ ----
+ * Loop thread unless said otherwise. A backend reads the state with
+ * rs__socket_state (socket_impl.h, inline) and holds a socket across a
+ * callback with rs__socket_acquire / rs__socket_release (inline; the last
+ * release frees it, calling rs__backend_socket_clean_up). */
+
+/* A socket the backend accepted on listener, for rs__socket_accepted: the
+ * listener's options, CONNECTED, no loop, impl the backend's state. Its
+ * local address is set when common/ knows it (a Unix socket's or pipe's
+ * name, a listener bound to one IPv4 address), else left to the backend
+ * (rs__socket_set_local, or rs__backend_socket_resolve_local when first
+ * asked for); its remote one is the backend's to set (rs__socket_set_remote;
+ * the listener's name for LOCAL). NULL with the error raised (impl is then
+ * the backend's to free). */
+rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
+/* Frees a socket of rs__socket_new_accepted that was never delivered (the
+ * backend's own discard: accepting stopped, the listener closed) and
+ * returns its impl, which the backend then closes and frees itself. */
+void *rs__socket_discard_accepted(rs_socket *socket);
+/* True while the listener accepts (started, not stopped, not closed, not
+ * destroyed): the backend asks this before it hands a connection or an
+ * error to rs__socket_accepted, and discards the connection otherwise. */
+bool rs__socket_accepting(const rs_socket *listener);
+/* Delivers one accept result to the listener's callback (while
+ * rs__socket_accepting), by the rule of rs__accept_error_kind: a connection
+ * error is not delivered, a shortage only the first time in a row, a
+ * listener error ends accepting (the backend stops accepting before it
+ * reports one). Takes new_socket. Returns true while the listener still
+ * accepts afterwards (the callback may stop, close or destroy it; the
+ * caller must hold a reference). */
+bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket);
+
+/* What an accept error means for the listener (the rule both backends follow,
+ * docs/sockets.md "Accept errors"). */
+enum rs__accept_error_kind {
+    /* The pending connection is gone (the client reset or gave up before it
+     * was accepted): skipped without a report, accepting goes on at once. */
+    RS__ACCEPT_ERROR_CONNECTION,
+    /* Out of handles or memory: reported once per shortage, accepting goes
+     * on after a back-off (rs__socket_accept_back_off). */
+    RS__ACCEPT_ERROR_SHORTAGE,
+    /* The listener itself failed: reported, accepting ends. */
+    RS__ACCEPT_ERROR_LISTENER,
+};
+/* Any thread; raises nothing. */
+enum rs__accept_error_kind rs__accept_error_kind(int error_code);
+/* For a backend that met a shortage and stopped asking the OS for
+ * connections: rs__backend_socket_start_accept is called again after a delay
+ * that grows from RS__ACCEPT_RETRY_MIN_MS to RS__ACCEPT_RETRY_MAX_MS while
+ * the shortage lasts, unless accepting stopped meanwhile. */
+void rs__socket_accept_back_off(rs_socket *listener);
+/* For a backend whose attempt to accept got its resources again (a
+ * descriptor from accept(2), a socket for AcceptEx): the shortage is over,
+ * the next one is reported again. */
+void rs__socket_accept_shortage_over(rs_socket *listener);
+#define RS__ACCEPT_RETRY_MIN_MS 10u
+#define RS__ACCEPT_RETRY_MAX_MS 100u
+
+/* The connect finished: error 0 (connected; the backend set the addresses
+ * it knows) or a code, after the backend closed the OS socket itself (what
+ * rs__backend_socket_close does; common/ does not call it for this). Ignored
+ * once the connect is no longer pending (closed, timed out). May be called
+ * from rs__backend_socket_attach. */
+void rs__socket_connect_done(rs_socket *socket, int error_code);
+
+/* The OS reported readability (new data, end of stream or an error). */
+void rs__socket_readable(rs_socket *socket);
+
+/* The backend finished with a write: error 0 (written in full) or a code.
+ * Queues the completion for the loop's next iteration (a deferred
+ * completion, not a task); never calls the user directly. */
+void rs__socket_write_done(struct rs__socket_write *req, int error_code);
+/* Counts n more bytes of req written and moves its buffer cursor past them. */
+void rs__socket_write_advance(struct rs__socket_write *req, size_t n);
+
+/* The socket's addresses, from the OS's form (len bytes of sa). Any thread
+ * before the socket has a loop, then the loop thread. set_local marks the
+ * local address known; set_local_path sets a Unix socket's or pipe's path
+ * ("" for an unnamed end); set_local_lazy marks it known but left to
+ * rs__backend_socket_resolve_local on first use (a connected IP socket);
+ * set_remote stores the peer's (common/ decides when it is reported). */
+void rs__socket_set_local(rs_socket *socket, const struct sockaddr *sa, size_t len);
+void rs__socket_set_local_path(rs_socket *socket, const char *path);
+void rs__socket_set_local_lazy(rs_socket *socket);
+void rs__socket_set_remote(rs_socket *socket, const struct sockaddr *sa, size_t len);
+
+/* Fault injection: true when a test asked the next option application to
+ * fail; the backend calls it first thing where it applies options and then
+ * raises RS_ERROR_SOCKET_OPTION. Any thread. */
+bool rs__socket_take_option_fault(void);
 
 /* ---- UDP options (common/socket_udp_options.c validates: an open IPv4 or
  * IPv6 datagram socket, values in range, addresses of its family) ---- */
@@ -199,5 +321,22 @@ int rs__backend_socket_set_membership(rs_socket *socket,
 /* Sets the outgoing multicast interface of membership (group unused). */
 int rs__backend_socket_set_multicast_interface(rs_socket *socket,
                                                const struct rs__udp_membership *membership);
+
+/* ---- utilities common/ offers every backend ----
+ * Declared in their own headers; scripts/check_seam.py reads the names
+ * after "seam:" as part of this seam.
+ * seam: rs_raise rs_last_error rs_error_name (reseau/common.h: errors)
+ * seam: rs__log rs__log_level (log.h: RS__LOG)
+ * seam: rs__mem_acquire rs__mem_calloc rs__mem_release (alloc.h)
+ * seam: rs__clock_now_ns (clock.h)
+ * seam: rs__mutex_lock rs__mutex_unlock rs__thread_sigpipe_blocked (thread.h)
+ * seam: rs__socket_free (socket_impl.h: behind rs__socket_release)
+ * seam: rs__endpoint_from_sockaddr rs__sockaddr_from_endpoint (address.h)
+ * seam: rs__network_interface_index (address.h)
+ * seam: rs_task_init rs_event_loop_schedule_now rs_event_loop_schedule_at
+ * seam: rs_event_loop_cancel_task rs_event_loop_now rs_event_loop_is_on_thread
+ * seam: rs_pipe_unique_name (the backend's own tasks and pipe names)
+ * seam: rs__event_loop_defer (event_loop_impl.h: deferred completions)
+ */
 
 #endif

@@ -81,18 +81,8 @@ struct rs_pipe_write_end {
     void *spare_reqs;    /* delivered requests kept for the next writes (alloc.h) */
 };
 
-/* The backend finished req (error 0, or its RS_ERROR_* code; req->written
- * says how much went out). Loop thread; may be called from inside
- * rs__backend_pipe_write: the callback still runs later, from a task. */
-void rs__pipe_write_done(rs_pipe_write_end *write_end, struct rs__pipe_write_req *req, int error);
-/* New data, or the write end went away: the backend saw a sign that the
- * readable state may have changed. Loop thread, never inside a call of the
- * user. */
-void rs__pipe_read_end_on_event(rs_pipe_read_end *read_end);
-/* After rs__backend_pipe_*_close: the backend holds nothing of the end any
- * more (every operation it had in flight completed). Loop thread; may be
- * called from inside the close. */
-void rs__pipe_read_end_on_closed(rs_pipe_read_end *read_end);
-void rs__pipe_write_end_on_closed(rs_pipe_write_end *write_end);
+/* The calls a backend makes into common/ for its pipes (rs__pipe_write_done,
+ * rs__pipe_read_end_on_event, rs__pipe_*_end_on_closed) are part of the
+ * seam: common/backend.h. */
 
 #endif

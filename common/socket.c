@@ -203,13 +203,42 @@ rs_socket *rs_socket_new(const rs_socket_options *options)
     return s;
 }
 
+/*
+ * Both addresses of a connection count as known from the start. Its local
+ * one: a Unix socket or named pipe has the listener's one name (reported
+ * for both ends, as the connecting side names the path it connected to); a
+ * listener bound to one IPv4 address gives every connection that address
+ * and port; otherwise the backend either sets it or leaves it to
+ * rs__backend_socket_resolve_local.
+ */
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
 {
     rs_socket *s = socket_alloc(&listener->options, RS__SOCKET_CONNECTED);
-    if (s) {
-        s->impl = impl;
+    if (!s) {
+        return NULL;
+    }
+    s->impl = impl;
+    s->local_known = true;
+    s->remote_known = true;
+    const struct rs__raw_endpoint *bound = &listener->local_raw;
+    if (listener->options.domain == RS_SOCKET_LOCAL) {
+        s->local = listener->local;
+        s->remote = listener->local;
+    } else if (bound->family == 4 && memcmp(bound->address, "\0\0\0\0", 4) != 0) {
+        s->local_raw = *bound;
+    } else {
+        s->local_lazy = true; /* no other thread knows s yet */
     }
     return s;
+}
+
+void *rs__socket_discard_accepted(rs_socket *s)
+{
+    void *impl = s->impl;
+    s->impl = NULL;
+    rs__spares_release_all(&s->spare_writes, &s->spare_count);
+    socket_free_unused(s);
+    return impl;
 }
 
 /* ---- running on the loop thread ---- */
@@ -292,6 +321,8 @@ static void cancel_timeout(rs_socket *s)
     }
 }
 
+static int resolve_local_locked(rs_socket *s);
+
 /* Reads a lazy local address before the OS socket goes, so that it can
  * still be asked for after the close. */
 static void settle_local(rs_socket *s)
@@ -301,7 +332,7 @@ static void settle_local(rs_socket *s)
     }
     rs__mutex_lock(&s->lock);
     if (s->local_lazy) {
-        if (rs__backend_socket_resolve_local(s) != 0) {
+        if (resolve_local_locked(s) != 0) {
             s->local_known = false;
         }
         RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
@@ -321,16 +352,11 @@ static void release_handle(rs_socket *s)
     rs__mutex_unlock(&s->lock);
 }
 
-/* Releases the OS socket and everything registered on the loop for it.
- * Loop thread (or no loop). */
-static void release_os(rs_socket *s)
+/* Releases what common/ holds for an open socket whose OS socket is gone:
+ * the state becomes CLOSED, and the tasks, the loop's load and the handle
+ * count go. Loop thread (or no loop). */
+static void release_common(rs_socket *s, enum rs__socket_state state)
 {
-    enum rs__socket_state state = rs__socket_state(s);
-    if (state == RS__SOCKET_CLOSED) {
-        return;
-    }
-    settle_local(s);
-    rs__backend_socket_close(s);
     rs__socket_set_state(s, RS__SOCKET_CLOSED);
     rs__socket_set_flag(s, RS__SF_REDELIVER, false);
     if (s->loop) {
@@ -345,6 +371,19 @@ static void release_os(rs_socket *s)
         rs__event_loop_add_load(s->loop, -1);
     }
     release_handle(s);
+}
+
+/* Releases the OS socket and everything registered on the loop for it.
+ * Loop thread (or no loop). */
+static void release_os(rs_socket *s)
+{
+    enum rs__socket_state state = rs__socket_state(s);
+    if (state == RS__SOCKET_CLOSED) {
+        return;
+    }
+    settle_local(s);
+    rs__backend_socket_close(s);
+    release_common(s, state);
 }
 
 static int close_now(rs_socket *s, enum rs__call_mode mode)
@@ -477,6 +516,61 @@ static void endpoint_text(const rs_socket_endpoint *text, const struct rs__raw_e
     out->port = raw->port;
 }
 
+/* An IPv4 address stays binary until asked for (socket_impl.h); any other
+ * is turned into text now. */
+static void store_endpoint(const struct sockaddr *sa, size_t len, rs_socket_endpoint *text,
+                           struct rs__raw_endpoint *raw)
+{
+    if (rs__sockaddr_ipv4(sa, len, raw->address, &raw->port)) {
+        raw->family = 4;
+        return;
+    }
+    raw->family = 0;
+    rs__endpoint_from_sockaddr(sa, len, text);
+}
+
+void rs__socket_set_local(rs_socket *s, const struct sockaddr *sa, size_t len)
+{
+    store_endpoint(sa, len, &s->local, &s->local_raw);
+    RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
+    s->local_known = true;
+}
+
+void rs__socket_set_local_path(rs_socket *s, const char *path)
+{
+    memset(&s->local, 0, sizeof s->local);
+    memset(&s->local_raw, 0, sizeof s->local_raw);
+    size_t n = strlen(path);
+    if (n >= sizeof s->local.address) {
+        n = sizeof s->local.address - 1;
+    }
+    memcpy(s->local.address, path, n);
+    s->local_known = true;
+}
+
+void rs__socket_set_local_lazy(rs_socket *s)
+{
+    s->local_known = true;
+    RS__ATOMIC_STORE_BOOL(&s->local_lazy, true);
+}
+
+void rs__socket_set_remote(rs_socket *s, const struct sockaddr *sa, size_t len)
+{
+    store_endpoint(sa, len, &s->remote, &s->remote_raw);
+}
+
+/* Under s->lock, local_lazy set: asks the backend for the address. */
+static int resolve_local_locked(rs_socket *s)
+{
+    struct rs__sockaddr_ip ss;
+    size_t len = 0;
+    if (rs__backend_socket_resolve_local(s, &ss, &len) != 0) {
+        return -1;
+    }
+    store_endpoint((const struct sockaddr *)ss.u.bytes, len, &s->local, &s->local_raw);
+    return 0;
+}
+
 int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out)
 {
     if (!socket || !out) {
@@ -492,7 +586,7 @@ int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out
         rs_socket *s = (rs_socket *)socket;
         rs__mutex_lock(&s->lock);
         if (s->local_lazy) {
-            if (rs__backend_socket_resolve_local(s) != 0) {
+            if (resolve_local_locked(s) != 0) {
                 rs__mutex_unlock(&s->lock);
                 return -1;
             }
@@ -624,7 +718,7 @@ enum rs__accept_error_kind rs__accept_error_kind(int error_code)
     }
 }
 
-static bool still_accepting(const rs_socket *s)
+bool rs__socket_accepting(const rs_socket *s)
 {
     return (rs__socket_state_word(s) & RS__SOCKET_ACCEPTING) && !rs__socket_is_destroyed(s);
 }
@@ -633,7 +727,7 @@ static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
     rs_socket *s = arg;
-    if (status == RS_TASK_STATUS_RUN && still_accepting(s) &&
+    if (status == RS_TASK_STATUS_RUN && rs__socket_accepting(s) &&
         rs__backend_socket_start_accept(s) != 0) {
         RS__LOG(RS_LOG_ERROR, "accepting could not resume: %s", rs_error_name(rs_last_error()));
     }
@@ -668,13 +762,8 @@ void rs__socket_accept_shortage_over(rs_socket *listener)
 
 bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket)
 {
-    if (!(rs__socket_state_word(listener) & RS__SOCKET_ACCEPTING) ||
-        rs__socket_is_destroyed(listener)) {
-        if (new_socket) {
-            rs_socket_destroy(new_socket);
-        }
-        return false;
-    }
+    /* The backend asked rs__socket_accepting first: accepting goes on. */
+    assert(rs__socket_accepting(listener));
     if (error_code != 0) {
         switch (rs__accept_error_kind(error_code)) {
         case RS__ACCEPT_ERROR_CONNECTION:
@@ -691,13 +780,13 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
             RS__LOG(RS_LOG_WARN, "accepting short of resources: %s", rs_error_name(error_code));
             break;
         case RS__ACCEPT_ERROR_LISTENER:
+            /* The backend stopped accepting before it reported. */
             rs__socket_update_state_flags(listener, 0, RS__SOCKET_ACCEPTING);
-            rs__backend_socket_stop_accept(listener);
             break;
         }
     }
     listener->on_accept(listener, error_code, new_socket, listener->accept_user_data);
-    return still_accepting(listener);
+    return rs__socket_accepting(listener);
 }
 
 /* ---- client ---- */
@@ -715,6 +804,8 @@ static void connect_lost_loop(rs_socket *s)
     }
 }
 
+static void connect_finish(rs_socket *s, int error_code, bool os_closed);
+
 static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
@@ -722,7 +813,7 @@ static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status)
     if (rs__socket_flag(s, RS__SF_TIMEOUT_ARMED)) {
         rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, false);
         if (status == RS_TASK_STATUS_RUN) {
-            rs__socket_connect_done(s, RS_ERROR_TIMEOUT);
+            connect_finish(s, RS_ERROR_TIMEOUT, false);
         } else {
             connect_lost_loop(s);
         }
@@ -751,14 +842,14 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status)
                               rs_event_loop_now(s->loop) + (uint64_t)ms * 1000000u);
     if (!rs__socket_flag(s, RS__SF_ATTACHED)) {
         if (rs__backend_socket_attach(s) != 0) {
-            rs__socket_connect_done(s, rs_last_error());
+            connect_finish(s, rs_last_error(), false);
             rs__socket_release(s);
             return;
         }
         rs__socket_set_flag(s, RS__SF_ATTACHED, true);
     }
     if (s->options.type == RS_SOCKET_DGRAM) {
-        rs__socket_connect_done(s, 0);
+        connect_finish(s, 0, false);
     }
     rs__socket_release(s);
 }
@@ -804,7 +895,9 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     return 0;
 }
 
-void rs__socket_connect_done(rs_socket *s, int error_code)
+/* Ends a pending connect: connected (error_code 0) or failed, the OS
+ * socket then closed here unless the backend closed it (os_closed). */
+static void connect_finish(rs_socket *s, int error_code, bool os_closed)
 {
     if (!rs__socket_flag(s, RS__SF_CONNECT_PENDING)) {
         return;
@@ -817,6 +910,8 @@ void rs__socket_connect_done(rs_socket *s, int error_code)
         rs__mutex_lock(&s->lock);
         count_handle_locked(s);
         rs__mutex_unlock(&s->lock);
+    } else if (os_closed) {
+        release_common(s, RS__SOCKET_CONNECTING);
     } else {
         release_os(s);
     }
@@ -825,6 +920,11 @@ void rs__socket_connect_done(rs_socket *s, int error_code)
         s->on_connect(s, error_code, s->connect_user_data);
         rs__socket_release(s);
     }
+}
+
+void rs__socket_connect_done(rs_socket *s, int error_code)
+{
+    connect_finish(s, error_code, error_code != 0);
 }
 
 /* ---- I/O ---- */

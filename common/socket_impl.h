@@ -234,66 +234,13 @@ static inline void rs__socket_set_flag(rs_socket *socket, unsigned flag, bool on
     socket->flags = (uint16_t)(on ? socket->flags | flag : socket->flags & ~flag);
 }
 
-/* ---- calls from a backend (loop thread) ---- */
-
-/*
- * A socket the backend accepted on listener: created with the listener's
- * options, connected in both directions and without a loop; impl is the
- * backend's state. NULL with the error raised (impl is then the backend's to
- * free).
- */
-rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
-/* Delivers one accept result to the listener's callback, by the rule of
- * rs__accept_error_kind: a connection error is not delivered, a shortage only
- * the first time in a row. Returns true while the listener still accepts
- * afterwards (the callback may stop, close or destroy it; the caller must
- * hold a reference). */
-bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket);
-
-/* What an accept error means for the listener (the rule both backends follow,
- * docs/sockets.md "Accept errors"). */
-enum rs__accept_error_kind {
-    /* The pending connection is gone (the client reset or gave up before it
-     * was accepted): skipped without a report, accepting goes on at once. */
-    RS__ACCEPT_ERROR_CONNECTION,
-    /* Out of handles or memory: reported once per shortage, accepting goes
-     * on after a back-off (rs__socket_accept_back_off). */
-    RS__ACCEPT_ERROR_SHORTAGE,
-    /* The listener itself failed: reported, accepting ends. */
-    RS__ACCEPT_ERROR_LISTENER,
-};
-enum rs__accept_error_kind rs__accept_error_kind(int error_code);
-/* For a backend that met a shortage and stopped asking the OS for
- * connections: rs__backend_socket_start_accept is called again after a delay
- * that grows from RS__ACCEPT_RETRY_MIN_MS to RS__ACCEPT_RETRY_MAX_MS while
- * the shortage lasts, unless accepting stopped meanwhile. Loop thread. */
-void rs__socket_accept_back_off(rs_socket *listener);
-/* For a backend whose attempt to accept got its resources again (a
- * descriptor from accept(2), a socket for AcceptEx): the shortage is over,
- * the next one is reported again. Loop thread. */
-void rs__socket_accept_shortage_over(rs_socket *listener);
-#define RS__ACCEPT_RETRY_MIN_MS 10u
-#define RS__ACCEPT_RETRY_MAX_MS 100u
-
-/* The connect finished: error 0 (connected) or a code (common/ then closes
- * the OS socket through rs__backend_socket_close). */
-void rs__socket_connect_done(rs_socket *socket, int error_code);
-
-/* The OS reported readability (new data, end of stream or an error). */
-void rs__socket_readable(rs_socket *socket);
-
-/* The backend finished with a write: error 0 (written in full) or a code.
- * Queues the completion for the loop's next iteration (a deferred
- * completion, not a task); never calls the user directly. Loop thread. */
-void rs__socket_write_done(struct rs__socket_write *req, int error_code);
-/* Counts n more bytes of req written and moves its buffer cursor past them. */
-void rs__socket_write_advance(struct rs__socket_write *req, size_t n);
+/* The calls a backend makes into common/ for its sockets (accepted
+ * connections, connect and write completions, readability, addresses) are
+ * part of the seam: common/backend.h. */
 
 /* ---- fault injection (tests) ----
  * The next `count` option applications fail as if the OS had refused the
- * option; a backend calls rs__socket_take_option_fault() first thing when it
- * applies options and raises RS_ERROR_SOCKET_OPTION when it returns true. */
+ * option (rs__socket_take_option_fault, common/backend.h). */
 void rs__socket_inject_option_faults(long count);
-bool rs__socket_take_option_fault(void);
 
 #endif

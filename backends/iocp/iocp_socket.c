@@ -358,20 +358,24 @@ static void cancel_writes(rs_socket *s)
 
 /* ---- addresses ---- */
 
-void rs__iocp_endpoint_from_sockaddr(const struct sockaddr *sa, rs_socket_endpoint *ep)
+int rs__iocp_getsockname(SOCKET sock, SOCKADDR_STORAGE *ss, int *len)
 {
-    rs__endpoint_from_sockaddr(sa, sizeof(SOCKADDR_STORAGE), ep);
-}
-
-int rs__iocp_local_endpoint(SOCKET sock, rs_socket_endpoint *ep)
-{
-    SOCKADDR_STORAGE ss;
-    int len = (int)sizeof ss;
-    memset(&ss, 0, sizeof ss);
-    if (getsockname(sock, (struct sockaddr *)&ss, &len) != 0) {
+    *len = (int)sizeof *ss;
+    memset(ss, 0, sizeof *ss);
+    if (getsockname(sock, (struct sockaddr *)ss, len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
-    rs__iocp_endpoint_from_sockaddr((struct sockaddr *)&ss, ep);
+    return 0;
+}
+
+int rs__iocp_set_local_from_socket(rs_socket *s, SOCKET sock)
+{
+    SOCKADDR_STORAGE ss;
+    int len = 0;
+    if (rs__iocp_getsockname(sock, &ss, &len) != 0) {
+        return -1;
+    }
+    rs__socket_set_local(s, (const struct sockaddr *)&ss, (size_t)len);
     return 0;
 }
 
@@ -636,7 +640,7 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
     im->bound = true;
-    return rs__iocp_local_endpoint(im->sock, &s->local);
+    return rs__iocp_set_local_from_socket(s, im->sock);
 }
 
 int rs__backend_socket_listen(rs_socket *s, int backlog)
@@ -759,8 +763,21 @@ int rs__backend_socket_attach(rs_socket *s)
 
 bool rs__iocp_accepting(const rs_socket *s)
 {
-    long state = rs__socket_state_word(s);
-    return (state & RS__SOCKET_ACCEPTING) && (state & RS__SOCKET_STATE_MASK) != RS__SOCKET_CLOSED;
+    return rs__socket_accepting(s);
+}
+
+bool rs__iocp_accept_failed(rs_socket *s, int error)
+{
+    if (rs__accept_error_kind(error) == RS__ACCEPT_ERROR_LISTENER) {
+        rs__backend_socket_stop_accept(s); /* accepting ends: stopped before the report */
+    }
+    return rs__socket_accepted(s, error, NULL);
+}
+
+void rs__iocp_connect_failed(rs_socket *s, int error)
+{
+    rs__backend_socket_close(s); /* the OS socket goes before the report */
+    rs__socket_connect_done(s, error);
 }
 
 bool rs__iocp_deliver_accepted(rs_socket *listener, rs_socket *a)
@@ -809,7 +826,7 @@ void rs__iocp_accept_task(rs_task *task, void *arg, rs_task_status status)
         }
         int error = im->accept_error;
         im->accept_error = 0;
-        if (error && rs__iocp_accepting(s) && !rs__socket_accepted(s, error, NULL)) {
+        if (error && rs__iocp_accepting(s) && !rs__iocp_accept_failed(s, error)) {
             rs__socket_release(s);
             return;
         }
@@ -930,7 +947,8 @@ int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
 
 /* ---- close and state ---- */
 
-/* Destroys the accepted sockets nobody took. */
+/* Closes the accepted sockets nobody took: never delivered, they have no
+ * loop, and nothing of them is in flight. */
 static void drop_ready(struct rs__iocp_socket *im)
 {
     rs_socket *a = im->ready_head;
@@ -939,7 +957,8 @@ static void drop_ready(struct rs__iocp_socket *im)
         struct rs__iocp_socket *aim = a->impl;
         rs_socket *next = aim->ready_next;
         aim->ready_next = NULL;
-        rs_socket_destroy(a);
+        rs__backend_socket_close(a);
+        impl_free(rs__socket_discard_accepted(a));
         a = next;
     }
 }
@@ -1047,11 +1066,20 @@ int rs__backend_socket_get_tcp_nodelay(const rs_socket *s, bool *on)
     return 0;
 }
 
-int rs__backend_socket_resolve_local(rs_socket *s)
+int rs__backend_socket_resolve_local(const rs_socket *s, struct rs__sockaddr_ip *out, size_t *len)
 {
-    /* Local addresses are read when each connection is made: never lazy. */
-    (void)s;
-    return rs_raise(RS_ERROR_INVALID_STATE);
+    const struct rs__iocp_socket *im = s->impl;
+    SOCKADDR_STORAGE ss;
+    int ss_len = 0;
+    if (im->kind == RS__IOCP_PIPE || rs__iocp_getsockname(im->sock, &ss, &ss_len) != 0) {
+        return im->kind == RS__IOCP_PIPE ? rs_raise(RS_ERROR_INVALID_STATE) : -1;
+    }
+    if ((size_t)ss_len > sizeof out->u.bytes) {
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    memcpy(out->u.bytes, &ss, (size_t)ss_len);
+    *len = (size_t)ss_len;
+    return 0;
 }
 
 int rs__backend_socket_get_error(rs_socket *s)

@@ -33,7 +33,7 @@
 
 #include "iocp_backend.h"
 
-#include "../../common/socket_impl.h"
+#include "../../common/backend.h"
 
 #include <ws2tcpip.h>
 
@@ -254,7 +254,11 @@ int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *options);
 /* rs__endpoint_from_sockaddr (common/address.h) for a socket address whose
  * length the caller does not carry (GetAcceptExSockaddrs' results, a
  * SOCKADDR_STORAGE): the family decides how much is read. */
-void rs__iocp_endpoint_from_sockaddr(const struct sockaddr *sa, rs_socket_endpoint *ep);
+/* getsockname into ss (zeroed first), *len its length; raises the mapped
+ * error. */
+int rs__iocp_getsockname(SOCKET sock, SOCKADDR_STORAGE *ss, int *len);
+/* getsockname of sock as the socket's local address (rs__socket_set_local). */
+int rs__iocp_set_local_from_socket(rs_socket *socket, SOCKET sock);
 /* A new impl of kind with no handle yet, or NULL (raised). */
 struct rs__iocp_socket *rs__iocp_socket_impl_new(enum rs__iocp_kind kind);
 /* Prepares the impl's tasks once socket->impl is set. */
@@ -266,10 +270,14 @@ SOCKET rs__iocp_socket_open(rs_socket_domain domain, rs_socket_type type);
  * NULL (raised). */
 rs_socket *rs__iocp_socket_new_accepted(rs_socket *listener, struct rs__iocp_socket *im);
 /* Reads sock's local address into ep. */
-int rs__iocp_local_endpoint(SOCKET sock, rs_socket_endpoint *ep);
 
 /* Whether the listener accepts (and is open). */
 bool rs__iocp_accepting(const rs_socket *listener);
+/* Reports an accept error to common/ (rs__socket_accepted), having stopped
+ * accepting first when the error ends it. Returns rs__socket_accepted's. */
+bool rs__iocp_accept_failed(rs_socket *listener, int error);
+/* Reports a failed connect to common/ after closing the OS socket. */
+void rs__iocp_connect_failed(rs_socket *socket, int error);
 /* Queues an accepted socket, or delivers it now if nothing waits before it.
  * Returns false once the listener no longer accepts. */
 bool rs__iocp_deliver_accepted(rs_socket *listener, rs_socket *accepted);

@@ -101,8 +101,7 @@ int rs__iocp_pipe_bind(rs_socket *s, const rs_socket_endpoint *local)
         return -1;
     }
     im->idle_instances = op;
-    s->local = *local;
-    s->local.port = 0;
+    rs__socket_set_local_path(s, local->address);
     return 0;
 }
 
@@ -182,7 +181,7 @@ int rs__iocp_pipe_start_accept(rs_socket *s)
             op->next = NULL;
         } else if (!(op = new_instance(im, false))) {
             if (im->accepts_posted == 0) {
-                rs__socket_accepted(s, rs_last_error(), NULL);
+                rs__iocp_accept_failed(s, rs_last_error());
             }
             return 0;
         }
@@ -191,29 +190,18 @@ int rs__iocp_pipe_start_accept(rs_socket *s)
     return 0;
 }
 
+/* A pipe has one name: both ends report it, as the connecting side names
+ * the path it connected to (rs__socket_new_accepted). */
 static rs_socket *wrap_instance(rs_socket *listener, HANDLE pipe)
 {
-    struct rs__iocp_socket *im = rs__iocp_socket_impl_new(RS__IOCP_PIPE);
-    if (!im) {
+    struct rs__iocp_socket *im = NULL;
+    if (rs__iocp_apply_options(INVALID_SOCKET, &listener->options) != 0 ||
+        !(im = rs__iocp_socket_impl_new(RS__IOCP_PIPE))) {
         CloseHandle(pipe);
         return NULL;
     }
     im->pipe = pipe;
-    rs_socket *a = rs__iocp_socket_new_accepted(listener, im);
-    if (!a) {
-        return NULL;
-    }
-    /* A pipe has one name: both ends report it, as the connecting side
-     * names the path it connected to. */
-    a->local = listener->local;
-    a->remote = listener->local;
-    a->local_known = true;
-    a->remote_known = true;
-    if (rs__iocp_apply_options(INVALID_SOCKET, &a->options) != 0) {
-        rs_socket_destroy(a);
-        return NULL;
-    }
-    return a;
+    return rs__iocp_socket_new_accepted(listener, im);
 }
 
 static void instance_connected(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
@@ -296,11 +284,10 @@ static void client_connected(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     if (rs__iocp_socket_associate(s, im->pipe) != 0) {
-        rs__socket_connect_done(s, rs_last_error());
+        rs__iocp_connect_failed(s, rs_last_error());
         return;
     }
-    memset(&s->local, 0, sizeof s->local);
-    s->local_known = true;
+    rs__socket_set_local_path(s, ""); /* a client end has no name of its own */
     post_read(s);
     rs__socket_connect_done(s, 0);
 }
@@ -319,7 +306,7 @@ void rs__iocp_pipe_retry(rs_socket *s)
     if (err == ERROR_PIPE_BUSY) {
         rs__iocp_arm_retry(s, BUSY_RETRY_NS);
     } else {
-        rs__socket_connect_done(s, rs__iocp_error_from_pipe_open(err));
+        rs__iocp_connect_failed(s, rs__iocp_error_from_pipe_open(err));
     }
 }
 

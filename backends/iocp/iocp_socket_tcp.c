@@ -48,19 +48,38 @@
 
 /* ---- connect ---- */
 
+/* The same address and port (and IPv6 scope). */
+static bool same_endpoint(const SOCKADDR_STORAGE *a, const SOCKADDR_STORAGE *b)
+{
+    if (a->ss_family != b->ss_family) {
+        return false;
+    }
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+        const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
+    const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
+    return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
 /* The addresses, once the connect context is updated: the local one from
  * the system (bind chose the port); the remote one is the address ConnectEx
  * connected to, which getpeername would only repeat (at the cost of a system
- * call), written back in its canonical form. */
-static int prepare_connected(rs_socket *s)
+ * call). *self: the socket is connected to itself. */
+static int prepare_connected(rs_socket *s, bool *self)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (rs__iocp_local_endpoint(im->sock, &s->local) != 0) {
+    SOCKADDR_STORAGE local;
+    int local_len = 0;
+    if (rs__iocp_getsockname(im->sock, &local, &local_len) != 0) {
         return -1;
     }
-    rs__iocp_endpoint_from_sockaddr((const struct sockaddr *)&im->remote, &s->remote);
-    s->local_known = true;
-    s->remote_known = true;
+    rs__socket_set_local(s, (const struct sockaddr *)&local, (size_t)local_len);
+    rs__socket_set_remote(s, (const struct sockaddr *)&im->remote, (size_t)im->remote_len);
+    *self = same_endpoint(&local, &im->remote);
     return 0;
 }
 
@@ -69,16 +88,16 @@ static void connected(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
     (void)bytes;
     struct rs__iocp_socket *im = s->impl;
     rs__iocp_sock_op_free(op);
+    bool self = false;
     if (error == 0) {
         /* A ConnectEx socket has the default context until
          * SO_UPDATE_CONNECT_CONTEXT: getsockname, getpeername and shutdown
          * need it (ConnectEx's documentation). */
         if (setsockopt(im->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0) {
             error = rs__iocp_error_from_wsa(WSAGetLastError());
-        } else if (prepare_connected(s) != 0) {
+        } else if (prepare_connected(s, &self) != 0) {
             error = rs_last_error();
-        } else if (s->local.port == s->remote.port &&
-                   strcmp(s->local.address, s->remote.address) == 0) {
+        } else if (self) {
             /* ConnectEx needs a bound socket, and bind(port 0) may hand out
              * the very port being connected to when nothing listens there:
              * TCP then connects the socket to itself (a simultaneous open).
@@ -86,7 +105,11 @@ static void connected(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
             error = RS_ERROR_CONNECTION_REFUSED;
         }
     }
-    rs__socket_connect_done(s, error);
+    if (error != 0) {
+        rs__iocp_connect_failed(s, error);
+        return;
+    }
+    rs__socket_connect_done(s, 0);
 }
 
 static void start_connect(rs_socket *s)
@@ -94,7 +117,7 @@ static void start_connect(rs_socket *s)
     struct rs__iocp_socket *im = s->impl;
     struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
     if (!op) {
-        rs__socket_connect_done(s, rs_last_error());
+        rs__iocp_connect_failed(s, rs_last_error());
         return;
     }
     rs__iocp_sock_op_start(s, op, connected);
@@ -181,6 +204,12 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
     rs__winsock_ext_for(listener->options.domain)
         ->get_accept_ex_sockaddrs(op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN, RS__IOCP_ACCEPT_ADDR_LEN,
                                   &local, &local_len, &remote, &remote_len);
+    /* The options first: a refusal then needs no socket taken apart. */
+    if (rs__iocp_apply_options(sock, &listener->options) != 0) {
+        RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
+        closesocket(sock);
+        return NULL;
+    }
     struct rs__iocp_socket *im = rs__iocp_socket_impl_new(RS__IOCP_TCP);
     if (!im) {
         closesocket(sock);
@@ -191,15 +220,8 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
     if (!a) {
         return NULL;
     }
-    rs__iocp_endpoint_from_sockaddr(local, &a->local);
-    rs__iocp_endpoint_from_sockaddr(remote, &a->remote);
-    a->local_known = true;
-    a->remote_known = true;
-    if (rs__iocp_apply_options(sock, &a->options) != 0) {
-        RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
-        rs_socket_destroy(a);
-        return NULL;
-    }
+    rs__socket_set_local(a, local, (size_t)local_len);
+    rs__socket_set_remote(a, remote, (size_t)remote_len);
     return a;
 }
 
@@ -218,7 +240,7 @@ static void accept_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, si
          * WSAENOTCONN. That connection is skipped (common/ says so) and
          * the accept posted again; only the listener's own failure (or its
          * close, which cancels the accepts) ends accepting. */
-        if (rs__iocp_accepting(s) && rs__socket_accepted(s, error, NULL)) {
+        if (rs__iocp_accepting(s) && rs__iocp_accept_failed(s, error)) {
             post_accepts(s);
         }
         return;

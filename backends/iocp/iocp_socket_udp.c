@@ -61,11 +61,7 @@ int rs__iocp_udp_connect(rs_socket *s)
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
     rs__iocp_udp_report_unreachable(im->sock, true);
-    if (rs__iocp_local_endpoint(im->sock, &s->local) != 0) {
-        return -1;
-    }
-    s->local_known = true;
-    return 0;
+    return rs__iocp_set_local_from_socket(s, im->sock);
 }
 
 static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)

@@ -35,28 +35,14 @@
 
 /* ---- addresses ---- */
 
-void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
-                           struct rs__raw_endpoint *raw)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        raw->family = 4;
-        memcpy(raw->address, &sin->sin_addr, sizeof raw->address);
-        raw->port = ntohs(sin->sin_port);
-        return;
-    }
-    raw->family = 0;
-    rs__endpoint_from_sockaddr((const struct sockaddr *)ss, (size_t)len, ep);
-}
-
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw)
+int rs__le_set_local_from_fd(rs_socket *socket, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
         return rs__le_raise_errno(errno);
     }
-    rs__le_store_endpoint(&ss, len, ep, raw);
+    rs__socket_set_local(socket, (const struct sockaddr *)&ss, (size_t)len);
     return 0;
 }
 
@@ -247,11 +233,10 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
             unlink(local->address);
             return rs__le_raise_errno(err);
         }
-        socket->local = *local;
-        socket->local.port = 0;
+        rs__socket_set_local_path(socket, local->address);
         return 0;
     }
-    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
+    return rs__le_set_local_from_fd(socket, le->fd);
 }
 
 int rs__backend_socket_listen(rs_socket *socket, int backlog)
@@ -284,7 +269,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     if (o->domain == RS_SOCKET_IPV4 && o->type == RS_SOCKET_STREAM) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
         if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
-            rs__le_store_endpoint(&ss, (socklen_t)len, &socket->remote, &socket->remote_raw);
+            rs__socket_set_remote(socket, (const struct sockaddr *)&ss, len);
             le->peer_known = true;
         }
     }
@@ -301,10 +286,9 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
     }
     if (o->type == RS_SOCKET_DGRAM) {
         /* connect(2) gave an unbound UDP socket its source address. */
-        if (rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw) != 0) {
+        if (rs__le_set_local_from_fd(socket, le->fd) != 0) {
             return -1;
         }
-        socket->local_known = true;
     }
     return 0;
 }
@@ -329,6 +313,7 @@ int rs__backend_socket_attach(rs_socket *socket)
     }
     le->event = ev;
     if (le->connect_error && rs__socket_state(socket) == RS__SOCKET_CONNECTING) {
+        rs__le_close_os(socket);
         rs__socket_connect_done(socket, le->connect_error);
     }
     return 0;
@@ -348,6 +333,11 @@ int rs__backend_socket_shutdown(rs_socket *socket, rs_socket_direction direction
 
 void rs__backend_socket_close(rs_socket *socket)
 {
+    rs__le_close_os(socket);
+}
+
+void rs__le_close_os(rs_socket *socket)
+{
     struct le_socket *le = socket->impl;
     rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
     if (le->event) {
@@ -361,10 +351,21 @@ void rs__backend_socket_close(rs_socket *socket)
     rs__le_socket_fail_writes(socket, RS_ERROR_SOCKET_CLOSED);
 }
 
-int rs__backend_socket_resolve_local(rs_socket *socket)
+int rs__backend_socket_resolve_local(const rs_socket *socket, struct rs__sockaddr_ip *out,
+                                     size_t *len)
 {
-    struct le_socket *le = socket->impl;
-    return rs__le_local_endpoint(le->fd, &socket->local, &socket->local_raw);
+    const struct le_socket *le = socket->impl;
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof ss;
+    if (getsockname(le->fd, (struct sockaddr *)&ss, &ss_len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    if ((size_t)ss_len > sizeof out->u.bytes) {
+        return rs_raise(RS_ERROR_INVALID_STATE); /* not an IP socket */
+    }
+    memcpy(out->u.bytes, &ss, ss_len);
+    *len = ss_len;
+    return 0;
 }
 
 int rs__backend_socket_set_options(rs_socket *socket, const rs_socket_options *options)

@@ -4,7 +4,7 @@
 
 #include "le_backend.h"
 
-#include "../../common/socket_impl.h"
+#include "../../common/backend.h"
 
 #include <stddef.h>
 #include <sys/socket.h>
@@ -45,13 +45,11 @@ int rs__le_apply_options(int fd, const rs_socket_options *options);
 /* Makes fd close-on-exec, non-blocking and SIGPIPE-free where accept4 /
  * SOCK_CLOEXEC are unavailable. */
 int rs__le_prepare_fd(int fd, bool flags_done);
-/* Stores the address of ss: an IPv4 one in raw (left binary until asked
- * for), any other in ep as text (rs__endpoint_from_sockaddr, common/address.h;
- * raw marked unused). */
-void rs__le_store_endpoint(const struct sockaddr_storage *ss, socklen_t len, rs_socket_endpoint *ep,
-                           struct rs__raw_endpoint *raw);
-/* Reads the local address of fd into ep / raw (rs__le_store_endpoint). */
-int rs__le_local_endpoint(int fd, rs_socket_endpoint *ep, struct rs__raw_endpoint *raw);
+/* getsockname(2) of fd as the socket's local address (rs__socket_set_local). */
+int rs__le_set_local_from_fd(rs_socket *socket, int fd);
+/* Closes the OS socket (rs__backend_socket_close): also what a failed
+ * connect does before it reports. Idempotent. */
+void rs__le_close_os(rs_socket *socket);
 
 /* le_socket_io.c */
 void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg);

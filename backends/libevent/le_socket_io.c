@@ -62,25 +62,39 @@ static void finish_connect(rs_socket *s)
         if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL &&
             getpeername(le->fd, (struct sockaddr *)&ss, &len) != 0) {
             err = rs__le_error_from_errno(errno);
+        } else if (s->options.domain == RS_SOCKET_LOCAL) {
+            /* A Unix socket's name (a path, or none) is read now: it is no
+             * IP address that rs__backend_socket_resolve_local could return. */
+            err = rs__le_set_local_from_fd(s, le->fd) != 0 ? rs_last_error() : 0;
         } else {
             /* Read from the OS when first asked for (rs__backend_socket_resolve_local). */
-            s->local_known = true;
-            RS__ATOMIC_STORE_BOOL(&s->local_lazy, true);
-            if (!le->peer_known && s->options.domain != RS_SOCKET_LOCAL) {
-                rs__le_store_endpoint(&ss, len, &s->remote, &s->remote_raw);
+            rs__socket_set_local_lazy(s);
+            if (!le->peer_known) {
+                rs__socket_set_remote(s, (const struct sockaddr *)&ss, (size_t)len);
             }
         }
+    }
+    if (err != 0) {
+        rs__le_close_os(s);
     }
     rs__socket_connect_done(s, err);
 }
 
 /* ---- accept ---- */
 
+/* The options are applied to the descriptor before the socket exists, so
+ * that a refusal needs no socket to be taken apart. */
 static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockaddr_storage *ss,
                                 socklen_t len)
 {
-    struct le_socket *le = rs__le_socket_alloc();
-    if (!le) {
+    /* The accepted socket inherits the listener's interface binding, and
+     * Linux refuses to bind an already bound socket again without
+     * CAP_NET_RAW: apply the other options only. */
+    rs_socket_options options = listener->options;
+    options.network_interface_name[0] = '\0';
+    struct le_socket *le = NULL;
+    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_apply_options(fd, &options) != 0 ||
+        !(le = rs__le_socket_alloc())) {
         close(fd);
         return NULL;
     }
@@ -92,38 +106,20 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
         rs__mem_release(le);
         return NULL;
     }
-    /* The accepted socket inherits the listener's interface binding, and
-     * Linux refuses to bind an already bound socket again without
-     * CAP_NET_RAW: apply the other options only. */
-    rs_socket_options options = s->options;
-    options.network_interface_name[0] = '\0';
-    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_apply_options(fd, &options) != 0) {
-        rs_socket_destroy(s);
-        return NULL;
+    /* The local address is common/'s (the listener's, or read when first
+     * asked for); a Unix socket's peer is the listener's path (common/). */
+    if (s->options.domain != RS_SOCKET_LOCAL) {
+        rs__socket_set_remote(s, (const struct sockaddr *)ss, (size_t)len);
     }
-    /* A listener bound to one IPv4 address gives every connection that
-     * address and port: no getsockname(2). */
-    const struct rs__raw_endpoint *bound = &listener->local_raw;
-    if (bound->family == 4 && memcmp(bound->address, "\0\0\0\0", 4) != 0) {
-        s->local_raw = *bound;
-    } else if (s->options.domain == RS_SOCKET_LOCAL) {
-        if (rs__le_local_endpoint(fd, &s->local, &s->local_raw) != 0) {
-            rs_socket_destroy(s);
-            return NULL;
-        }
-    } else {
-        s->local_lazy = true; /* no other thread knows s yet */
-    }
-    s->local_known = true;
-    if (s->options.domain == RS_SOCKET_LOCAL) {
-        /* The client end of a Unix socket is usually unnamed: report the
-         * path it connected to, as the connecting side sees it. */
-        s->remote = listener->local;
-    } else {
-        rs__le_store_endpoint(ss, len, &s->remote, &s->remote_raw);
-    }
-    s->remote_known = true;
     return s;
+}
+
+/* A connection accepted after accepting stopped: closed unreported. */
+static void discard_accepted(rs_socket *s)
+{
+    struct le_socket *le = rs__socket_discard_accepted(s);
+    close(le->fd);
+    rs__mem_release(le);
 }
 
 /* accept(2) failures that concern the pending connection, not the
@@ -200,13 +196,18 @@ static void accept_one(rs_socket *listener)
                 skipped++;
                 continue;
             }
+            int code = rs__le_error_from_errno(err);
             if (fails_for_shortage(err)) {
                 /* Off the poll until the retry (common/ re-adds it through
                  * rs__backend_socket_start_accept). */
                 rs__backend_socket_stop_accept(listener);
                 rs__socket_accept_back_off(listener);
+            } else if (rs__accept_error_kind(code) == RS__ACCEPT_ERROR_LISTENER) {
+                rs__backend_socket_stop_accept(listener); /* accepting ends */
             }
-            rs__socket_accepted(listener, rs__le_error_from_errno(err), NULL);
+            if (rs__socket_accepting(listener)) {
+                rs__socket_accepted(listener, code, NULL);
+            }
             return;
         }
         rs__socket_accept_shortage_over(listener);
@@ -215,7 +216,11 @@ static void accept_one(rs_socket *listener)
             RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
             return;
         }
-        rs__socket_accepted(listener, 0, s);
+        if (rs__socket_accepting(listener)) {
+            rs__socket_accepted(listener, 0, s);
+        } else {
+            discard_accepted(s);
+        }
         return;
     }
 }
@@ -566,7 +571,7 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (state == RS__SOCKET_LISTENING) {
-        if ((what & EV_READ) && (rs__socket_state_word(s) & RS__SOCKET_ACCEPTING)) {
+        if ((what & EV_READ) && rs__socket_accepting(s)) {
             accept_one(s);
         }
         goto out;
