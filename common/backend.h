@@ -24,6 +24,7 @@
 
 #include "pipe_impl.h"
 #include "socket_impl.h"
+#include "watch_impl.h"
 
 #include <reseau/event_loop.h>
 #include <reseau/pipe.h>
@@ -321,6 +322,40 @@ int rs__backend_socket_set_membership(rs_socket *socket,
 /* Sets the outgoing multicast interface of membership (group unused). */
 int rs__backend_socket_set_multicast_interface(rs_socket *socket,
                                                const struct rs__udp_membership *membership);
+
+/* ---- readiness watches ----
+ * common/watch.c validates arguments and threads, keeps one watch per
+ * socket and delivers every callback; the backend registers the socket
+ * with its poller and reports through rs__watch_report (offered below).
+ * All of these run on the watch's loop thread. A backend reads the
+ * watch's loop, socket and events, and owns impl.
+ */
+struct rs_watch;
+
+/* Checks that watch->socket is an open socket (RS_ERROR_INVALID_ARGUMENT
+ * when it is not an open handle, RS_ERROR_NOT_A_SOCKET when it is another
+ * kind of handle) and prepares the backend's state in watch->impl, watching
+ * nothing yet. Changes nothing on the socket. Raises on failure, leaving
+ * nothing behind. */
+int rs__backend_watch_init(struct rs_watch *watch);
+/* Watches watch->events from now on (0: nothing); no report of an event no
+ * longer watched follows. Raises on failure, the previous events staying
+ * watched. */
+int rs__backend_watch_update(struct rs_watch *watch);
+/* Stops watching: no rs__watch_report for this watch after it returns. The
+ * backend frees watch->impl once the OS holds nothing of it (IOCP: once the
+ * cancelled poll's completion was dequeued, or at the loop's destroy), and
+ * never touches watch again. */
+void rs__backend_watch_stop(struct rs_watch *watch);
+
+/* ---- readiness watches: offered by common/ ---- */
+
+/* The poller saw `events` on the watch's socket (any of RS_WATCH_*; those
+ * not watched are dropped), or the watch failed (error non-zero: reported
+ * once, then nothing more). Loop thread, never inside a call of the user;
+ * the callback may stop the watch (rs__backend_watch_stop, before this
+ * returns) or change its events (rs__backend_watch_update). */
+void rs__watch_report(struct rs_watch *watch, int error, unsigned events);
 
 /* ---- utilities common/ offers every backend ----
  * Declared in their own headers; scripts/check_seam.py reads the names

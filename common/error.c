@@ -52,6 +52,7 @@ static const struct error_text texts[RS_ERROR_COUNT] = {
       "The host name is empty, too long or contains invalid characters."),
     E(RS_ERROR_DNS_QUERY_FAILED, "The host name lookup failed."),
     E(RS_ERROR_DNS_NO_ADDRESS, "The host name has no address of the requested family."),
+    E(RS_ERROR_NOT_A_SOCKET, "The handle is open but is not a socket."),
 };
 #undef E
 

@@ -1,4 +1,4 @@
-/* Event-loop scenarios EL1-EL14 (test-scenarios.md), on whichever backend is built. */
+/* Event-loop scenarios EL1-EL13 (test-scenarios.md; EL14 is in test_watch.c), on whichever backend is built. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_getaffinity, for an independent CPU count */
 #endif
@@ -637,15 +637,6 @@ static void test_el12_wait_for_stop_on_own_thread_fails(void **state)
     rs_test_latch_clean_up(&latch);
 }
 
-/* ---- EL14 ---- */
-
-static void test_el14_readiness_watch(void **state)
-{
-    (void)state;
-    RS_TEST_SKIP("reseau has no raw-handle readiness API yet; the readiness rules are pinned "
-                 "through sockets and pipes (SK, PI)");
-}
-
 /* ---- bad input ---- */
 
 static void test_el_bad_input(void **state)
@@ -697,7 +688,8 @@ static void test_el_bad_input(void **state)
     assert_int_equal(rs_event_loop_group_count(NULL), 0);
 }
 
-/* EL3 and EL13 are IOCP scenarios: see test_iocp.c. */
+/* EL3 and EL13 are IOCP scenarios: see test_iocp.c. EL14 is RW1, the
+ * readiness watch of a raw socket: see test_watch.c. */
 
 int main(void)
 {
@@ -724,7 +716,6 @@ int main(void)
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_el12_wait_for_stop_on_own_thread_fails,
                                         rs_test_setup_loop, rs_test_teardown_loop),
-        cmocka_unit_test(test_el14_readiness_watch),
         cmocka_unit_test_setup_teardown(test_el_bad_input, rs_test_setup_loop,
                                         rs_test_teardown_loop),
     };

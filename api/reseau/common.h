@@ -75,6 +75,7 @@ typedef enum rs_error {
     RS_ERROR_DNS_INVALID_NAME,
     RS_ERROR_DNS_QUERY_FAILED,
     RS_ERROR_DNS_NO_ADDRESS,
+    RS_ERROR_NOT_A_SOCKET,
     RS_ERROR_COUNT
 } rs_error;
 

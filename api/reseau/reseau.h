@@ -10,5 +10,6 @@
 #include <reseau/pipe.h>
 #include <reseau/socket.h>
 #include <reseau/udp.h>
+#include <reseau/watch.h>
 
 #endif
