@@ -109,6 +109,16 @@ void rs__iocp_test_set_read_places(long large, long small);
 /* The loop's completion port. */
 HANDLE rs__iocp_loop_port(rs_event_loop *loop);
 
+/* The loop's handle to the AFD driver (readiness watches, iocp_watch.c):
+ * NULL until iocp_watch.c opens it; the loop closes it when destroyed,
+ * after every orphan's completion. Loop thread. */
+HANDLE *rs__iocp_loop_afd(rs_event_loop *loop);
+
+/* For tests: while on, watches fail as if a layered service provider hid
+ * every socket's base handle (SIO_BASE_HANDLE and SIO_BSP_HANDLE_POLL
+ * refused). Any thread. */
+void rs__iocp_watch_test_hide_base_handle(bool hide);
+
 /* Counts operations whose owner is gone but whose completion is still to be
  * dequeued (orphans free themselves when it arrives). A loop being destroyed
  * keeps dequeuing, for a bounded time, until its count is zero. Any thread. */

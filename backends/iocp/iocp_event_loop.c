@@ -64,6 +64,9 @@ struct iocp_loop {
     struct rs__iocp_op *inline_head;
     struct rs__iocp_op *inline_tail;
     int inline_streak;
+    /* The loop's handle to the AFD driver, for readiness watches
+     * (iocp_watch.c); NULL until the first watch. */
+    HANDLE afd;
 };
 
 /* Tests turn skip-on-success off to run the packet-only path. */
@@ -80,6 +83,12 @@ HANDLE rs__iocp_loop_port(rs_event_loop *loop)
 {
     struct iocp_loop *il = loop->impl;
     return il->port;
+}
+
+HANDLE *rs__iocp_loop_afd(rs_event_loop *loop)
+{
+    struct iocp_loop *il = loop->impl;
+    return &il->afd;
 }
 
 void rs__iocp_loop_orphans_add(rs_event_loop *loop, long delta)
@@ -313,6 +322,10 @@ void rs__backend_loop_clean_up(rs_event_loop *loop)
     if (rs__atomic_load(&il->orphans) > 0) {
         RS__LOG(RS_LOG_WARN, "event loop destroyed with %ld cancelled operations outstanding",
                 rs__atomic_load(&il->orphans));
+    }
+    /* Every poll of the AFD handle has completed (they were orphans). */
+    if (il->afd) {
+        CloseHandle(il->afd);
     }
     /* Packets still queued (a wake-up) are discarded with the port. */
     CloseHandle(il->port);
