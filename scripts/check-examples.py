@@ -8,6 +8,8 @@ usage: check-examples.py EXAMPLES_DIR
   Python clients, each from its own port;
 - pipe_relay: a small stream between two loops, and odd chunk sizes;
 - resolve_connect: against echo_server, and against a port nobody listens on;
+- watch_echo: another library's socket driven through a readiness watch,
+  against echo_server and against a Python echo server; a refused connect;
 - chat_server: many Python clients (every broadcast reaches every other
   client, in the same order for all; joins and leaves announced), a slow
   reader that gets disconnected, and a clean stop on SIGINT;
@@ -231,6 +233,54 @@ def resolve_connect_reports_failures():
            "resolve_connect against a closed port", out)
 
 
+# ---- watch_echo ----
+
+def watch_echo_against_echo_server():
+    server = Background("echo_server", "--port", "0")
+    try:
+        out = run("watch_echo", "--port", str(server.port), "--message", "watched", "--count",
+                  "200")
+        expect(out.returncode == 0 and out.stdout.count("echo: watched\n") == 200 and
+               "200 round trips through the watch" in out.stdout,
+               "watch_echo against echo_server", out)
+    finally:
+        server.stop()
+
+
+def watch_echo_against_python_server():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        s.settimeout(TIMEOUT)
+
+        def serve():
+            conn, _ = s.accept()
+            with conn:
+                conn.settimeout(TIMEOUT)
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    conn.sendall(data)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        out = run("watch_echo", "--port", str(s.getsockname()[1]), "--message", "from python",
+                  "--count", "20")
+        t.join(TIMEOUT)
+    expect(out.returncode == 0 and out.stdout.count("echo: from python\n") == 20,
+           "watch_echo against a Python echo server", out)
+
+
+def watch_echo_refused():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connects are refused
+        out = run("watch_echo", "--port", str(port))
+    expect(out.returncode == 1 and "connect failed" in out.stderr,
+           "watch_echo against a closed port", out)
+
+
 # ---- chat_server ----
 
 class ChatClient:
@@ -450,7 +500,7 @@ def chat_stops_with_clients_connected():
 # ---- command lines ----
 
 ALL = ["echo_server", "echo_client", "timers", "udp_echo", "pipe_relay", "resolve_connect",
-       "chat_server"]
+       "chat_server", "watch_echo"]
 BAD = {
     "echo_server": [["--bogus"], ["--port", "70000"], ["--port"]],
     "echo_client": [["--bogus"], ["--port", "0"], ["--port", "x"]],
@@ -462,6 +512,8 @@ BAD = {
                                                               "--port", "1"]],
     "chat_server": [["--bogus"], ["--port", "-1"], ["--max-queue", "10"],
                     ["--evict-after", "0"], ["--host"]],
+    "watch_echo": [["--bogus"], [], ["--port", "0"], ["--port", "1", "--count", "0"],
+                   ["--message"]],
 }
 
 
@@ -485,6 +537,9 @@ run_step("test_ex_pipe_relay_small", pipe_relay_small)
 run_step("test_ex_pipe_relay_odd_chunks", pipe_relay_odd_chunks)
 run_step("test_ex_resolve_connect_echo", resolve_connect_echo)
 run_step("test_ex_resolve_connect_reports_failures", resolve_connect_reports_failures)
+run_step("test_ex_watch_echo_against_echo_server", watch_echo_against_echo_server)
+run_step("test_ex_watch_echo_against_python_server", watch_echo_against_python_server)
+run_step("test_ex_watch_echo_refused", watch_echo_refused)
 run_step("test_ex_chat_many_clients", chat_many_clients)
 run_step("test_ex_chat_slow_client_disconnected", chat_slow_client_disconnected)
 run_step("test_ex_chat_stops_with_clients_connected", chat_stops_with_clients_connected)

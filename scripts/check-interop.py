@@ -4,7 +4,9 @@
 usage: check-interop.py NATIVE_EXAMPLES_DIR WINDOWS_EXAMPLES_DIR
 
 The IOCP echo server serves the native (libevent) echo client and the
-reverse, over loopback TCP, and the same for the UDP echo. Run inside the Wine
+reverse, over loopback TCP, and the same for the UDP echo; the Windows
+watch_echo (a socket of its own driven through an AFD readiness watch)
+against the native echo server, and the reverse. Run inside the Wine
 environment of scripts/wine-env.sh. Every wait is bounded. Prints CMocka-style
 result lines, which scripts/summary.py reads from a saved copy of this output.
 """
@@ -83,8 +85,23 @@ def udp(server_side, client_side):
     return step
 
 
+def watch(server_side, client_side):
+    def step():
+        server = Server(server_side("echo_server", "--port", "0"))
+        try:
+            out = subprocess.run(client_side("watch_echo", "--port", str(server.port),
+                                             "--message", "watched", "--count", "20"),
+                                 capture_output=True, text=True, timeout=TIMEOUT)
+            check(out, "watch_echo", "20 round trips through the watch")
+        finally:
+            server.stop()
+    return step
+
+
 run_step("test_interop_iocp_tcp_server_libevent_client", tcp(windows, native))
 run_step("test_interop_libevent_tcp_server_iocp_client", tcp(native, windows))
 run_step("test_interop_iocp_udp_server_libevent_client", udp(windows, native))
 run_step("test_interop_libevent_udp_server_iocp_client", udp(native, windows))
+run_step("test_interop_libevent_tcp_server_iocp_watch_client", watch(native, windows))
+run_step("test_interop_iocp_tcp_server_libevent_watch_client", watch(windows, native))
 sys.exit(exit_status())

@@ -1,4 +1,5 @@
-/* Event-loop scenarios EL1-EL13 (test-scenarios.md; EL14 is in test_watch.c), on whichever backend is built. */
+/* Event-loop scenarios EL1-EL13 (test-scenarios.md), on whichever backend is
+ * built. EL14 is RW1: see test_watch.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* sched_getaffinity, for an independent CPU count */
 #endif
