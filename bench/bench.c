@@ -246,6 +246,7 @@ static const struct workload_info workloads[BW_COUNT] = {
     [BW_UDP] = {"udp", "datagrams/s", false, 1.0},
     [BW_FANIN] = {"fanin", "round trips/s", false, 1.0},
     [BW_PIPE] = {"pipe", "MB/s", false, 1e-6},
+    [BW_WATCH] = {"watch", "round trips/s", false, 1.0},
 };
 
 static const struct bench_impl *const impls[] = {
@@ -280,6 +281,7 @@ static struct bench_params full_params(void)
         .fanin_connections = 200,
         .fanin_ns = 3000000000ull,
         .pipe_bytes = 1ull << 30,
+        .watch_trips = 200000,
     };
     return p;
 }
@@ -298,6 +300,7 @@ static struct bench_params quick_params(void)
         .fanin_connections = 20,
         .fanin_ns = 200000000ull,
         .pipe_bytes = 16ull << 20,
+        .watch_trips = 2000,
     };
     return p;
 }
@@ -313,6 +316,7 @@ static void set_ops(struct bench_params *p, long n)
     p->timers = n;
     p->udp_datagrams = n;
     p->pipe_bytes = (uint64_t)n * BENCH_CHUNK;
+    p->watch_trips = n;
 }
 
 /* ---- results ---- */

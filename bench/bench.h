@@ -19,6 +19,7 @@ enum bench_workload {
     BW_UDP,
     BW_FANIN,
     BW_PIPE,
+    BW_WATCH,
     BW_COUNT
 };
 
@@ -35,6 +36,7 @@ struct bench_params {
     int fanin_connections;
     uint64_t fanin_ns;
     uint64_t pipe_bytes;
+    long watch_trips; /* pingpong driven by readiness of sockets the bench owns */
 };
 
 #define BENCH_PINGPONG_SIZE 64

@@ -349,5 +349,6 @@ const struct bench_impl bench_impl_blocking = {
     .na_note =
         {
             [BW_FANIN] = "no blocking equivalent without a thread per connection",
+            [BW_WATCH] = "readiness needs a poller: its pingpong row is the kernel floor",
         },
 };

@@ -778,6 +778,7 @@ ON_THREAD(io_timers)
 ON_THREAD(io_udp)
 ON_THREAD(io_fanin)
 ON_THREAD(io_pipe)
+ON_THREAD(io_watch)
 
 const struct bench_impl bench_impl_iocp_thread = {
     .name = "iocp-thread",
@@ -792,6 +793,7 @@ const struct bench_impl bench_impl_iocp_thread = {
             [BW_UDP] = io_udp_on_thread,
             [BW_FANIN] = io_fanin_on_thread,
             [BW_PIPE] = io_pipe_on_thread,
+            [BW_WATCH] = io_watch_on_thread,
         },
     .init = io_init,
     .clean_up = io_clean_up,
@@ -810,6 +812,7 @@ const struct bench_impl bench_impl_iocp = {
             [BW_UDP] = io_udp,
             [BW_FANIN] = io_fanin,
             [BW_PIPE] = io_pipe,
+            [BW_WATCH] = io_watch,
         },
     .init = io_init,
     .clean_up = io_clean_up,

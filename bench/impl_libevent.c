@@ -669,4 +669,8 @@ const struct bench_impl bench_impl_libevent = {
             [BW_FANIN] = le_fanin,
             [BW_PIPE] = le_pipe,
         },
+    .na_note =
+        {
+            [BW_WATCH] = "its pingpong row is the same: one event per descriptor it owns",
+        },
 };

@@ -9,11 +9,15 @@
 #define _GNU_SOURCE /* uv.h needs the POSIX thread types */
 #endif
 #include "bench.h"
+#include "posix_net.h"
 
 #include <uv.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const unsigned char payload[BENCH_CHUNK];
 static unsigned char sink[BENCH_CHUNK];
@@ -754,6 +758,102 @@ static void uv_udp_run(const struct bench_params *p, struct bench_result *r)
     free(u);
 }
 
+/* ---- watch: pingpong by readiness of sockets the bench owns (uv_poll) ---- */
+
+struct uv_watch_side {
+    uv_poll_t poll;
+    struct uv_watch_run *w;
+    int fd;
+    unsigned char buf[BENCH_PINGPONG_SIZE];
+    size_t got;
+    bool client;
+};
+
+struct uv_watch_run {
+    struct run run;
+    struct uv_watch_side side[2];
+    long trips;
+};
+
+static void uv_watch_ping(struct uv_watch_side *side)
+{
+    if (send(side->fd, payload, BENCH_PINGPONG_SIZE, 0) != BENCH_PINGPONG_SIZE) {
+        bench_fail(side->w->run.r, "send failed");
+        uv_stop(&side->w->run.loop);
+    }
+}
+
+static void uv_watch_ready(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    struct uv_watch_side *side = poll->data;
+    struct uv_watch_run *w = side->w;
+    if (status < 0) {
+        run_error(&w->run, "uv_poll", status);
+        return;
+    }
+    while (side->got < BENCH_PINGPONG_SIZE) {
+        ssize_t n = recv(side->fd, side->buf + side->got, BENCH_PINGPONG_SIZE - side->got, 0);
+        if (n > 0) {
+            side->got += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else {
+            bench_fail(w->run.r, "recv failed");
+            uv_stop(&w->run.loop);
+            return;
+        }
+    }
+    side->got = 0;
+    if (side->client && ++w->trips >= w->run.p->watch_trips) {
+        run_finish(&w->run, (uint64_t)w->trips);
+        return;
+    }
+    uv_watch_ping(side);
+}
+
+static void uv_watch_run(const struct bench_params *p, struct bench_result *r)
+{
+    struct uv_watch_run *w = calloc(1, sizeof *w);
+    if (!w || !run_begin(&w->run, p, r)) {
+        free(w);
+        return;
+    }
+    uint16_t port;
+    int l = bench_tcp_listener(&port);
+    int fds[2] = {-1, -1};
+    if (l < 0 || bench_tcp_pair(l, port, true, fds) != 0) {
+        bench_fail(r, "socket pair failed");
+    } else {
+        for (int i = 0; i < 2; i++) {
+            struct uv_watch_side *side = &w->side[i];
+            side->w = w;
+            side->fd = fds[i];
+            side->client = i == 0;
+            uv_poll_init(&w->run.loop, &side->poll, fds[i]);
+            side->poll.data = side;
+            uv_poll_start(&side->poll, UV_READABLE, uv_watch_ready);
+        }
+        w->run.start_ns = bench_now_ns();
+        if (p->watch_trips <= 0) {
+            run_finish(&w->run, 0);
+        } else {
+            uv_watch_ping(&w->side[0]);
+            uv_run(&w->run.loop, UV_RUN_DEFAULT);
+        }
+    }
+    run_end(&w->run);
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+    if (l >= 0) {
+        close(l);
+    }
+    free(w);
+}
+
 const struct bench_impl bench_impl_libuv = {
     .name = "libuv",
     .description = "libuv (Debian's libuv1-dev): uv_tcp/uv_write/uv_async/uv_timer",
@@ -767,5 +867,6 @@ const struct bench_impl bench_impl_libuv = {
             [BW_UDP] = uv_udp_run,
             [BW_FANIN] = uv_fanin_run,
             [BW_PIPE] = uv_pipe_run,
+            [BW_WATCH] = uv_watch_run,
         },
 };

@@ -277,6 +277,7 @@ const struct bench_impl bench_impl_reseau = {
             [BW_UDP] = rsb_udp,
             [BW_FANIN] = rsb_fanin,
             [BW_PIPE] = rs_pipe,
+            [BW_WATCH] = rsb_watch,
         },
     .init = rs_init,
     .clean_up = rs_clean_up,

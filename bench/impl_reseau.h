@@ -32,5 +32,7 @@ void rsb_run_wait(struct rsb_run *run);
 void rsb_run_end(struct rsb_run *run);
 
 bench_fn rsb_pingpong, rsb_fanin, rsb_stream, rsb_connect, rsb_udp;
+/* impl_reseau_watch.c */
+bench_fn rsb_watch;
 
 #endif

@@ -80,6 +80,9 @@ void iocp_receiver_start(struct iocp_receiver *rv, struct iocp_loop *l, SOCKET s
  * send that completes at once leaves the operation free. */
 bool iocp_send(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, const void *data,
                DWORD len, iocp_op_fn *done, void *ctx);
+/* The watch workload on raw AFD polls (iocp_watch.c). */
+bench_fn io_watch;
+
 /* A send completion that only checks for errors (ctx: the loop). */
 void iocp_send_checked(struct iocp_op *op, DWORD n, bool ok);
 

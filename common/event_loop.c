@@ -476,7 +476,7 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     long handles = rs__atomic_load(&loop->handles);
     if (handles != 0) {
         RS__LOG(RS_LOG_ERROR,
-                "event loop: not destroyed: %ld sockets or pipe ends are still open on it",
+                "event loop: not destroyed: %ld sockets, pipe ends or watches still open on it",
                 handles);
         int restarted = was_running ? start_thread_locked(loop) : 0;
         rs__mutex_unlock(&loop->thread_lock);

@@ -46,7 +46,7 @@ struct rs_event_loop {
     volatile long stop_requested; /* the thread leaves after this iteration */
     volatile uint64_t owner_thread;
     volatile long load; /* I/O objects assigned, for group load balancing */
-    /* Sockets and pipe ends the application still holds on this loop (not
+    /* Sockets, pipe ends and watches the application still holds (not
      * yet closed or cleaned up; a connect still pending is not counted,
      * the destroy ends it): rs_event_loop_destroy refuses while any is. */
     volatile long handles;

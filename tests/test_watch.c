@@ -872,6 +872,13 @@ static void test_rw3_bad_input(void **state)
     wt_free(t);
 }
 
+static void test_rw3_library_not_initialized(void **state)
+{
+    (void)state;
+    assert_null_with(rs_watch_start(NULL, RS_OS_SOCKET_INVALID, 0, noop_watch, NULL),
+                     RS_ERROR_LIBRARY_NOT_INITIALIZED);
+}
+
 /* Windows: where a layered service provider hides the socket's base handle
  * (SIO_BASE_HANDLE fails), the AFD driver cannot poll it: a clear error. */
 static void test_rw3_hidden_base_handle(void **state)
@@ -917,6 +924,7 @@ int main(void)
         T(test_rw3_stop_from_another_loop),
         T(test_rw3_bad_input),
         T(test_rw3_hidden_base_handle),
+        cmocka_unit_test(test_rw3_library_not_initialized),
     };
 #undef T
     int rc = RS_TEST_MAIN("watch", tests);

@@ -82,13 +82,13 @@ RS_API rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options);
  * still scheduled with RS_TASK_STATUS_CANCELED on the calling thread, which
  * counts as the loop's thread meanwhile. Any thread but the loop's own.
  * Refused while the application still holds objects on the loop: an open
- * socket that is a listener, connected or assigned to it, or a pipe end not
- * cleaned up; the loop is then left as it was (running again if it ran) and
+ * socket that is a listener, connected or assigned to it, a pipe end not
+ * cleaned up, or a watch not stopped; the loop is then left as it was (running again if it ran) and
  * every object stays usable. A connect still pending ends with
  * RS_ERROR_EVENT_LOOP_SHUTDOWN, and so does a resolution still running.
  * Errors: RS_ERROR_INVALID_ARGUMENT (NULL, or not a live loop: already
  * destroyed), RS_ERROR_WOULD_DEADLOCK (called on the loop's own thread),
- * RS_ERROR_INVALID_STATE (sockets or pipe ends still open on it).
+ * RS_ERROR_INVALID_STATE (sockets, pipe ends or watches still open on it).
  */
 RS_API int rs_event_loop_destroy(rs_event_loop *loop);
 
