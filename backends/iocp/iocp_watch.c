@@ -32,7 +32,6 @@
 #include "../../common/atomics.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
-#include "../../common/watch_impl.h"
 
 #include <string.h>
 

@@ -13,7 +13,6 @@
 
 #include "../../common/alloc.h"
 #include "../../common/error.h"
-#include "../../common/watch_impl.h"
 
 #include <event2/event_struct.h>
 
