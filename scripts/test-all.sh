@@ -95,7 +95,7 @@ RS_TEST_TIME_SCALE="$valgrind_scale" \
     meson test -C build/libevent --logbase valgrind --print-errorlogs --num-processes 1 \
     --timeout-multiplier "$slowdown" \
     --wrap='valgrind --error-exitcode=1 --leak-check=full' \
-    event_loop socket socket_callbacks pipe alloc_failure harness ordering stress_smoke
+    event_loop socket socket_callbacks pipe alloc_failure harness ordering stress_smoke watch
 record valgrind $? build/libevent/meson-logs/valgrind-valgrind.json
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     run libevent-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
