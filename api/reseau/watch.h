@@ -52,6 +52,7 @@ extern "C" {
 #endif
 
 #ifndef RS_OS_SOCKET_DEFINED
+/** Defined with rs_os_socket, which more than one header declares. */
 #define RS_OS_SOCKET_DEFINED
 #ifdef _WIN32
 /** An operating-system socket: a Winsock SOCKET (UINT_PTR) on Windows. */
