@@ -284,8 +284,10 @@ void rs__socket_set_local_lazy(rs_socket *socket);
 void rs__socket_set_remote(rs_socket *socket, const struct sockaddr *sa, size_t len);
 
 /* Fault injection: true when a test asked the next option application to
- * fail; the backend calls it first thing where it applies options and then
- * raises RS_ERROR_SOCKET_OPTION. Any thread. */
+ * fail; the backend calls it first thing where it applies options, as
+ * RS__TEST_HOOK(rs__socket_take_option_fault()) (common/test_hooks.h: the
+ * test build of the library only), and then raises RS_ERROR_SOCKET_OPTION.
+ * Any thread. */
 bool rs__socket_take_option_fault(void);
 
 /* ---- UDP options (common/socket_udp_options.c validates: an open IPv4 or

@@ -21,26 +21,6 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000u
 
-static volatile long option_faults;
-
-void rs__socket_inject_option_faults(long count)
-{
-    rs__atomic_store(&option_faults, count);
-}
-
-bool rs__socket_take_option_fault(void)
-{
-    for (;;) {
-        long n = rs__atomic_load(&option_faults);
-        if (n <= 0) {
-            return false;
-        }
-        if (rs__atomic_cas(&option_faults, n, n - 1)) {
-            return true;
-        }
-    }
-}
-
 /* ---- state ---- */
 
 /* The life-cycle table (docs/sockets.md, "Life cycle"): bit `to` of

@@ -238,9 +238,10 @@ static inline void rs__socket_set_flag(rs_socket *socket, unsigned flag, bool on
  * connections, connect and write completions, readability, addresses) are
  * part of the seam: common/backend.h. */
 
-/* ---- fault injection (tests) ----
+/* ---- fault injection (tests; common/test_hooks.c, test build only) ----
  * The next `count` option applications fail as if the OS had refused the
- * option (rs__socket_take_option_fault, common/backend.h). */
+ * option (rs__socket_take_option_fault, common/backend.h, which a backend
+ * calls through RS__TEST_HOOK: common/test_hooks.h). */
 void rs__socket_inject_option_faults(long count);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "../../common/backend.h"
 #include "../../common/event_loop_impl.h"
+#include "../../common/test_hooks.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -181,6 +182,10 @@ SECURITY_ATTRIBUTES *rs__iocp_pipe_security(void);
 /* For tests: the read end's pipe handle. */
 HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end);
 
+/* ---- fault injection for tests (iocp_faults.c, test build only) ----
+ * Every call site is RS__TEST_HOOK(...) (common/test_hooks.h): the shipped
+ * library compiles none of them. */
+
 /* For tests: the next `count` CreateNamedPipe calls of rs_pipe_new fail as a
  * name collision (ERROR_ACCESS_DENIED), which Windows reports under
  * FILE_FLAG_FIRST_PIPE_INSTANCE when the name exists and Wine never does.
@@ -188,8 +193,8 @@ HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end);
 void rs__iocp_pipe_test_inject_collisions(long count);
 /* Injected collisions not yet consumed. */
 long rs__iocp_pipe_test_pending_collisions(void);
-
-/* ---- fault injection for tests (iocp_faults.c) ---- */
+/* For the pipe code, before CreateNamedPipe: true to fail it as a collision. */
+bool rs__iocp_pipe_take_collision(void);
 
 /* Winsock calls of the socket code a test can make fail. */
 enum rs__iocp_fault_call {

@@ -277,7 +277,8 @@ static void dispatch(rs_event_loop *loop, HANDLE port, DWORD timeout)
     struct iocp_loop *il = loop->impl;
     OVERLAPPED_ENTRY entries[BATCH];
     ULONG count = 0;
-    DWORD injected = (DWORD)rs__iocp_fault_take(RS__IOCP_FAULT_WAIT, INVALID_SOCKET, NULL);
+    DWORD injected =
+        (DWORD)RS__TEST_HOOK(rs__iocp_fault_take(RS__IOCP_FAULT_WAIT, INVALID_SOCKET, NULL));
     /* Not alertable: the loop runs no APCs. */
     if (injected || !GetQueuedCompletionStatusEx(port, entries, BATCH, &count, timeout, FALSE)) {
         DWORD err = injected ? injected : GetLastError();

@@ -11,7 +11,11 @@
  * accept, the sending socket's own for a send and the remote one for a
  * connect, so the other end of a faulty connection is not affected. With no
  * rule armed the check is one atomic load. The loop's wait
- * (GetQueuedCompletionStatusEx) can fail too, for every loop at once.
+ * (GetQueuedCompletionStatusEx) can fail too, for every loop at once, and
+ * rs_pipe_new's CreateNamedPipe can meet a name collision.
+ *
+ * Compiled into the test build of the library only: the call sites are
+ * RS__TEST_HOOK(...) (common/test_hooks.h), nothing in the shipped library.
  */
 #include "iocp_backend.h"
 
@@ -96,4 +100,30 @@ int rs__iocp_fault_take(enum rs__iocp_fault_call call, SOCKET local, const void 
     }
     rs__mutex_unlock(&lock);
     return err;
+}
+
+/* ---- named-pipe name collisions ---- */
+
+static volatile long injected_collisions;
+
+void rs__iocp_pipe_test_inject_collisions(long count)
+{
+    rs__atomic_store(&injected_collisions, count);
+}
+
+long rs__iocp_pipe_test_pending_collisions(void)
+{
+    return rs__atomic_load(&injected_collisions);
+}
+
+bool rs__iocp_pipe_take_collision(void)
+{
+    long n;
+    do {
+        n = rs__atomic_load(&injected_collisions);
+        if (n <= 0) {
+            return false;
+        }
+    } while (!rs__atomic_cas(&injected_collisions, n, n - 1));
+    return true;
 }

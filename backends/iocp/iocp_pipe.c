@@ -23,7 +23,6 @@
 #include "iocp_backend.h"
 
 #include "../../common/alloc.h"
-#include "../../common/atomics.h"
 #include "../../common/error.h"
 #include "../../common/log.h"
 #include "../../common/pipe_impl.h"
@@ -66,33 +65,9 @@ struct write_op {
 
 /* ---- unique names, with retry ---- */
 
-static volatile long injected_collisions;
-
-void rs__iocp_pipe_test_inject_collisions(long count)
-{
-    rs__atomic_store(&injected_collisions, count);
-}
-
-long rs__iocp_pipe_test_pending_collisions(void)
-{
-    return rs__atomic_load(&injected_collisions);
-}
-
-static bool take_injected_collision(void)
-{
-    long n;
-    do {
-        n = rs__atomic_load(&injected_collisions);
-        if (n <= 0) {
-            return false;
-        }
-    } while (!rs__atomic_cas(&injected_collisions, n, n - 1));
-    return true;
-}
-
 static HANDLE create_server(const char *name)
 {
-    if (take_injected_collision()) {
+    if (RS__TEST_HOOK(rs__iocp_pipe_take_collision())) {
         SetLastError(ERROR_ACCESS_DENIED);
         return INVALID_HANDLE_VALUE;
     }

@@ -394,7 +394,7 @@ static int set_int(SOCKET sock, int level, int name, int value, const char *what
  * for the OS refusing it, as where the other options are applied. */
 static int set_v6only(SOCKET sock, const rs_socket_options *o)
 {
-    if (rs__socket_take_option_fault()) {
+    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
         return rs_raise(RS_ERROR_SOCKET_OPTION);
     }
     return set_int(sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
@@ -457,7 +457,7 @@ static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
 
 int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
 {
-    if (rs__socket_take_option_fault()) {
+    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
         return rs_raise(RS_ERROR_SOCKET_OPTION);
     }
     if (o->domain == RS_SOCKET_LOCAL) {

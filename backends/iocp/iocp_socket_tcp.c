@@ -121,7 +121,8 @@ static void start_connect(rs_socket *s)
         return;
     }
     rs__iocp_sock_op_start(s, op, connected);
-    int injected = rs__iocp_fault_take(RS__IOCP_FAULT_CONNECT, im->sock, &im->remote);
+    int injected =
+        RS__TEST_HOOK(rs__iocp_fault_take(RS__IOCP_FAULT_CONNECT, im->sock, &im->remote));
     if (injected == RS__IOCP_FAULT_STALL) {
         op->stalled = true;
         return;
@@ -260,7 +261,7 @@ static int post_accept(rs_socket *s)
     if (!op) {
         return -1;
     }
-    int injected = rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT, im->sock, NULL);
+    int injected = RS__TEST_HOOK(rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT, im->sock, NULL));
     if (injected) {
         rs__iocp_raise_wsa(injected); /* as the WSASocket below would */
     } else {
@@ -273,7 +274,7 @@ static int post_accept(rs_socket *s)
     rs__socket_accept_shortage_over(s);
     rs__iocp_sock_op_start(s, op, accept_done);
     im->accepts_posted++;
-    injected = rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT_EX, im->sock, NULL);
+    injected = RS__TEST_HOOK(rs__iocp_fault_take(RS__IOCP_FAULT_ACCEPT_EX, im->sock, NULL));
     if (injected) {
         rs__iocp_sock_op_complete(op, rs__iocp_error_from_win32((DWORD)injected));
         return 0;
@@ -664,7 +665,7 @@ static bool post_send(rs_socket *s, struct rs__iocp_sock_op *op)
     /* Each write (each part of a long one) is its own overlapped send; the
      * stack keeps posted sends in order and holds the caller's buffer until
      * the completion. */
-    int err = rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL);
+    int err = RS__TEST_HOOK(rs__iocp_fault_take(RS__IOCP_FAULT_SEND, im->sock, NULL));
     if (!err && start_send(im->sock, op) == 0) {
         rs__iocp_sock_op_succeeded(op);
         return true;

@@ -4,6 +4,7 @@
 
 #include "../../common/backend.h"
 #include "../../common/event_loop_impl.h"
+#include "../../common/test_hooks.h"
 
 #include <event2/event.h>
 

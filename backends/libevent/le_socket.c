@@ -75,7 +75,7 @@ static int set_int(int fd, int level, int name, int value, const char *what)
  * for the OS refusing it, as where the other options are applied. */
 static int set_v6only(int fd, const rs_socket_options *o)
 {
-    if (rs__socket_take_option_fault()) {
+    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
         return rs_raise(RS_ERROR_SOCKET_OPTION);
     }
     return set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
@@ -109,7 +109,7 @@ static int bind_to_interface(int fd, const rs_socket_options *o)
 
 int rs__le_apply_options(int fd, const rs_socket_options *o)
 {
-    if (rs__socket_take_option_fault()) {
+    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
         return rs_raise(RS_ERROR_SOCKET_OPTION);
     }
     bool tcp = o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL;
