@@ -735,12 +735,10 @@ static void io_clean_up(void)
 /*
  * The same programs, each run on a thread of its own while the calling
  * thread waits for it: the threading of reseau, whose loop always has its
- * own thread. Under Wine in a VM the thread matters as much as the code: a
- * request made from the process's main thread costs less than the same
- * request from a second thread (measured here: WSASend about 142 against
- * 210 us, WSARecv 41 against 62 us, the floor's fanin 2,330-2,490 round
- * trips/s on the main thread and 1,530-1,700 on a second one), so this is
- * the floor reseau's own overhead is measured against (docs/performance.md).
+ * own thread. Under Wine the thread matters as much as the code: a request
+ * made from the process's main thread costs less than the same request
+ * from a second thread (docs/performance.md, wall time under Wine), so this
+ * is the floor reseau's own overhead is measured against.
  */
 struct on_thread {
     bench_fn *fn;

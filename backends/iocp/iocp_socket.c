@@ -994,10 +994,8 @@ void rs__backend_socket_close(rs_socket *s)
     } else if (im->sock != INVALID_SOCKET) {
         /* Cancelled operations still complete, and the orphans free
          * themselves then. closesocket alone is documented to cancel them,
-         * but under Wine 8 sends waiting for buffer space were left pending
-         * by it (measured: when the loop was destroyed right after such a
-         * close, their completions never arrived); CancelIoEx first
-         * completes every one of them. A receive alone needs no CancelIoEx:
+         * but Wine 8 leaves sends waiting for buffer space pending
+         * (docs/windows.md); CancelIoEx first completes every one of them. A receive alone needs no CancelIoEx:
          * closesocket completes it (cancelled, or 676 under Wine), and the
          * call would cost a system call on every close. */
         bool others = false;

@@ -19,8 +19,8 @@
  *   - failure at once: no packet comes in either mode; a packet of our own
  *     stands in for it (rs__iocp_sock_op_complete).
  * Skipping the packet saves a dequeue per operation that succeeds at once
- * (most sends, and reads of data already there): about 2 wineserver requests
- * per ping-pong round trip under Wine (docs/performance.md).
+ * (most sends, and reads of data already there), a wineserver request each
+ * under Wine (docs/performance.md).
  *
  * Orphaned operations (W8): an operation's memory belongs to the operation
  * until its completion is dequeued. Closing a socket cancels its operations
@@ -45,9 +45,8 @@
 #define RS__IOCP_READ_BUF (64u * 1024u)
 /* The buffer a buffered TCP read lands in (W5): twice the 64 KiB a reader
  * typically asks for, so that one receive takes what arrived while the
- * last was being read. Measured under Wine, per 64 KiB of a stream: 6.04
- * wineserver requests with 64 KiB (a receive often caught a chunk half
- * sent and needed a second), 4.02 with 128 KiB, 3.12 with 256 KiB; 128 KiB
+ * last was being read (with 64 KiB a receive often catches a chunk half
+ * sent and needs a second one; docs/performance.md has the counts). 128 KiB
  * keeps a loop's buffered sockets under 6.25 MiB (RS__IOCP_BUFFERED_STREAMS
  * of them). */
 #define RS__IOCP_STREAM_READ_BUF (128u * 1024u)

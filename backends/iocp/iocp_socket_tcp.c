@@ -21,12 +21,11 @@
  *     the caller's buffer. An idle socket pins no buffer, so 10k idle
  *     connections do not hold 1.25 GiB, or 40 MiB at 4 KiB each.
  * libuv's precedent is the first tier alone (uv_active_tcp_streams_threshold:
- * real-buffer reads up to 50 active streams, zero reads beyond). Under Wine
- * a buffered read saves 3 to 5 wineserver requests per ping-pong round trip
- * against zero-byte readiness: with 200 connections ping-ponging on one
- * loop, 350 sockets read through zero-byte readiness, 19.4 requests per
- * round trip against 15.0 all buffered, which the small tier brings to the
- * raw IOCP floor's speed (docs/performance.md). In both modes a read is
+ * real-buffer reads up to 50 active streams, zero reads beyond). Zero-byte
+ * readiness receives each direction twice (the zero-byte receive, then the
+ * recv), each a wineserver request under Wine; the small tier gives a
+ * loop's next sockets a buffered read too, so that many connections on one
+ * loop read at the raw IOCP floor's cost (docs/performance.md). In both modes a read is
  * posted only once the socket is subscribed (or read), and posted again only
  * once a read has drained what was reported (RS_ERROR_WOULD_BLOCK or a short
  * read), so a socket that is not read is not reported again
@@ -725,11 +724,10 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
 {
     /* An overlapped send on a stream completes only once every byte is
      * taken, unless it fails (WSASend's documentation): Windows reports a
-     * send cut short by a reset as WSAECONNRESET. Wine 8 completes it with
-     * success and the bytes it took, SO_ERROR 0 (measured: about 1 write in
-     * 800 in the 10k-connection stress run, all on connections being closed
-     * or reset by the peer); the stream is broken either way, and reported
-     * as the reset it is. */
+     * send cut short by a reset as WSAECONNRESET. Wine 8 can complete it
+     * with success and the bytes it took, SO_ERROR 0, on a connection being
+     * closed or reset by the peer (docs/windows.md); the stream is broken
+     * either way, and reported as the reset it is. */
     if (error == 0 && bytes != op->chunk_len && s->options.type == RS_SOCKET_STREAM) {
         error = RS_ERROR_CONNECTION_RESET;
     }

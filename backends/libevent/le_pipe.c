@@ -186,8 +186,9 @@ void rs__backend_pipe_read_end_close(rs_pipe_read_end *read_end)
  * (a loop being destroyed by the application's thread) the signal is
  * blocked around the write, one it raised consumed with sigtimedwait before
  * the mask is restored, and a SIGPIPE already pending left alone: it is not
- * ours. (The per-write mask cost three system calls per write: 13 -> 7 per
- * 64 KiB chunk in the benchmark's pipe workload.)
+ * ours. Loop threads block it for their life rather than around each write
+ * because a per-write mask costs three system calls per write
+ * (docs/performance.md).
  */
 static ssize_t write_retrying(int fd, const void *data, size_t len)
 {
