@@ -54,13 +54,12 @@ int pt_teardown_loops(void **state)
 
 void pt_lock(struct pipe_test *t)
 {
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
 }
 
 void pt_unlock_signal(struct pipe_test *t)
 {
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 /* Marks the calling (loop) thread as inside a reseau call, so that a
@@ -89,8 +88,7 @@ struct pipe_test *pt_new(struct pipe_fixture *f)
     t->f = f;
     t->chunk = 64 * 1024;
     t->max_reads = 1000000;
-    rs__mutex_init(&t->lock);
-    rs__condvar_init(&t->cond);
+    rs_test_counter_init(&t->counter);
     rs_test_own(t, release_after_failure, NULL);
     return t;
 }
@@ -104,8 +102,7 @@ void pt_open(struct pipe_test *t)
 
 static void release(struct pipe_test *t)
 {
-    rs__condvar_clean_up(&t->cond);
-    rs__mutex_clean_up(&t->lock);
+    rs_test_counter_clean_up(&t->counter);
     free(t);
 }
 
@@ -159,7 +156,7 @@ static bool release_after_failure(void *obj)
             print_error("harness: a pipe end of the failed test was not cleaned up\n");
             return false;
         }
-        rs__condvar_wait_ns(&t->cond, &t->lock, deadline - now);
+        (void)rs_test_counter_wait_change(&t->counter, deadline);
     }
     pt_unlock_signal(t);
     release(t);

@@ -1,11 +1,10 @@
 /*
  * The pipe tests' harness: a fixture with one or two running loops, and a
- * pipe under test whose callbacks (on loop threads) only record, under a
- * lock, what they saw; the test thread waits for the records (bounded) and
- * asserts on them. The pipe under test lives on the heap and is owned by
- * the test (rs_test_own): if the test fails or times out, the callbacks
- * still record into live memory until the harness's teardown has cleaned up
- * both ends, and only then is it freed (HO10).
+ * pipe under test whose callbacks (on loop threads) only record, under the
+ * lock of its counter (struct rs_test_counter), what they saw; the test thread waits for the
+ * records (bounded) and asserts on them. The pipe under test lives on the heap and is owned by the
+ * test (rs_test_own): if the test fails or times out, the callbacks still record into live memory
+ * until the harness's teardown has cleaned up both ends, and only then is it freed (HO10).
  */
 #ifndef RS_PIPE_HARNESS_H
 #define RS_PIPE_HARNESS_H
@@ -50,8 +49,7 @@ struct pipe_test {
     struct pipe_fixture *f;
     rs_pipe_read_end *r;
     rs_pipe_write_end *w;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     /* A clean-up of the end was asked for (pt_clean_up_read / _write). */
     bool read_closing;
     bool write_closing;
@@ -85,25 +83,8 @@ struct pipe_test {
     bool clean_up_off_thread;
 };
 
-/* Waits, bounded, until cond (read under the lock) holds. */
-#define pt_await(t, pred, what)                                                                    \
-    do {                                                                                           \
-        uint64_t deadline_ = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;                 \
-        bool ok_ = true;                                                                           \
-        rs__mutex_lock(&(t)->lock);                                                                \
-        while (!(pred)) {                                                                          \
-            uint64_t now_ = rs__clock_now_ns();                                                    \
-            if (now_ >= deadline_) {                                                               \
-                ok_ = false;                                                                       \
-                break;                                                                             \
-            }                                                                                      \
-            rs__condvar_wait_ns(&(t)->cond, &(t)->lock, deadline_ - now_);                         \
-        }                                                                                          \
-        rs__mutex_unlock(&(t)->lock);                                                              \
-        if (!ok_) {                                                                                \
-            rs_test_fail_timeout(what);                                                            \
-        }                                                                                          \
-    } while (0)
+/* Waits, bounded, until pred (read under the counter's lock) holds. */
+#define pt_await(t, pred, what) rs_test_counter_await_until(&(t)->counter, pred, what)
 
 void pt_lock(struct pipe_test *t);
 /* Wakes pt_await and unlocks. */

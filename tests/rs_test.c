@@ -21,44 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void rs_test_latch_init(struct rs_test_latch *latch, long count)
-{
-    rs__mutex_init(&latch->lock);
-    rs__condvar_init(&latch->cond);
-    latch->remaining = count;
-}
-
-void rs_test_latch_clean_up(struct rs_test_latch *latch)
-{
-    rs__condvar_clean_up(&latch->cond);
-    rs__mutex_clean_up(&latch->lock);
-}
-
-void rs_test_latch_signal(struct rs_test_latch *latch)
-{
-    rs__mutex_lock(&latch->lock);
-    if (latch->remaining > 0 && --latch->remaining == 0) {
-        rs__condvar_broadcast(&latch->cond);
-    }
-    rs__mutex_unlock(&latch->lock);
-}
-
-bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms)
-{
-    uint64_t deadline = rs__clock_now_ns() + timeout_ms * 1000000u;
-    rs__mutex_lock(&latch->lock);
-    while (latch->remaining > 0) {
-        uint64_t now = rs__clock_now_ns();
-        if (now >= deadline) {
-            break;
-        }
-        rs__condvar_wait_ns(&latch->cond, &latch->lock, deadline - now);
-    }
-    bool done = latch->remaining == 0;
-    rs__mutex_unlock(&latch->lock);
-    return done;
-}
-
 void rs_test_counter_init(struct rs_test_counter *counter)
 {
     rs__mutex_init(&counter->lock);
@@ -103,6 +65,54 @@ bool rs_test_counter_wait_at_least(struct rs_test_counter *counter, long long ta
     bool reached = counter->value >= target;
     rs__mutex_unlock(&counter->lock);
     return reached;
+}
+
+void rs_test_counter_lock(struct rs_test_counter *counter)
+{
+    rs__mutex_lock(&counter->lock);
+}
+
+void rs_test_counter_unlock(struct rs_test_counter *counter)
+{
+    rs__mutex_unlock(&counter->lock);
+}
+
+void rs_test_counter_unlock_add(struct rs_test_counter *counter, long long n)
+{
+    counter->value += n;
+    rs__condvar_broadcast(&counter->cond);
+    rs__mutex_unlock(&counter->lock);
+}
+
+bool rs_test_counter_wait_change(struct rs_test_counter *counter, uint64_t deadline_ns)
+{
+    uint64_t now = rs__clock_now_ns();
+    if (now >= deadline_ns) {
+        return false;
+    }
+    rs__condvar_wait_ns(&counter->cond, &counter->lock, deadline_ns - now);
+    return true;
+}
+
+void rs_test_latch_init(struct rs_test_latch *latch, long count)
+{
+    rs_test_counter_init(&latch->signals);
+    latch->count = count;
+}
+
+void rs_test_latch_clean_up(struct rs_test_latch *latch)
+{
+    rs_test_counter_clean_up(&latch->signals);
+}
+
+void rs_test_latch_signal(struct rs_test_latch *latch)
+{
+    rs_test_counter_add(&latch->signals, 1);
+}
+
+bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms)
+{
+    return rs_test_counter_wait_at_least(&latch->signals, latch->count, timeout_ms);
 }
 
 int rs_test_setup_library(void **state)

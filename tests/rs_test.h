@@ -54,26 +54,6 @@ void rs_test_set_timeout_ms(uint64_t ms);
         assert_string_equal(rs_error_name(rs_last_error()), rs_error_name(code));                  \
     } while (0)
 
-/* A count-down latch: wait until `count` signals arrived, with a bound. */
-struct rs_test_latch {
-    rs__mutex lock;
-    rs__condvar cond;
-    long remaining;
-};
-
-void rs_test_latch_init(struct rs_test_latch *latch, long count);
-void rs_test_latch_clean_up(struct rs_test_latch *latch);
-void rs_test_latch_signal(struct rs_test_latch *latch);
-/* True when the count reached zero within timeout_ms. */
-bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms);
-/* Fails the test with `what` when the latch does not reach zero in RS_TEST_TIMEOUT_MS. */
-#define rs_test_latch_await(latch, what)                                                           \
-    do {                                                                                           \
-        if (!rs_test_latch_wait((latch), RS_TEST_TIMEOUT_MS)) {                                    \
-            rs_test_fail_timeout(what);                                                            \
-        }                                                                                          \
-    } while (0)
-
 /*
  * A counter that callbacks bump from any thread and a test waits on: the one
  * way scenarios count callbacks, bytes or events. Waits are bounded.
@@ -96,6 +76,54 @@ bool rs_test_counter_wait_at_least(struct rs_test_counter *counter, long long ta
 #define rs_test_counter_await(counter, target, what)                                               \
     do {                                                                                           \
         if (!rs_test_counter_wait_at_least((counter), (target), RS_TEST_TIMEOUT_MS)) {             \
+            rs_test_fail_timeout(what);                                                            \
+        }                                                                                          \
+    } while (0)
+
+/*
+ * A scenario whose callbacks record more than a count (bytes read, the last
+ * error, flags) keeps that record under its counter's lock, and the counter
+ * counts the records: rs_test_counter_lock, change the fields, then
+ * rs_test_counter_unlock_add(counter, 1), which wakes the waiters (or
+ * rs_test_counter_unlock after only reading). rs_test_counter_await_until
+ * waits, bounded, until expr (read under the lock) holds.
+ */
+void rs_test_counter_lock(struct rs_test_counter *counter);
+void rs_test_counter_unlock(struct rs_test_counter *counter);
+/* Adds n, wakes waiters and unlocks (the lock is held). */
+void rs_test_counter_unlock_add(struct rs_test_counter *counter, long long n);
+/* With the lock held: waits for the next change, or until deadline_ns by
+ * rs__clock_now_ns; false if the deadline had passed. */
+bool rs_test_counter_wait_change(struct rs_test_counter *counter, uint64_t deadline_ns);
+#define rs_test_counter_await_until(counter, expr, what)                                           \
+    do {                                                                                           \
+        uint64_t rs_deadline_ = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;              \
+        rs_test_counter_lock(counter);                                                             \
+        while (!(expr)) {                                                                          \
+            if (!rs_test_counter_wait_change((counter), rs_deadline_)) {                           \
+                rs_test_counter_unlock(counter);                                                   \
+                rs_test_fail_timeout(what);                                                        \
+            }                                                                                      \
+        }                                                                                          \
+        rs_test_counter_unlock(counter);                                                           \
+    } while (0)
+
+/* A count-down latch: wait until `count` signals arrived, with a bound. A
+ * counter (above) of the signals, waited on until it reaches `count`. */
+struct rs_test_latch {
+    struct rs_test_counter signals;
+    long count;
+};
+
+void rs_test_latch_init(struct rs_test_latch *latch, long count);
+void rs_test_latch_clean_up(struct rs_test_latch *latch);
+void rs_test_latch_signal(struct rs_test_latch *latch);
+/* True when the count reached zero within timeout_ms. */
+bool rs_test_latch_wait(struct rs_test_latch *latch, uint64_t timeout_ms);
+/* Fails the test with `what` when the latch does not reach zero in RS_TEST_TIMEOUT_MS. */
+#define rs_test_latch_await(latch, what)                                                           \
+    do {                                                                                           \
+        if (!rs_test_latch_wait((latch), RS_TEST_TIMEOUT_MS)) {                                    \
             rs_test_fail_timeout(what);                                                            \
         }                                                                                          \
     } while (0)

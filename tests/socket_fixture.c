@@ -84,14 +84,13 @@ bool sk_check_pattern(const unsigned char *buf, size_t len, size_t seed)
 
 static void peer_signal(struct sk_peer *p)
 {
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 static void on_close(void *user_data)
 {
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->close_calls++;
     peer_signal(p);
 }
@@ -99,7 +98,7 @@ static void on_close(void *user_data)
 static void on_destroy(void *user_data)
 {
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->destroy_calls++;
     peer_signal(p);
 }
@@ -114,29 +113,28 @@ static void on_destroy(void *user_data)
 static bool peer_release(void *obj)
 {
     struct sk_peer *p = obj;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     bool destroy = p->socket && p->destroy_calls == 0 && !p->destroy_issued;
     bool wait = destroy || (p->destroy_issued && p->destroy_calls == 0);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock(&p->counter);
     if (destroy && rs_socket_destroy(p->socket) != 0) {
         return false;
     }
     if (wait) {
         uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         while (p->destroy_calls == 0) {
             uint64_t now = rs__clock_now_ns();
             if (now >= deadline) {
-                rs__mutex_unlock(&p->lock);
+                rs_test_counter_unlock(&p->counter);
                 print_error("harness: a socket of the failed test was not destroyed\n");
                 return false;
             }
-            rs__condvar_wait_ns(&p->cond, &p->lock, deadline - now);
+            (void)rs_test_counter_wait_change(&p->counter, deadline);
         }
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock(&p->counter);
     }
-    rs__condvar_clean_up(&p->cond);
-    rs__mutex_clean_up(&p->lock);
+    rs_test_counter_clean_up(&p->counter);
     free(p->data);
     free(p);
     return true;
@@ -148,8 +146,7 @@ struct sk_peer *sk_peer_wrap(rs_event_loop *loop, rs_socket *socket)
     assert_non_null(p);
     p->loop = loop;
     p->socket = socket;
-    rs__mutex_init(&p->lock);
-    rs__condvar_init(&p->cond);
+    rs_test_counter_init(&p->counter);
     rs_test_own(p, peer_release, NULL);
     assert_int_equal(rs_socket_set_close_callback(socket, on_close, p), 0);
     assert_int_equal(rs_socket_set_destroy_callback(socket, on_destroy, p), 0);
@@ -167,7 +164,7 @@ static void on_connect(rs_socket *socket, int error_code, void *user_data)
 {
     (void)socket;
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->connect_calls++;
     p->connect_result = error_code;
     peer_signal(p);
@@ -190,7 +187,7 @@ static void on_write_done(rs_socket *socket, int error_code, size_t bytes, void 
 {
     (void)socket;
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_done++;
     p->bytes_written += bytes;
     if (error_code) {
@@ -215,7 +212,7 @@ static void on_echo_done(rs_socket *socket, int error_code, size_t bytes, void *
     struct sk_peer *p = c->peer;
     p->echo_pending -= c->len;
     free(c);
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_done++;
     if (error_code) {
         p->write_errors++;
@@ -241,7 +238,7 @@ static void drain(struct sk_peer *p)
         size_t n = 0;
         if (rs_socket_read(p->socket, buf, sizeof buf, &n) != 0) {
             int err = rs_last_error();
-            rs__mutex_lock(&p->lock);
+            rs_test_counter_lock(&p->counter);
             if (err == RS_ERROR_SOCKET_CLOSED) {
                 p->eof = true;
             } else if (err != RS_ERROR_WOULD_BLOCK) {
@@ -257,9 +254,9 @@ static void drain(struct sk_peer *p)
             c->len = n;
             memcpy(c->bytes, buf, n);
             p->echo_pending += n;
-            rs__mutex_lock(&p->lock);
+            rs_test_counter_lock(&p->counter);
             p->writes_issued++;
-            rs__mutex_unlock(&p->lock);
+            rs_test_counter_unlock(&p->counter);
             if (rs_socket_write(p->socket, c->bytes, n, on_echo_done, c) != 0) {
                 p->echo_pending -= n;
                 free(c);
@@ -267,7 +264,7 @@ static void drain(struct sk_peer *p)
             }
             continue;
         }
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         if (p->len + n > p->cap) {
             size_t cap = p->cap ? p->cap * 2 : 65536;
             while (cap < p->len + n) {
@@ -287,7 +284,7 @@ static void on_readable(rs_socket *socket, int error_code, void *user_data)
 {
     (void)socket;
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->readable_calls++;
     if (error_code) {
         p->read_error = error_code;
@@ -311,9 +308,9 @@ void sk_peer_subscribe(struct sk_peer *p)
 
 void sk_peer_write_on_loop(struct sk_peer *p, const void *data, size_t len)
 {
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_issued++;
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock(&p->counter);
     assert_int_equal(rs_socket_write(p->socket, data, len, on_write_done, p), 0);
 }
 
@@ -346,17 +343,16 @@ void sk_peer_free(struct sk_peer *p)
         return;
     }
     if (p->socket) {
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         p->destroy_issued = true;
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock(&p->counter);
         assert_int_equal(rs_socket_destroy(p->socket), 0);
         SK_WAIT(p, p->destroy_calls == 1, "the destroy callback");
         assert_int_equal(p->close_calls, 1);
         assert_int_equal(p->destroy_calls, 1);
     }
     rs_test_disown(p);
-    rs__condvar_clean_up(&p->cond);
-    rs__mutex_clean_up(&p->lock);
+    rs_test_counter_clean_up(&p->counter);
     free(p->data);
     free(p);
 }
@@ -381,11 +377,10 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
     struct sk_server *s = g->server;
     if (error_code) {
         if (s) {
-            rs__mutex_lock(&s->lock);
+            rs_test_counter_lock(&s->counter);
             s->accept_errors++;
             s->last_accept_error = error_code;
-            rs__condvar_broadcast(&s->cond);
-            rs__mutex_unlock(&s->lock);
+            rs_test_counter_unlock_add(&s->counter, 1);
         }
         rs__mutex_unlock(&g->lock);
         return;
@@ -397,11 +392,10 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
     assert_int_equal(rs_socket_assign_to_event_loop(new_socket, g->loop), 0);
     assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, on_readable, p), 0);
     if (s) {
-        rs__mutex_lock(&s->lock);
+        rs_test_counter_lock(&s->counter);
         assert_true(s->accepted_count < SK_MAX_ACCEPTED);
         s->accepted[s->accepted_count++] = p;
-        rs__condvar_broadcast(&s->cond);
-        rs__mutex_unlock(&s->lock);
+        rs_test_counter_unlock_add(&s->counter, 1);
     }
     rs__mutex_unlock(&g->lock);
 }
@@ -461,8 +455,7 @@ void sk_server_start(struct sk_server *s, rs_event_loop *loop, const rs_socket_o
     s->loop = loop;
     s->echo = echo;
     s->domain = options->domain;
-    rs__mutex_init(&s->lock);
-    rs__condvar_init(&s->cond);
+    rs_test_counter_init(&s->counter);
     s->listener = rs_socket_new(options);
     assert_non_null(s->listener);
     struct sk_server_guard *g = server_guard(s);
@@ -505,8 +498,7 @@ void sk_server_stop(struct sk_server *s)
         sk_peer_free(s->accepted[i]);
     }
     sk_remove_path(s->domain, &s->endpoint);
-    rs__condvar_clean_up(&s->cond);
-    rs__mutex_clean_up(&s->lock);
+    rs_test_counter_clean_up(&s->counter);
 }
 
 static void nothing(void *arg)

@@ -2,8 +2,9 @@
  * Plumbing for the socket scenarios: peers that collect what they read,
  * count their callbacks and can echo, a listener that accepts into such
  * peers, and loopback endpoints. Every callback runs on a loop thread and
- * records under the peer's lock; the test thread waits on the condition
- * with a bound (SK_WAIT).
+ * records under the lock of the peer's counter (struct rs_test_counter),
+ * which counts the records; the test thread waits on the record with a
+ * bound (SK_WAIT).
  *
  * Peers live on the heap and are owned by the running test (rs_test_own):
  * if the test fails or times out, the harness's teardown destroys their
@@ -21,8 +22,7 @@
 struct sk_peer {
     rs_socket *socket;
     rs_event_loop *loop;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
 
     long connect_calls;
     int connect_result;
@@ -64,29 +64,16 @@ struct sk_server {
     rs_event_loop *loop;
     rs_socket_domain domain;
     bool echo;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     struct sk_peer *accepted[SK_MAX_ACCEPTED];
     long accepted_count;
     long accept_errors;
     int last_accept_error;
 };
 
-/* Waits, bounded, until expr (read under peer->lock) holds. */
-#define SK_WAIT(obj, expr, what)                                                                   \
-    do {                                                                                           \
-        uint64_t sk_deadline_ = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;              \
-        rs__mutex_lock(&(obj)->lock);                                                              \
-        while (!(expr)) {                                                                          \
-            uint64_t sk_now_ = rs__clock_now_ns();                                                 \
-            if (sk_now_ >= sk_deadline_) {                                                         \
-                rs__mutex_unlock(&(obj)->lock);                                                    \
-                rs_test_fail_timeout(what);                                                        \
-            }                                                                                      \
-            rs__condvar_wait_ns(&(obj)->cond, &(obj)->lock, sk_deadline_ - sk_now_);               \
-        }                                                                                          \
-        rs__mutex_unlock(&(obj)->lock);                                                            \
-    } while (0)
+/* Waits, bounded, until expr (read under the counter's lock of obj, a peer
+ * or a server) holds. */
+#define SK_WAIT(obj, expr, what) rs_test_counter_await_until(&(obj)->counter, expr, what)
 
 /* Options for type and domain, with a generous connect timeout. */
 rs_socket_options sk_options(rs_socket_type type, rs_socket_domain domain);

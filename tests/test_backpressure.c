@@ -25,8 +25,7 @@
  * shared fields under `lock` and waits on `cond`. */
 struct bp {
     rs_event_loop *loop;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *listener;
     rs_socket_endpoint endpoint;
 
@@ -57,27 +56,26 @@ struct bp {
 #define BP_WAIT(b, expr, what)                                                                     \
     do {                                                                                           \
         uint64_t bp_deadline_ = rs__clock_now_ns() + BP_TIMEOUT_MS * 1000000ull;                   \
-        rs__mutex_lock(&(b)->lock);                                                                \
+        rs_test_counter_lock(&(b)->counter);                                                       \
         while (!(expr)) {                                                                          \
             uint64_t bp_now_ = rs__clock_now_ns();                                                 \
             if (bp_now_ >= bp_deadline_) {                                                         \
-                rs__mutex_unlock(&(b)->lock);                                                      \
+                rs_test_counter_unlock(&(b)->counter);                                             \
                 fail_msg("timed out waiting for %s", (what));                                      \
             }                                                                                      \
-            rs__condvar_wait_ns(&(b)->cond, &(b)->lock, bp_deadline_ - bp_now_);                   \
+            (void)rs_test_counter_wait_change(&(b)->counter, bp_deadline_);                        \
         }                                                                                          \
-        rs__mutex_unlock(&(b)->lock);                                                              \
+        rs_test_counter_unlock(&(b)->counter);                                                     \
     } while (0)
 
 static void bp_signal(struct bp *b)
 {
-    rs__condvar_broadcast(&b->cond);
-    rs__mutex_unlock(&b->lock);
+    rs_test_counter_unlock_add(&b->counter, 1);
 }
 
 static void bp_fail(struct bp *b, int error_code)
 {
-    rs__mutex_lock(&b->lock);
+    rs_test_counter_lock(&b->counter);
     if (!b->error) {
         b->error = error_code;
     }
@@ -101,7 +99,7 @@ struct bp_chunk {
 static void bp_server_close(struct bp *b)
 {
     rs_socket_destroy(b->server_socket);
-    rs__mutex_lock(&b->lock);
+    rs_test_counter_lock(&b->counter);
     b->server_socket = NULL;
     b->server_closed = true;
     bp_signal(b);
@@ -144,7 +142,7 @@ static void bp_server_pump(struct bp *b)
         size_t queued = bp_queued(b->server_socket);
         if (queued >= BP_ECHO_MAX) {
             b->server_paused = true;
-            rs__mutex_lock(&b->lock);
+            rs_test_counter_lock(&b->counter);
             b->server_pauses++;
             bp_signal(b);
             return;
@@ -170,11 +168,11 @@ static void bp_server_pump(struct bp *b)
         }
         assert_int_equal(rs_socket_write(b->server_socket, k->bytes, n, bp_echoed, k), 0);
         queued = bp_queued(b->server_socket);
-        rs__mutex_lock(&b->lock);
+        rs_test_counter_lock(&b->counter);
         if (queued > b->server_max_queued) {
             b->server_max_queued = queued;
         }
-        rs__mutex_unlock(&b->lock);
+        rs_test_counter_unlock(&b->counter);
     }
 }
 
@@ -209,7 +207,7 @@ static void bp_accepted(rs_socket *listener, int error_code, rs_socket *socket, 
     if (b->echo) {
         assert_int_equal(rs_socket_subscribe_to_readable_events(socket, bp_server_readable, b), 0);
     }
-    rs__mutex_lock(&b->lock);
+    rs_test_counter_lock(&b->counter);
     b->server_socket = socket;
     bp_signal(b);
 }
@@ -265,7 +263,7 @@ static void bp_client_readable(rs_socket *socket, int error_code, void *user_dat
         if (err == RS_ERROR_WOULD_BLOCK) {
             return;
         }
-        rs__mutex_lock(&b->lock);
+        rs_test_counter_lock(&b->counter);
         if (err == RS_ERROR_SOCKET_CLOSED) {
             b->eof = true;
         } else if (err) {
@@ -302,7 +300,7 @@ static void bp_client_connected(rs_socket *socket, int error_code, void *user_da
     if (b->out_len) {
         bp_client_pump_writes(b);
     }
-    rs__mutex_lock(&b->lock);
+    rs_test_counter_lock(&b->counter);
     b->client_connected = true;
     bp_signal(b);
 }
@@ -319,8 +317,7 @@ static void bp_start(struct bp *b, rs_event_loop *loop, bool echo, bool client_r
     b->out = out;
     b->out_len = out_len;
     b->client_max_queue = 4u << 20;
-    rs__mutex_init(&b->lock);
-    rs__condvar_init(&b->cond);
+    rs_test_counter_init(&b->counter);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     b->listener = rs_socket_new(&options);
     assert_non_null(b->listener);
@@ -353,8 +350,7 @@ static void bp_stop(struct bp *b)
     /* Completions of writes ended by the destroy still refer to b. */
     sk_loop_round_trip(b->loop);
     sk_loop_round_trip(b->loop);
-    rs__condvar_clean_up(&b->cond);
-    rs__mutex_clean_up(&b->lock);
+    rs_test_counter_clean_up(&b->counter);
 }
 
 /* The peer that reads and discards (UD6). */
@@ -392,7 +388,7 @@ static void ud6_written(rs_socket *socket, int error_code, size_t bytes, void *u
     if (!socket) {
         return;
     }
-    rs__mutex_lock(&u->b->lock);
+    rs_test_counter_lock(&u->b->counter);
     if (error_code != 0) {
         u->b->error = u->b->error ? u->b->error : error_code;
     }
@@ -411,9 +407,9 @@ static void ud6_write_all(void *arg)
     assert_int_equal(bp_queued(u->b->client), 0);
     for (int i = 0; i < UD6_WRITES; i++) {
         assert_int_equal(rs_socket_write(u->b->client, u->chunk, BP_CHUNK, ud6_written, u), 0);
-        rs__mutex_lock(&u->b->lock);
+        rs_test_counter_lock(&u->b->counter);
         u->issued += BP_CHUNK;
-        rs__mutex_unlock(&u->b->lock);
+        rs_test_counter_unlock(&u->b->counter);
         /* No completion runs inside rs_socket_write: the size is exact. */
         assert_int_equal(bp_queued(u->b->client), u->issued);
     }
@@ -468,9 +464,9 @@ static void test_ud6_write_queue_size(void **state)
     sk_loop_round_trip(loop);
     sk_loop_round_trip(loop);
     rs_test_run_on_loop(loop, ud6_read_size, &u);
-    rs__mutex_lock(&b.lock);
+    rs_test_counter_lock(&b.counter);
     size_t pending = u.issued - u.completed;
-    rs__mutex_unlock(&b.lock);
+    rs_test_counter_unlock(&b.counter);
     assert_true(u.seen > 0);
     assert_true(u.seen >= pending); /* completions may only have run since */
 
@@ -538,9 +534,9 @@ static void test_ho6_echo_never_reading_client_bounded(void **state)
     BP_WAIT(&b, b.server_pauses > 0 || b.client_shut || b.error, "the server pausing the client");
     assert_int_equal(b.error, 0);
     assert_true(b.server_pauses > 0); /* the loopback buffers could not take it all */
-    rs__mutex_lock(&b.lock);
+    rs_test_counter_lock(&b.counter);
     size_t max_while_unread = b.server_max_queued;
-    rs__mutex_unlock(&b.lock);
+    rs_test_counter_unlock(&b.counter);
     assert_true(max_while_unread >= BP_ECHO_MAX);
     assert_true(max_while_unread < BP_ECHO_MAX + BP_READ_SIZE);
 
@@ -599,7 +595,7 @@ static void ho7_written(rs_socket *socket, int error_code, size_t bytes, void *u
     }
     if (h->stopped && bp_queued(socket) < HO7_BOUND) {
         h->stopped = false;
-        rs__mutex_lock(&h->b->lock);
+        rs_test_counter_lock(&h->b->counter);
         h->resumed++;
         bp_signal(h->b);
         ho7_write_more(h);
@@ -613,7 +609,7 @@ static void ho7_write_more(struct ho7 *h)
     rs_socket *s = h->b->server_socket;
     for (;;) {
         size_t queued = bp_queued(s);
-        rs__mutex_lock(&h->b->lock);
+        rs_test_counter_lock(&h->b->counter);
         if (queued > h->max_queue) {
             h->max_queue = queued;
         }
@@ -623,7 +619,7 @@ static void ho7_write_more(struct ho7 *h)
             bp_signal(h->b);
             return;
         }
-        rs__mutex_unlock(&h->b->lock);
+        rs_test_counter_unlock(&h->b->counter);
         struct ho7_chunk *k = malloc(sizeof *k);
         assert_non_null(k);
         k->h = h;
@@ -654,7 +650,7 @@ static void ho7_tick(rs_task *task, void *arg, rs_task_status status)
             err = rs_last_error();
             break;
         }
-        rs__mutex_lock(&h->b->lock);
+        rs_test_counter_lock(&h->b->counter);
         if (!sk_check_pattern(buf, n, h->read)) {
             h->corrupt = true;
         }
@@ -710,9 +706,9 @@ static void test_ho7_slow_reader_bounded_writer(void **state)
     BP_WAIT(&b, h.throttled > 0 || b.error, "the writer stopping at its bound");
     assert_int_equal(b.error, 0);
     assert_false(h.corrupt);
-    rs__mutex_lock(&b.lock);
+    rs_test_counter_lock(&b.counter);
     size_t max_slow = h.max_queue;
-    rs__mutex_unlock(&b.lock);
+    rs_test_counter_unlock(&b.counter);
     assert_true(max_slow >= HO7_BOUND);
     assert_true(max_slow < HO7_BOUND + HO7_CHUNK);
 

@@ -357,8 +357,7 @@ static void test_err_rs_socket_connect_no_permission(void **state)
 /* ---- rs_socket_read ---- */
 
 struct reset_server {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_event_loop *loop;
     struct sk_peer *accepted;
     bool data_arrived;
@@ -369,10 +368,9 @@ static void note_data_arrived(rs_socket *socket, int error_code, void *user_data
 {
     (void)socket;
     struct reset_server *r = user_data;
-    rs__mutex_lock(&r->lock);
+    rs_test_counter_lock(&r->counter);
     r->data_arrived = r->data_arrived || error_code == 0;
-    rs__condvar_broadcast(&r->cond);
-    rs__mutex_unlock(&r->lock);
+    rs_test_counter_unlock_add(&r->counter, 1);
 }
 
 static void accept_one_unread(rs_socket *listener, int error_code, rs_socket *new_socket,
@@ -381,19 +379,18 @@ static void accept_one_unread(rs_socket *listener, int error_code, rs_socket *ne
     (void)listener;
     struct reset_server *r = user_data;
     assert_int_equal(error_code, 0);
-    rs__mutex_lock(&r->lock);
+    rs_test_counter_lock(&r->counter);
     if (r->accepted) {
-        rs__mutex_unlock(&r->lock);
+        rs_test_counter_unlock(&r->counter);
         rs_socket_destroy(new_socket);
         return;
     }
     r->accepted = sk_peer_wrap(r->loop, new_socket);
-    rs__mutex_unlock(&r->lock);
+    rs_test_counter_unlock(&r->counter);
     assert_int_equal(rs_socket_assign_to_event_loop(new_socket, r->loop), 0);
     assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, note_data_arrived, r), 0);
-    rs__mutex_lock(&r->lock);
-    rs__condvar_broadcast(&r->cond);
-    rs__mutex_unlock(&r->lock);
+    rs_test_counter_lock(&r->counter);
+    rs_test_counter_unlock_add(&r->counter, 1);
 }
 
 static void test_err_rs_socket_read_connection_reset(void **state)
@@ -401,8 +398,7 @@ static void test_err_rs_socket_read_connection_reset(void **state)
     rs_event_loop *loop = *state;
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     struct reset_server r = {.loop = loop};
-    rs__mutex_init(&r.lock);
-    rs__condvar_init(&r.cond);
+    rs_test_counter_init(&r.counter);
     rs_socket *s = rs_socket_new(&options);
     assert_non_null(s);
     struct sk_peer *listener = sk_peer_wrap(loop, s);
@@ -427,8 +423,7 @@ static void test_err_rs_socket_read_connection_reset(void **state)
                         rs_error_name(RS_ERROR_CONNECTION_RESET));
     sk_peer_free(client);
     sk_peer_free(listener);
-    rs__condvar_clean_up(&r.cond);
-    rs__mutex_clean_up(&r.lock);
+    rs_test_counter_clean_up(&r.counter);
 }
 
 /* ---- rs_socket_set_options ---- */

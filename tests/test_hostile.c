@@ -127,8 +127,7 @@ struct server {
     rs_socket *listener;
     rs_socket_endpoint endpoint;
     bool send_on_accept; /* HO8: queue CONN_WRITES writes on each connection */
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     struct conn **conns;
     long conn_cap;
     long accepted;
@@ -156,11 +155,10 @@ static void on_conn_destroyed(void *user_data)
 {
     struct conn *c = user_data;
     struct server *sv = c->server;
-    rs__mutex_lock(&sv->lock);
+    rs_test_counter_lock(&sv->counter);
     c->destroyed = true;
     sv->destroyed++;
-    rs__condvar_broadcast(&sv->cond);
-    rs__mutex_unlock(&sv->lock);
+    rs_test_counter_unlock_add(&sv->counter, 1);
 }
 
 /* The connection ended: it is destroyed at once, with writes still queued
@@ -180,13 +178,12 @@ static void on_conn_written(rs_socket *socket, int error_code, size_t bytes, voi
     struct conn_write *w = user_data;
     struct conn *c = w->conn;
     struct server *sv = c->server;
-    rs__mutex_lock(&sv->lock);
+    rs_test_counter_lock(&sv->counter);
     c->write_calls[w->index]++;
     if (error_code != 0 && !reset_error(error_code)) {
         record_bad(c, error_code);
     }
-    rs__condvar_broadcast(&sv->cond);
-    rs__mutex_unlock(&sv->lock);
+    rs_test_counter_unlock_add(&sv->counter, 1);
     if (error_code != 0) {
         end_conn(c);
     }
@@ -210,11 +207,11 @@ static void on_conn_readable(rs_socket *socket, int error_code, void *user_data)
         return;
     }
     if (error_code) {
-        rs__mutex_lock(&sv->lock);
+        rs_test_counter_lock(&sv->counter);
         if (!reset_error(error_code)) {
             record_bad(c, error_code);
         }
-        rs__mutex_unlock(&sv->lock);
+        rs_test_counter_unlock(&sv->counter);
         end_conn(c);
         return;
     }
@@ -226,11 +223,11 @@ static void on_conn_readable(rs_socket *socket, int error_code, void *user_data)
             if (err == RS_ERROR_WOULD_BLOCK) {
                 return;
             }
-            rs__mutex_lock(&sv->lock);
+            rs_test_counter_lock(&sv->counter);
             if (!reset_error(err)) {
                 record_bad(c, err);
             }
-            rs__mutex_unlock(&sv->lock);
+            rs_test_counter_unlock(&sv->counter);
             end_conn(c);
             return;
         }
@@ -259,11 +256,10 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
     (void)listener;
     struct server *sv = user_data;
     if (error_code) {
-        rs__mutex_lock(&sv->lock);
+        rs_test_counter_lock(&sv->counter);
         sv->accept_errors++;
         sv->last_accept_error = error_code;
-        rs__condvar_broadcast(&sv->cond);
-        rs__mutex_unlock(&sv->lock);
+        rs_test_counter_unlock_add(&sv->counter, 1);
         return;
     }
     struct conn *c = calloc(1, sizeof *c);
@@ -273,15 +269,14 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
     assert_int_equal(rs_socket_set_destroy_callback(new_socket, on_conn_destroyed, c), 0);
     assert_int_equal(rs_socket_assign_to_event_loop(new_socket, sv->loop), 0);
     assert_int_equal(rs_socket_subscribe_to_readable_events(new_socket, on_conn_readable, c), 0);
-    rs__mutex_lock(&sv->lock);
+    rs_test_counter_lock(&sv->counter);
     if (sv->accepted == sv->conn_cap) {
         sv->conn_cap = sv->conn_cap ? 2 * sv->conn_cap : 256;
         sv->conns = realloc(sv->conns, (size_t)sv->conn_cap * sizeof *sv->conns);
         assert_non_null(sv->conns);
     }
     sv->conns[sv->accepted++] = c;
-    rs__condvar_broadcast(&sv->cond);
-    rs__mutex_unlock(&sv->lock);
+    rs_test_counter_unlock_add(&sv->counter, 1);
     if (sv->send_on_accept) {
         for (int i = 0; i < CONN_WRITES && !c->ended; i++) {
             c->writes[i].conn = c;
@@ -289,12 +284,12 @@ static void on_accept(rs_socket *listener, int error_code, rs_socket *new_socket
             if (rs_socket_write(new_socket, payload, sizeof payload, on_conn_written,
                                 &c->writes[i]) != 0) {
                 /* Refused (the connection already failed): never completes. */
-                rs__mutex_lock(&sv->lock);
+                rs_test_counter_lock(&sv->counter);
                 c->write_calls[i] = 1;
                 if (!reset_error(rs_last_error())) {
                     record_bad(c, rs_last_error());
                 }
-                rs__mutex_unlock(&sv->lock);
+                rs_test_counter_unlock(&sv->counter);
                 end_conn(c);
             }
         }
@@ -306,8 +301,7 @@ static void server_start(struct server *sv, rs_event_loop *loop, bool send_on_ac
     memset(sv, 0, sizeof *sv);
     sv->loop = loop;
     sv->send_on_accept = send_on_accept;
-    rs__mutex_init(&sv->lock);
-    rs__condvar_init(&sv->cond);
+    rs_test_counter_init(&sv->counter);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     sv->listener = rs_socket_new(&options);
     assert_non_null(sv->listener);
@@ -333,8 +327,7 @@ static void server_stop(struct server *sv)
         free(sv->conns[i]);
     }
     free(sv->conns);
-    rs__condvar_clean_up(&sv->cond);
-    rs__mutex_clean_up(&sv->lock);
+    rs_test_counter_clean_up(&sv->counter);
 }
 
 struct accept_switch {
@@ -388,13 +381,13 @@ static void test_ho1_resets_before_accept(void **state)
             normal_client(&sv.endpoint, normal++);
         }
     }
-    rs__mutex_lock(&sv.lock);
+    rs_test_counter_lock(&sv.counter);
     assert_int_equal(sv.accept_errors, 0);
     assert_true(sv.accepted >= normal);
     for (long i = 0; i < sv.accepted; i++) {
         assert_int_equal(sv.conns[i]->bad_errors, 0);
     }
-    rs__mutex_unlock(&sv.lock);
+    rs_test_counter_unlock(&sv.counter);
     server_wait_all_destroyed(&sv);
     print_message("HO1: %d resets, %d normal clients served, %ld connections accepted\n",
                   BURSTS * RESETS_PER_BURST, normal, sv.accepted);
@@ -429,23 +422,23 @@ static void test_ho8_resets_during_reads_and_writes(void **state)
     }
     SK_WAIT(&sv, sv.accepted == CONNECTIONS, "every connection accepted");
     server_wait_all_destroyed(&sv);
-    rs__mutex_lock(&sv.lock);
+    rs_test_counter_lock(&sv.counter);
     for (long i = 0; i < sv.accepted; i++) {
         struct conn *c = sv.conns[i];
         for (int w = 0; w < CONN_WRITES; w++) {
             if (c->write_calls[w] != 1) {
-                rs__mutex_unlock(&sv.lock);
+                rs_test_counter_unlock(&sv.counter);
                 fail_msg("connection %ld: write %d completed %ld times", i, w, c->write_calls[w]);
             }
         }
         if (c->bad_errors) {
-            rs__mutex_unlock(&sv.lock);
+            rs_test_counter_unlock(&sv.counter);
             fail_msg("connection %ld: %ld unexpected errors, the last %s", i, c->bad_errors,
                      rs_error_name(c->last_bad_error));
         }
         assert_true(c->ended);
     }
-    rs__mutex_unlock(&sv.lock);
+    rs_test_counter_unlock(&sv.counter);
     server_stop(&sv);
 }
 

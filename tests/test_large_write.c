@@ -66,8 +66,7 @@ static void release_pages(unsigned char *p, size_t size)
 }
 
 struct pa9 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_event_loop *loop;
     rs_socket *listener;
     rs_socket *client;
@@ -89,10 +88,9 @@ struct pa9 {
 static void pa9_on_destroy(void *user_data)
 {
     struct pa9 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->destroyed++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 #define READ_SIZE (256u * 1024u)
@@ -133,10 +131,9 @@ static void pa9_on_readable(rs_socket *s, int error_code, void *user_data)
     struct pa9 *t = user_data;
     static unsigned char buf[READ_SIZE];
     if (error_code) {
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         t->read_error = error_code;
-        rs__condvar_broadcast(&t->cond);
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock_add(&t->counter, 1);
         return;
     }
     for (;;) {
@@ -144,22 +141,20 @@ static void pa9_on_readable(rs_socket *s, int error_code, void *user_data)
         if (rs_socket_read(s, buf, sizeof buf, &n) != 0) {
             int err = rs_last_error();
             if (err != RS_ERROR_WOULD_BLOCK) {
-                rs__mutex_lock(&t->lock);
+                rs_test_counter_lock(&t->counter);
                 if (err == RS_ERROR_SOCKET_CLOSED) {
                     t->eof = true;
                 } else {
                     t->read_error = err;
                 }
-                rs__condvar_broadcast(&t->cond);
-                rs__mutex_unlock(&t->lock);
+                rs_test_counter_unlock_add(&t->counter, 1);
             }
             return;
         }
         pa9_check(t, buf, n);
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         t->received += n;
-        rs__condvar_broadcast(&t->cond);
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock_add(&t->counter, 1);
     }
 }
 
@@ -171,32 +166,29 @@ static void pa9_on_accept(rs_socket *listener, int error_code, rs_socket *s, voi
     assert_int_equal(rs_socket_set_destroy_callback(s, pa9_on_destroy, t), 0);
     assert_int_equal(rs_socket_assign_to_event_loop(s, t->loop), 0);
     assert_int_equal(rs_socket_subscribe_to_readable_events(s, pa9_on_readable, t), 0);
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->accepted = s;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void pa9_on_connect(rs_socket *s, int error_code, void *user_data)
 {
     (void)s;
     struct pa9 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->connected = true;
     t->connect_result = error_code;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void pa9_written(rs_socket *s, int error_code, size_t bytes, void *user_data)
 {
     struct pa9 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->written = true;
     t->write_error = error_code;
     t->write_bytes = bytes;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
     /* The end of the stream after the last byte. */
     if (s) {
         assert_int_equal(rs_socket_shutdown(s, RS_SOCKET_DIRECTION_WRITE), 0);
@@ -223,7 +215,7 @@ static void pa9_write(void *arg)
  * bound: 4 GiB take minutes under Wine on a loaded machine. */
 static bool pa9_wait(struct pa9 *t, uint64_t total)
 {
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     uint64_t seen = t->received;
     uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
     while (!(t->written && (t->received == total && t->eof)) && !t->read_error &&
@@ -234,12 +226,12 @@ static bool pa9_wait(struct pa9 *t, uint64_t total)
             deadline = now + RS_TEST_TIMEOUT_MS * 1000000ull;
         }
         if (now >= deadline) {
-            rs__mutex_unlock(&t->lock);
+            rs_test_counter_unlock(&t->counter);
             return false;
         }
-        rs__condvar_wait_ns(&t->cond, &t->lock, deadline - now);
+        (void)rs_test_counter_wait_change(&t->counter, deadline);
     }
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock(&t->counter);
     return true;
 }
 
@@ -268,8 +260,7 @@ static void test_pa9_stream_write_over_4_gib(void **state)
 
     struct pa9 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     t.loop = loop;
     t.first_bad = UINT64_MAX;
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
@@ -297,8 +288,7 @@ static void test_pa9_stream_write_over_4_gib(void **state)
     assert_int_equal(rs_socket_destroy(t.listener), 0);
     SK_WAIT(&t, t.destroyed == 3, "the three destroy callbacks");
     release_pages(data, size);
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
 
     assert_string_equal(rs_error_name(w.result), rs_error_name(0));
     if (!finished) {

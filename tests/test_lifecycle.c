@@ -40,9 +40,9 @@ static void pa5_shutdown_read(void *arg)
     char byte;
     size_t n = 0;
     assert_fails_with(rs_socket_read(t->peer->socket, &byte, 1, &n), RS_ERROR_INVALID_STATE);
-    rs__mutex_lock(&t->peer->lock);
+    rs_test_counter_lock(&t->peer->counter);
     t->readable_calls = t->peer->readable_calls;
-    rs__mutex_unlock(&t->peer->lock);
+    rs_test_counter_unlock(&t->peer->counter);
 }
 
 static void pa5_shutdown_write(void *arg)
@@ -94,11 +94,11 @@ static void pa5_run(rs_event_loop *loop, rs_socket_domain domain)
     sk_loop_round_trip(loop);
 
     /* Nothing was delivered on the shut side, and nothing failed. */
-    rs__mutex_lock(&shut->lock);
+    rs_test_counter_lock(&shut->counter);
     long readable_calls = shut->readable_calls;
     size_t len = shut->len;
     int read_error = shut->read_error;
-    rs__mutex_unlock(&shut->lock);
+    rs_test_counter_unlock(&shut->counter);
     assert_int_equal(readable_calls, t.readable_calls);
     assert_int_equal(len, 0);
     assert_int_equal(read_error, 0);
@@ -138,8 +138,7 @@ static void test_pa5_read_shutdown_then_peer_writes_local(void **state)
 /* ---- PA6: destroying a loop that still holds objects ---- */
 
 struct pa6 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     long resolved;
     int resolve_error;
     long pipe_writes;
@@ -149,8 +148,7 @@ struct pa6 {
 
 static void pa6_signal(struct pa6 *t)
 {
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void pa6_on_resolved(const char *host, int error_code, const rs_host_address *addresses,
@@ -160,7 +158,7 @@ static void pa6_on_resolved(const char *host, int error_code, const rs_host_addr
     (void)addresses;
     (void)count;
     struct pa6 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->resolved++;
     t->resolve_error = error_code;
     pa6_signal(t);
@@ -171,7 +169,7 @@ static void pa6_on_pipe_write(rs_pipe_write_end *w, int error_code, size_t bytes
     (void)w;
     (void)bytes;
     struct pa6 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->pipe_writes++;
     t->pipe_write_error = error_code;
     pa6_signal(t);
@@ -180,7 +178,7 @@ static void pa6_on_pipe_write(rs_pipe_write_end *w, int error_code, size_t bytes
 static void pa6_on_clean_up(void *user_data)
 {
     struct pa6 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->clean_ups++;
     pa6_signal(t);
 }
@@ -207,8 +205,7 @@ static void test_pa6_loop_destroy_refused_while_objects_live(void **state)
     assert_int_equal(rs_event_loop_run(loop), 0);
     struct pa6 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
 
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     struct sk_server server;
@@ -268,8 +265,7 @@ static void test_pa6_loop_destroy_refused_while_objects_live(void **state)
     assert_int_equal(rs_socket_destroy(s), 0);
     assert_int_equal(rs_event_loop_destroy(idle), 0);
 
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
     assert_int_equal(rs_test_teardown_library(state), 0);
 }
 
@@ -304,8 +300,7 @@ static void test_pa6_closed_from_another_loop_then_destroyed(void **state)
     assert_non_null(loop);
     struct pa6 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     rs_socket_options udp = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
     rs_socket *s = rs_socket_new(&udp);
     assert_non_null(s);
@@ -321,8 +316,7 @@ static void test_pa6_closed_from_another_loop_then_destroyed(void **state)
     assert_int_equal(t.clean_ups, 0);
     assert_int_equal(rs_event_loop_destroy(loop), 0);
     assert_int_equal(t.clean_ups, 3);
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
 }
 
 /* ---- PA7: close, stop_accept and pipe clean-up on a stopped loop ---- */
@@ -351,9 +345,9 @@ static void pa7_calls(void *arg)
     struct pa7 *t = arg;
     t->rc[0] = rs_socket_stop_accept(t->listener);
     t->rc[1] = rs_socket_close(t->client);
-    rs__mutex_lock(&t->client_peer->lock);
+    rs_test_counter_lock(&t->client_peer->counter);
     t->close_calls = t->client_peer->close_calls;
-    rs__mutex_unlock(&t->client_peer->lock);
+    rs_test_counter_unlock(&t->client_peer->counter);
     t->rc[2] = rs_socket_close(t->accepted);
     t->rc[3] = rs_pipe_clean_up_read_end(t->r, pa7_on_clean_up, t);
     t->rc[4] = rs_pipe_clean_up_write_end(t->w, pa7_on_clean_up, t);

@@ -39,11 +39,10 @@ static void on_group_connected(rs_socket *socket, int error_code, void *user_dat
 {
     (void)socket;
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->connect_calls++;
     p->connect_result = error_code;
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 /* Connects p to remote: the connect's synchronous error, or its callback's. */

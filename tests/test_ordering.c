@@ -27,8 +27,7 @@
 /* ---- a connected pair whose accepted end does not read ---- */
 
 struct pair {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_event_loop *loop;
     rs_socket_domain domain;
     rs_socket_endpoint endpoint;
@@ -46,37 +45,33 @@ static void pair_on_accept(rs_socket *listener, int error_code, rs_socket *s, vo
     struct pair *p = user_data;
     assert_int_equal(error_code, 0);
     assert_int_equal(rs_socket_assign_to_event_loop(s, p->loop), 0);
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->accepted = s;
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 static void pair_on_connect(rs_socket *s, int error_code, void *user_data)
 {
     (void)s;
     struct pair *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->connected = true;
     p->connect_result = error_code;
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 static void pair_on_destroy(void *user_data)
 {
     struct pair *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->destroyed++;
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 static void pair_open(struct pair *p, rs_event_loop *loop, rs_socket_domain domain)
 {
     memset(p, 0, sizeof *p);
-    rs__mutex_init(&p->lock);
-    rs__condvar_init(&p->cond);
+    rs_test_counter_init(&p->counter);
     p->loop = loop;
     p->domain = domain;
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, domain);
@@ -104,8 +99,7 @@ static void pair_close(struct pair *p)
     assert_int_equal(rs_socket_destroy(p->listener), 0);
     SK_WAIT(p, p->destroyed == 3, "the three destroy callbacks");
     sk_remove_path(p->domain, &p->endpoint);
-    rs__condvar_clean_up(&p->cond);
-    rs__mutex_clean_up(&p->lock);
+    rs_test_counter_clean_up(&p->counter);
 }
 
 /* ---- HO3 ---- */
@@ -115,8 +109,7 @@ enum { HO3_WRITES = 8192, HO3_SIZE = 4096 };
 enum ho3_end { HO3_CLOSE, HO3_SHUTDOWN };
 
 struct ho3 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *socket;
     enum ho3_end end;
     long issued; /* loop thread */
@@ -142,7 +135,7 @@ static void ho3_done(rs_socket *socket, int error_code, size_t bytes, void *user
     (void)socket;
     struct ho3_write *w = user_data;
     struct ho3 *t = w->t;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->calls[w->index]++;
     if (t->done < HO3_WRITES) {
         t->order[t->done] = w->index;
@@ -150,8 +143,7 @@ static void ho3_done(rs_socket *socket, int error_code, size_t bytes, void *user
     t->errors[w->index] = error_code;
     t->bytes[w->index] = bytes;
     t->done++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 /* Writes are issued in batches, each a task of its own, so that no single
@@ -185,8 +177,7 @@ static void ho3_check(rs_event_loop *loop, rs_socket_domain domain, enum ho3_end
     pair_open(&p, loop, domain);
     struct ho3 *t = calloc(1, sizeof *t);
     assert_non_null(t);
-    rs__mutex_init(&t->lock);
-    rs__condvar_init(&t->cond);
+    rs_test_counter_init(&t->counter);
     t->socket = p.client;
     t->end = end;
     t->end_result = -2;
@@ -197,14 +188,14 @@ static void ho3_check(rs_event_loop *loop, rs_socket_domain domain, enum ho3_end
     assert_int_equal(t->end_result, 0);
     /* Bounded while completions keep coming: thousands of cancellations
      * take a while under Wine on a loaded machine. */
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     long seen = t->done;
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock(&t->counter);
     while (seen < HO3_WRITES) {
         SK_WAIT(t, t->done != seen, "the next write completion");
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         seen = t->done;
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock(&t->counter);
     }
     sk_loop_round_trip(loop);
 
@@ -234,8 +225,7 @@ static void ho3_check(rs_event_loop *loop, rs_socket_domain domain, enum ho3_end
     }
     long done = t->done;
     pair_close(&p);
-    rs__condvar_clean_up(&t->cond);
-    rs__mutex_clean_up(&t->lock);
+    rs_test_counter_clean_up(&t->counter);
     free(t);
     if (failure[0]) {
         fail_msg("%s", failure);
@@ -277,8 +267,7 @@ static size_t kernel_bytes(rs_socket *s)
 }
 
 struct ho4 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     struct pair *p;
     long readable_calls;
     long written;
@@ -294,10 +283,9 @@ static void ho4_on_readable(rs_socket *s, int error_code, void *user_data)
     (void)s;
     struct ho4 *t = user_data;
     assert_int_equal(error_code, 0);
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->readable_calls++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void ho4_subscribe(void *arg)
@@ -312,10 +300,9 @@ static void ho4_written(rs_socket *s, int error_code, size_t bytes, void *user_d
     (void)bytes;
     struct ho4 *t = user_data;
     assert_int_equal(error_code, 0);
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->written++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static const char *ho4_text = "ABCDEFGH";
@@ -356,8 +343,7 @@ static void ho4_check(rs_event_loop *loop, size_t read_size, size_t kernel_after
     pair_open(&p, loop, RS_SOCKET_IPV4);
     struct ho4 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     t.p = &p;
     t.read_size = read_size;
     rs_test_run_on_loop(loop, ho4_subscribe, &t);
@@ -376,8 +362,7 @@ static void ho4_check(rs_event_loop *loop, size_t read_size, size_t kernel_after
     rs_test_run_on_loop(loop, ho4_read_loop, &t);
     long readable_calls = t.readable_calls;
     pair_close(&p);
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
     assert_string_equal(rs_error_name(t.last_error), rs_error_name(RS_ERROR_WOULD_BLOCK));
     if (t.len != 8) {
         fail_msg("read %lu bytes (in reads of %lu) before WOULD_BLOCK; 8 had arrived",
@@ -417,8 +402,7 @@ static void test_ho4_read_loop_returns_what_arrived_before_would_block(void **st
 enum { HO5_WRITES = 100, HO5_SIZE = 64 * 1024 };
 
 struct ho5 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_pipe_read_end *read_end;
     rs_pipe_write_end *write_end;
     long calls[HO5_WRITES];
@@ -440,18 +424,18 @@ static void ho5_written(rs_pipe_write_end *w, int error_code, size_t bytes, void
     (void)error_code;
     (void)bytes;
     struct ho5_write *wr = user_data;
-    rs__mutex_lock(&wr->t->lock);
+    rs_test_counter_lock(&wr->t->counter);
     wr->t->calls[wr->index]++;
     wr->t->writes_done++;
-    rs__mutex_unlock(&wr->t->lock);
+    rs_test_counter_unlock(&wr->t->counter);
 }
 
 static void ho5_cleaned_up(void *user_data)
 {
     struct ho5 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->clean_ups++;
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock(&t->counter);
 }
 
 /* On the write end's loop: the writes, both clean-ups, and the loop asked
@@ -486,8 +470,7 @@ static void ho5_check(bool two_loops)
     }
     struct ho5 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     assert_int_equal(rs_pipe_new(read_loop, &t.read_end, write_loop, &t.write_end), 0);
     /* 6.4 MB to a read end that does not read: far more than the pipe
      * holds, so most writes are pending when the ends are cleaned up. */
@@ -505,8 +488,7 @@ static void ho5_check(bool two_loops)
     }
     assert_int_equal(t.clean_ups, 2);
     assert_int_equal((long)rs_live_allocations(), baseline);
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
 }
 
 static void test_ho5_pipe_cleaned_up_then_loop_destroyed(void **state)

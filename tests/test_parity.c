@@ -47,8 +47,7 @@ static rs_socket_endpoint endpoint(const char *address, uint32_t port)
 struct pa_listener {
     rs_socket *socket;
     rs_socket_endpoint bound;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *accepted;
     long accept_calls;
 };
@@ -58,14 +57,13 @@ static void pa_on_accept(rs_socket *listener, int error_code, rs_socket *new_soc
 {
     (void)listener;
     struct pa_listener *l = user_data;
-    rs__mutex_lock(&l->lock);
+    rs_test_counter_lock(&l->counter);
     l->accept_calls++;
     if (error_code == 0 && !l->accepted) {
         l->accepted = new_socket;
         new_socket = NULL;
     }
-    rs__condvar_broadcast(&l->cond);
-    rs__mutex_unlock(&l->lock);
+    rs_test_counter_unlock_add(&l->counter, 1);
     if (new_socket) {
         rs_socket_destroy(new_socket);
     }
@@ -76,8 +74,7 @@ static void pa_listen(struct pa_listener *l, rs_event_loop *loop, const rs_socke
                       const char *address)
 {
     memset(l, 0, sizeof *l);
-    rs__mutex_init(&l->lock);
-    rs__condvar_init(&l->cond);
+    rs_test_counter_init(&l->counter);
     l->socket = rs_socket_new(options);
     assert_non_null(l->socket);
     rs_socket_endpoint ep = endpoint(address, 0);
@@ -93,8 +90,7 @@ static void pa_listener_stop(struct pa_listener *l)
     if (l->accepted) {
         rs_socket_destroy(l->accepted);
     }
-    rs__condvar_clean_up(&l->cond);
-    rs__mutex_clean_up(&l->lock);
+    rs_test_counter_clean_up(&l->counter);
 }
 
 /* ---- PA1: IPv6 dual stack ---- */

@@ -262,8 +262,7 @@ static void test_sk6_udp_bind_connect_communication(void **state)
 
 struct sk7_rx {
     rs_socket *socket;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     unsigned char *buf;
     size_t read_len;     /* buffer size handed to read */
     const size_t *sizes; /* expected datagram sizes, in order */
@@ -279,12 +278,12 @@ static void sk7_on_readable(rs_socket *socket, int error_code, void *user_data)
 {
     struct sk7_rx *rx = user_data;
     assert_int_equal(error_code, 0);
-    rs__mutex_lock(&rx->lock);
+    rs_test_counter_lock(&rx->counter);
     size_t read_len = rx->read_len;
-    rs__mutex_unlock(&rx->lock);
+    rs_test_counter_unlock(&rx->counter);
     size_t n = 0;
     int rc = rs_socket_read(socket, rx->buf, read_len, &n);
-    rs__mutex_lock(&rx->lock);
+    rs_test_counter_lock(&rx->counter);
     rx->callbacks++;
     if (rc == 0) {
         size_t want = rx->sizes[rx->count];
@@ -296,8 +295,7 @@ static void sk7_on_readable(rs_socket *socket, int error_code, void *user_data)
     } else if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
         rx->mismatches++;
     }
-    rs__condvar_broadcast(&rx->cond);
-    rs__mutex_unlock(&rx->lock);
+    rs_test_counter_unlock_add(&rx->counter, 1);
 }
 
 static void sk7_subscribe(void *arg)
@@ -344,11 +342,11 @@ static void sk7_send(rs_event_loop *loop, rs_socket *tx, struct sk7_rx *rx, cons
         assert_non_null(payloads[i]);
         sk_fill_pattern(payloads[i], sizes[i], seed_base + i);
     }
-    rs__mutex_lock(&rx->lock);
+    rs_test_counter_lock(&rx->counter);
     rx->sizes = sizes;
     rx->seed_base = seed_base;
     rx->count = 0;
-    rs__mutex_unlock(&rx->lock);
+    rs_test_counter_unlock(&rx->counter);
     struct sk7_burst burst = {tx, payloads, sizes, count, 0};
     if (sequential) {
         for (size_t i = 0; i < count; i++) {
@@ -377,8 +375,7 @@ static void test_sk7_udp_many_datagrams_varied_sizes(void **state)
     rs_event_loop *loop = *state;
     struct sk7_rx rx;
     memset(&rx, 0, sizeof rx);
-    rs__mutex_init(&rx.lock);
-    rs__condvar_init(&rx.cond);
+    rs_test_counter_init(&rx.counter);
     rx.buf = malloc(65536);
     assert_non_null(rx.buf);
     rx.read_len = 65536;
@@ -407,9 +404,9 @@ static void test_sk7_udp_many_datagrams_varied_sizes(void **state)
 
     /* Larger than the buffer: truncated to it, the rest of the datagram is
      * gone, the next read returns the next datagram whole. */
-    rs__mutex_lock(&rx.lock);
+    rs_test_counter_lock(&rx.counter);
     rx.read_len = 10;
-    rs__mutex_unlock(&rx.lock);
+    rs_test_counter_unlock(&rx.counter);
     static const size_t truncated[] = {100, 5, 4000, 10};
     sk7_send(loop, tx->socket, &rx, truncated, RS__ARRAY_LEN(truncated), 2000, true);
     assert_int_equal(rx.mismatches, 0);
@@ -417,8 +414,7 @@ static void test_sk7_udp_many_datagrams_varied_sizes(void **state)
     sk_peer_free(tx);
     assert_int_equal(rs_socket_destroy(rx.socket), 0);
     free(rx.buf);
-    rs__condvar_clean_up(&rx.cond);
-    rs__mutex_clean_up(&rx.lock);
+    rs_test_counter_clean_up(&rx.counter);
 }
 
 /* ---- SK8, SK9, SK17: a connect that stays pending ---- */

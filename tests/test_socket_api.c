@@ -25,8 +25,7 @@ enum ud_mode {
 
 struct ud {
     rs_event_loop *loop;
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket_domain domain;
     rs_socket_endpoint endpoint;
     rs_socket *listener;
@@ -56,14 +55,13 @@ struct ud {
 
 static void ud_signal(struct ud *u)
 {
-    rs__condvar_broadcast(&u->cond);
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock_add(&u->counter, 1);
 }
 
 static void ud_on_destroy(void *user_data)
 {
     struct ud *u = user_data;
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->destroyed++;
     ud_signal(u);
 }
@@ -78,12 +76,12 @@ static void ud_on_accept(rs_socket *listener, int error_code, rs_socket *new_soc
     }
     rs_socket_set_destroy_callback(new_socket, ud_on_destroy, u);
     int rc = rs_socket_assign_to_event_loop(new_socket, u->loop);
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     if (rc == 0 && !u->server) {
         u->server = new_socket;
         ud_signal(u);
     } else {
-        rs__mutex_unlock(&u->lock);
+        rs_test_counter_unlock(&u->counter);
         rs_socket_destroy(new_socket);
     }
 }
@@ -92,7 +90,7 @@ static void ud_on_connect(rs_socket *socket, int error_code, void *user_data)
 {
     (void)socket;
     struct ud *u = user_data;
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->connected = true;
     u->connect_error = error_code;
     ud_signal(u);
@@ -102,8 +100,7 @@ static void ud_init(struct ud *u, rs_event_loop *loop)
 {
     memset(u, 0, sizeof *u);
     u->loop = loop;
-    rs__mutex_init(&u->lock);
-    rs__condvar_init(&u->cond);
+    rs_test_counter_init(&u->counter);
 }
 
 static rs_socket *ud_socket(struct ud *u, rs_socket_type type, rs_socket_domain domain)
@@ -163,8 +160,7 @@ static void ud_clean_up(struct ud *u)
         sk_remove_path(u->domain, &u->endpoint);
     }
     free(u->in);
-    rs__condvar_clean_up(&u->cond);
-    rs__mutex_clean_up(&u->lock);
+    rs_test_counter_clean_up(&u->counter);
 }
 
 /* ---- the server's reading ---- */
@@ -186,7 +182,7 @@ static void ud_keep(struct ud *u, const unsigned char *bytes, size_t n)
 }
 
 /* Reads until RS_ERROR_WOULD_BLOCK (or another error, kept). Loop thread,
- * under u->lock. */
+ * under u->counter's lock. */
 static void ud_drain(struct ud *u, rs_socket *socket)
 {
     unsigned char buf[16384];
@@ -205,7 +201,7 @@ static void ud_drain(struct ud *u, rs_socket *socket)
 static void ud_on_readable(rs_socket *socket, int error_code, void *user_data)
 {
     struct ud *u = user_data;
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->readable_calls++;
     if (error_code != 0) {
         u->read_error = error_code;
@@ -236,9 +232,9 @@ static void ud_subscribe_on_loop(void *arg)
 
 static void ud_subscribe(struct ud *u, enum ud_mode mode)
 {
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->mode = mode;
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock(&u->counter);
     rs_test_run_on_loop(u->loop, ud_subscribe_on_loop, u);
 }
 
@@ -248,26 +244,26 @@ static void ud_unsubscribe_on_loop(void *arg)
 {
     struct ud *u = arg;
     assert_int_equal(rs_socket_unsubscribe_from_readable_events(u->server), 0);
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->calls_at_unsubscribe = u->readable_calls;
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock(&u->counter);
     assert_fails_with(rs_socket_unsubscribe_from_readable_events(u->server),
                       RS_ERROR_INVALID_STATE);
 }
 
 static long ud_readable_calls(struct ud *u)
 {
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     long n = u->readable_calls;
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock(&u->counter);
     return n;
 }
 
 static size_t ud_in_len(struct ud *u)
 {
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     size_t n = u->in_len;
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock(&u->counter);
     return n;
 }
 
@@ -278,7 +274,7 @@ static void ud_written(rs_socket *socket, int error_code, size_t bytes, void *us
     (void)socket;
     (void)bytes;
     struct ud *u = user_data;
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     u->writes_done++;
     if (error_code != 0) {
         u->write_error = error_code;
@@ -346,9 +342,9 @@ static void test_ud5_unsubscribe_stops_callbacks_and_data_stays(void **state)
 static void ud_drain_on_loop(void *arg)
 {
     struct ud *u = arg;
-    rs__mutex_lock(&u->lock);
+    rs_test_counter_lock(&u->counter);
     ud_drain(u, u->server);
-    rs__mutex_unlock(&u->lock);
+    rs_test_counter_unlock(&u->counter);
 }
 
 static void test_ud5_read_after_unsubscribe_gets_everything_in_order(void **state)
@@ -412,10 +408,10 @@ static void test_ud5_unsubscribe_inside_readable_callback(void **state)
 
     /* Unsubscribing and subscribing again inside the callback, reading
      * nothing: the data waits, so the callback comes again. */
-    rs__mutex_lock(&u.lock);
+    rs_test_counter_lock(&u.counter);
     u.mode = UD_RESUBSCRIBE_UNREAD;
     calls = u.readable_calls;
-    rs__mutex_unlock(&u.lock);
+    rs_test_counter_unlock(&u.counter);
     ud_write(&u, "third");
     ud_wait_in(&u, 16);
     assert_memory_equal(u.in, "firstsecondthird", 16);

@@ -16,8 +16,7 @@
 /* ---- SK18 ---- */
 
 struct sk18 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *listener;
     long accepts;
     long destroyed;
@@ -30,19 +29,17 @@ static void sk18_on_accept(rs_socket *listener, int error_code, rs_socket *new_s
     assert_int_equal(error_code, 0);
     assert_int_equal(rs_socket_destroy(new_socket), 0);
     assert_int_equal(rs_socket_destroy(listener), 0);
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->accepts++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void sk18_on_destroy(void *user_data)
 {
     struct sk18 *t = user_data;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->destroyed++;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void test_sk18_listener_destroyed_in_accept_callback(void **state)
@@ -50,8 +47,7 @@ static void test_sk18_listener_destroyed_in_accept_callback(void **state)
     rs_event_loop *loop = *state;
     struct sk18 t;
     memset(&t, 0, sizeof t);
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     t.listener = rs_socket_new(&options);
     assert_non_null(t.listener);
@@ -76,15 +72,13 @@ static void test_sk18_listener_destroyed_in_accept_callback(void **state)
     for (int i = 0; i < 3; i++) {
         sk_peer_free(clients[i]);
     }
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
 }
 
 /* ---- SK19, SK20 ---- */
 
 struct wr {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *socket;
     bool inside_write;
     char order[16];
@@ -97,24 +91,22 @@ struct wr {
 
 static void wr_record(struct wr *w, char tag, rs_socket *socket, int error_code)
 {
-    rs__mutex_lock(&w->lock);
+    rs_test_counter_lock(&w->counter);
     if (w->inside_write) {
         w->called_inside_write++;
     }
     w->socket_seen[w->done] = socket != NULL;
     w->errors[w->done] = error_code;
     w->order[w->done++] = tag;
-    rs__condvar_broadcast(&w->cond);
-    rs__mutex_unlock(&w->lock);
+    rs_test_counter_unlock_add(&w->counter, 1);
 }
 
 static void wr_on_destroy(void *user_data)
 {
     struct wr *w = user_data;
-    rs__mutex_lock(&w->lock);
+    rs_test_counter_lock(&w->counter);
     w->destroyed++;
-    rs__condvar_broadcast(&w->cond);
-    rs__mutex_unlock(&w->lock);
+    rs_test_counter_unlock_add(&w->counter, 1);
 }
 
 static void wr_write(struct wr *w, const char *data, rs_socket_on_write_completed_fn *fn)
@@ -154,8 +146,7 @@ static void test_sk19_destroy_in_own_write_callback(void **state)
     sk_server_start(&server, loop, &options, false, 4);
     struct wr w;
     memset(&w, 0, sizeof w);
-    rs__mutex_init(&w.lock);
-    rs__condvar_init(&w.cond);
+    rs_test_counter_init(&w.counter);
     struct sk_peer *client = sk_peer_new(loop, &options);
     assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
     w.socket = client->socket;
@@ -172,8 +163,7 @@ static void test_sk19_destroy_in_own_write_callback(void **state)
     client->socket = NULL;
     sk_peer_free(client);
     sk_server_stop(&server);
-    rs__condvar_clean_up(&w.cond);
-    rs__mutex_clean_up(&w.lock);
+    rs_test_counter_clean_up(&w.counter);
 }
 
 static void sk20_done_d(rs_socket *socket, int error_code, size_t bytes, void *user_data)
@@ -198,9 +188,9 @@ static void wr_done_in_order(rs_socket *socket, int error_code, size_t bytes, vo
 {
     (void)bytes;
     struct wr *w = user_data;
-    rs__mutex_lock(&w->lock);
+    rs_test_counter_lock(&w->counter);
     char tag = (char)('A' + w->done);
-    rs__mutex_unlock(&w->lock);
+    rs_test_counter_unlock(&w->counter);
     wr_record(w, tag, socket, error_code);
 }
 
@@ -221,8 +211,7 @@ static void test_sk20_write_callbacks_async_fifo(void **state)
     sk_server_start(&server, loop, &options, false, 4);
     struct wr w;
     memset(&w, 0, sizeof w);
-    rs__mutex_init(&w.lock);
-    rs__condvar_init(&w.cond);
+    rs_test_counter_init(&w.counter);
     rs_socket *client = rs_socket_new(&options);
     assert_non_null(client);
     struct sk_peer *cp = sk_peer_wrap(loop, client);
@@ -243,8 +232,7 @@ static void test_sk20_write_callbacks_async_fifo(void **state)
     cp->socket = NULL; /* destroyed in its last write callback */
     sk_peer_free(cp);
     sk_server_stop(&server);
-    rs__condvar_clean_up(&w.cond);
-    rs__mutex_clean_up(&w.lock);
+    rs_test_counter_clean_up(&w.counter);
 }
 
 /* ---- writes from a write callback, then close or shutdown ---- */
@@ -290,8 +278,7 @@ static void wclose_check(rs_event_loop *loop, bool shutdown)
     memset(&t, 0, sizeof t);
     t.shutdown = shutdown;
     t.end_result = -2;
-    rs__mutex_init(&t.w.lock);
-    rs__condvar_init(&t.w.cond);
+    rs_test_counter_init(&t.w.counter);
     struct sk_peer *client = sk_peer_new(loop, &options);
     assert_int_equal(sk_peer_connect(client, &server.endpoint), 0);
     t.w.socket = client->socket;
@@ -310,8 +297,7 @@ static void wclose_check(rs_event_loop *loop, bool shutdown)
     assert_memory_equal(accepted->data, "ABC", 3);
     sk_peer_free(client);
     sk_server_stop(&server);
-    rs__condvar_clean_up(&t.w.cond);
-    rs__mutex_clean_up(&t.w.lock);
+    rs_test_counter_clean_up(&t.w.counter);
 }
 
 static void test_writes_from_write_callback_then_close(void **state)
@@ -348,8 +334,7 @@ static void test_sk21_local_connect_before_start_accept(void **state)
     server.endpoint = ep;
     server.loop = loop;
     server.domain = RS_SOCKET_LOCAL;
-    rs__mutex_init(&server.lock);
-    rs__condvar_init(&server.cond);
+    rs_test_counter_init(&server.counter);
     sk_server_restart(&server);
     sk_server_wait_accepted(&server, 1);
     sk_peer_wait_bytes(server.accepted[0], sizeof early);
@@ -399,8 +384,7 @@ static void test_sk24_accepted_remote_endpoint(void **state)
 /* ---- SK25 ---- */
 
 struct sk25 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket_endpoint listener_ep;
     rs_socket_endpoint local;
     rs_socket_endpoint remote;
@@ -417,10 +401,9 @@ static void sk25_written(rs_socket *socket, int error_code, size_t bytes, void *
     assert_int_equal(error_code, 0);
     struct sk25 *t = user_data;
     /* Shut the sending side once the bytes are out: the peer sees EOF after them. */
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->results[3] = rs_socket_shutdown(socket, RS_SOCKET_DIRECTION_WRITE);
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void sk25_on_accept(rs_socket *listener, int error_code, rs_socket *s, void *user_data)
@@ -434,10 +417,9 @@ static void sk25_on_accept(rs_socket *listener, int error_code, rs_socket *s, vo
     t->results[2] = rs_socket_get_tcp_nodelay(s, &t->nodelay);
     assert_int_equal(rs_socket_assign_to_event_loop(s, rs_socket_get_event_loop(listener)), 0);
     assert_int_equal(rs_socket_write(s, sk25_payload, sizeof sk25_payload, sk25_written, t), 0);
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->accepted = s;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
 }
 
 static void test_sk25_accepted_socket_queries_and_shutdown(void **state)
@@ -446,8 +428,7 @@ static void test_sk25_accepted_socket_queries_and_shutdown(void **state)
     struct sk25 t;
     memset(&t, 0, sizeof t);
     t.results[3] = 1;
-    rs__mutex_init(&t.lock);
-    rs__condvar_init(&t.cond);
+    rs_test_counter_init(&t.counter);
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
     options.tcp_nodelay = RS_SOCKET_OPTION_ON;
     rs_socket *listener = rs_socket_new(&options);
@@ -481,8 +462,7 @@ static void test_sk25_accepted_socket_queries_and_shutdown(void **state)
     assert_int_equal(rs_socket_destroy(t.accepted), 0);
     assert_int_equal(rs_socket_destroy(listener), 0);
     sk_peer_free(client);
-    rs__condvar_clean_up(&t.cond);
-    rs__mutex_clean_up(&t.lock);
+    rs_test_counter_clean_up(&t.counter);
 }
 
 /* ---- SK26 ---- */

@@ -62,9 +62,9 @@ static void test_sk27_foreign_close_with_io_in_flight(void **state)
         assert_int_equal(rs_socket_close(client->socket), 0);
         /* close waited for the loop: the close callback already ran. */
         assert_int_equal(client->close_calls, 1);
-        rs__mutex_lock(&client->lock);
+        rs_test_counter_lock(&client->counter);
         long readable = client->readable_calls;
-        rs__mutex_unlock(&client->lock);
+        rs_test_counter_unlock(&client->counter);
 
         SK_WAIT(client, client->writes_done == SK27_WRITES, "every write completion");
         sk_loop_round_trip(loop);
@@ -544,14 +544,14 @@ static void w13_run(rs_event_loop *loop)
     }
     sk_server_wait_accepted(&server, W13_CONNECTIONS);
     sk_loop_round_trip(loop);
-    rs__mutex_lock(&server.lock);
+    rs_test_counter_lock(&server.counter);
     assert_int_equal(server.accepted_count, W13_CONNECTIONS);
     assert_int_equal(server.accept_errors, 0);
-    rs__mutex_unlock(&server.lock);
+    rs_test_counter_unlock(&server.counter);
     for (int i = 0; i < W13_CONNECTIONS; i++) {
-        rs__mutex_lock(&clients[i]->lock);
+        rs_test_counter_lock(&clients[i]->counter);
         assert_int_equal(clients[i]->connect_calls, 1);
-        rs__mutex_unlock(&clients[i]->lock);
+        rs_test_counter_unlock(&clients[i]->counter);
     }
 
     /* A burst of small writes queued back to back from one loop callback. */
@@ -565,15 +565,15 @@ static void w13_run(rs_event_loop *loop)
     struct sk_peer *receiver = server.accepted[0];
     sk_peer_wait_bytes(receiver, total);
     sk_loop_round_trip(loop);
-    rs__mutex_lock(&clients[0]->lock);
+    rs_test_counter_lock(&clients[0]->counter);
     assert_int_equal(clients[0]->writes_done, W13_WRITES);
     assert_int_equal(clients[0]->write_errors, 0);
     assert_int_equal(clients[0]->bytes_written, total);
-    rs__mutex_unlock(&clients[0]->lock);
-    rs__mutex_lock(&receiver->lock);
+    rs_test_counter_unlock(&clients[0]->counter);
+    rs_test_counter_lock(&receiver->counter);
     assert_int_equal(receiver->len, total);
     assert_true(sk_check_pattern(receiver->data, total, 13));
-    rs__mutex_unlock(&receiver->lock);
+    rs_test_counter_unlock(&receiver->counter);
 
     for (int i = 0; i < W13_CONNECTIONS; i++) {
         sk_peer_free(clients[i]);

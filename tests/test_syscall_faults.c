@@ -188,9 +188,9 @@ static void test_ho2_accept_shortage_backs_off(void **state)
      * per connection taken by an accept posted before the shortage. */
     assert_true(attempts >= 1);
     assert_true(attempts <= POSTED_BEFORE + 10 + (long)(elapsed_ms / 10));
-    rs__mutex_lock(&env.server.lock);
+    rs_test_counter_lock(&env.server.counter);
     assert_int_equal(env.server.accept_errors, 1);
-    rs__mutex_unlock(&env.server.lock);
+    rs_test_counter_unlock(&env.server.counter);
 
     /* Handles are back: every waiting client is accepted and served. */
     fault_control_disarm();
@@ -204,9 +204,9 @@ static void test_ho2_accept_shortage_backs_off(void **state)
         sk_peer_wait_bytes(clients[i], sizeof hello);
         assert_memory_equal(clients[i]->data, hello, sizeof hello);
     }
-    rs__mutex_lock(&env.server.lock);
+    rs_test_counter_lock(&env.server.counter);
     assert_int_equal(env.server.accept_errors, 1);
-    rs__mutex_unlock(&env.server.lock);
+    rs_test_counter_unlock(&env.server.counter);
     env_check_bystander(&env);
     for (int i = 0; i < CLIENTS; i++) {
         sk_peer_free(clients[i]);
@@ -288,9 +288,9 @@ static void test_ho1_accept_connection_errors_skipped(void **state)
             sk_loop_round_trip(loop);
         }
         assert_int_equal(fault_control_injected() - injected, 3);
-        rs__mutex_lock(&env.server.lock);
+        rs_test_counter_lock(&env.server.counter);
         assert_int_equal(env.server.accept_errors, 0);
-        rs__mutex_unlock(&env.server.lock);
+        rs_test_counter_unlock(&env.server.counter);
         sk_peer_subscribe(client);
         static const char hello[] = "accepted past the errors";
         sk_peer_write(client, hello, sizeof hello);
@@ -400,9 +400,9 @@ static void test_fault_send_eagain_burst(void **state)
     static const char nudge = 'n';
     size_t nudges = 0;
     for (; nudges <= (size_t)burst; nudges++) {
-        rs__mutex_lock(&client->lock);
+        rs_test_counter_lock(&client->counter);
         bool done = client->writes_done == 1;
-        rs__mutex_unlock(&client->lock);
+        rs_test_counter_unlock(&client->counter);
         if (done) {
             break;
         }

@@ -43,8 +43,7 @@ struct ud1_client {
 /* On the heap, owned by the test (rs_test_own) before the sockets that call
  * back into it, so a failed test releases the sockets first. */
 struct ud1 {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     struct sk_peer *server;
     rs_socket_endpoint server_endpoint;
     struct ud1_client clients[UD1_CLIENTS];
@@ -69,8 +68,7 @@ struct ud1_write {
 static bool ud1_release(void *obj)
 {
     struct ud1 *t = obj;
-    rs__condvar_clean_up(&t->cond);
-    rs__mutex_clean_up(&t->lock);
+    rs_test_counter_clean_up(&t->counter);
     free(t);
     return true;
 }
@@ -85,13 +83,12 @@ static void ud1_written(rs_socket *socket, int error_code, size_t bytes, void *u
     (void)socket;
     struct ud1_write *w = user_data;
     struct ud1 *t = w->t;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->writes_done++;
     if (error_code != 0 || bytes != sizeof w->payload) {
         t->write_errors++;
     }
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
     free(w);
 }
 
@@ -101,21 +98,21 @@ static void ud1_send(struct ud1 *t, rs_socket *socket, const rs_socket_endpoint 
 {
     struct ud1_write *w = malloc(sizeof *w);
     if (!w) {
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         t->write_errors++;
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock(&t->counter);
         return;
     }
     w->t = t;
     w->payload = *payload;
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->writes_issued++;
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock(&t->counter);
     if (rs_socket_write_to(socket, to, &w->payload, sizeof w->payload, ud1_written, w) != 0) {
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         t->writes_issued--;
         t->write_errors++;
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock(&t->counter);
         free(w);
     }
 }
@@ -134,11 +131,10 @@ static bool read_failed(struct ud1 *t)
     if (err == RS_ERROR_WOULD_BLOCK) {
         return false;
     }
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     t->read_errors++;
     t->last_read_error = err;
-    rs__condvar_broadcast(&t->cond);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock_add(&t->counter, 1);
     return true;
 }
 
@@ -162,13 +158,13 @@ static void ud1_server_readable(rs_socket *socket, int error_code, void *user_da
             read_failed(t);
             return;
         }
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         if (!valid(&p, n) || !same_endpoint(&from, &t->clients[p.client].endpoint)) {
             t->wrong_sender++;
         } else {
             t->server_reads[p.client]++;
         }
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock(&t->counter);
         ud1_send(t, socket, &from, &p);
     }
 }
@@ -188,7 +184,7 @@ static void ud1_client_readable(rs_socket *socket, int error_code, void *user_da
             return;
         }
         bool more = false;
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         if (!valid(&p, n) || p.client != index || !same_endpoint(&from, &t->server_endpoint)) {
             t->wrong_reply++;
         } else if (c->seen[p.seq]) {
@@ -201,8 +197,7 @@ static void ud1_client_readable(rs_socket *socket, int error_code, void *user_da
                 t->clients_done++;
             }
         }
-        rs__condvar_broadcast(&t->cond);
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock_add(&t->counter, 1);
         if (more) {
             ud1_client_send_next(t, index);
         }
@@ -234,10 +229,9 @@ static void ud1_start(void *arg)
         }
     }
     if (rc != 0) {
-        rs__mutex_lock(&t->lock);
+        rs_test_counter_lock(&t->counter);
         t->write_errors++;
-        rs__condvar_broadcast(&t->cond);
-        rs__mutex_unlock(&t->lock);
+        rs_test_counter_unlock_add(&t->counter, 1);
     }
 }
 
@@ -245,8 +239,7 @@ static void ud1_run(rs_event_loop *loop, rs_socket_domain domain)
 {
     struct ud1 *t = calloc(1, sizeof *t);
     assert_non_null(t);
-    rs__mutex_init(&t->lock);
-    rs__condvar_init(&t->cond);
+    rs_test_counter_init(&t->counter);
     rs_test_own(t, ud1_release, NULL);
     t->server = bound_udp(loop, domain, &t->server_endpoint);
     for (uint32_t i = 0; i < UD1_CLIENTS; i++) {
@@ -260,7 +253,7 @@ static void ud1_run(rs_event_loop *loop, rs_socket_domain domain)
     SK_WAIT(t, t->clients_done == UD1_CLIENTS || t->write_errors || t->read_errors,
             "every reply at every client");
     SK_WAIT(t, t->writes_done == t->writes_issued, "every write completion");
-    rs__mutex_lock(&t->lock);
+    rs_test_counter_lock(&t->counter);
     long clients_done = t->clients_done;
     long writes_done = t->writes_done;
     long write_errors = t->write_errors;
@@ -270,7 +263,7 @@ static void ud1_run(rs_event_loop *loop, rs_socket_domain domain)
     long duplicates = t->duplicates;
     long reads[UD1_CLIENTS];
     memcpy(reads, t->server_reads, sizeof reads);
-    rs__mutex_unlock(&t->lock);
+    rs_test_counter_unlock(&t->counter);
 
     for (int i = 0; i < UD1_CLIENTS; i++) {
         sk_peer_free(t->clients[i].peer);
@@ -308,8 +301,7 @@ static void test_ud1_ipv6_bound_socket_answers_ten_clients(void **state)
 #define UD_BIG 65536
 
 struct ud_rx {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     size_t plan[UD_RX_MAX]; /* the length each read asks for */
     int count;
     size_t got[UD_RX_MAX];
@@ -331,8 +323,7 @@ struct ud_rx {
 static bool ud_rx_release(void *obj)
 {
     struct ud_rx *r = obj;
-    rs__condvar_clean_up(&r->cond);
-    rs__mutex_clean_up(&r->lock);
+    rs_test_counter_clean_up(&r->counter);
     free(r);
     return true;
 }
@@ -342,15 +333,15 @@ static void ud_rx_readable(rs_socket *socket, int error_code, void *user_data)
     (void)error_code;
     struct ud_rx *r = user_data;
     for (;;) {
-        rs__mutex_lock(&r->lock);
+        rs_test_counter_lock(&r->counter);
         int i = r->count;
-        rs__mutex_unlock(&r->lock);
+        rs_test_counter_unlock(&r->counter);
         size_t len = i < UD_RX_MAX ? r->plan[i] : sizeof r->buf;
         size_t n = 0;
         rs_socket_endpoint from;
         int rc = rs_socket_read_from(socket, r->buf, len, &n, &from);
         int err = rc ? rs_last_error() : 0;
-        rs__mutex_lock(&r->lock);
+        rs_test_counter_lock(&r->counter);
         if (rc != 0) {
             if (err != RS_ERROR_WOULD_BLOCK) {
                 r->read_errors++;
@@ -364,8 +355,7 @@ static void ud_rx_readable(rs_socket *socket, int error_code, void *user_data)
         } else {
             r->read_errors++;
         }
-        rs__condvar_broadcast(&r->cond);
-        rs__mutex_unlock(&r->lock);
+        rs_test_counter_unlock_add(&r->counter, 1);
         if (rc != 0) {
             return;
         }
@@ -377,13 +367,12 @@ static void ud_rx_written(rs_socket *socket, int error_code, size_t bytes, void 
     (void)socket;
     (void)bytes;
     struct ud_rx *r = user_data;
-    rs__mutex_lock(&r->lock);
+    rs_test_counter_lock(&r->counter);
     r->writes_done++;
     if (error_code) {
         r->write_errors++;
     }
-    rs__condvar_broadcast(&r->cond);
-    rs__mutex_unlock(&r->lock);
+    rs_test_counter_unlock_add(&r->counter, 1);
 }
 
 static void ud_rx_start(void *arg)
@@ -396,13 +385,12 @@ static void ud_rx_start(void *arg)
     /* One byte over the limit: refused, nothing queued. */
     int over =
         rs_socket_write_to(r->tx, &r->rx_endpoint, r->out[2], r->out_len[2] + 1, ud_rx_written, r);
-    rs__mutex_lock(&r->lock);
+    rs_test_counter_lock(&r->counter);
     r->too_large = over == -1 ? rs_last_error() : 0;
     if (rc != 0) {
         r->write_errors++;
     }
-    rs__condvar_broadcast(&r->cond);
-    rs__mutex_unlock(&r->lock);
+    rs_test_counter_unlock_add(&r->counter, 1);
 }
 
 static void ud_truncation_and_limits(rs_event_loop *loop, rs_socket_domain domain,
@@ -410,8 +398,7 @@ static void ud_truncation_and_limits(rs_event_loop *loop, rs_socket_domain domai
 {
     struct ud_rx *r = calloc(1, sizeof *r);
     assert_non_null(r);
-    rs__mutex_init(&r->lock);
-    rs__condvar_init(&r->cond);
+    rs_test_counter_init(&r->counter);
     rs_test_own(r, ud_rx_release, NULL);
     /* A 100-byte datagram read into 10 bytes: the rest is discarded and the
      * next read has the next datagram whole, then the largest datagram the
@@ -613,8 +600,7 @@ static void test_ud1_bad_input(void **state)
 /* ---- UD1: a connected socket's read_from, and a bound socket answering it ---- */
 
 struct ud_pair {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *server;
     rs_socket *client;
     rs_socket_endpoint server_endpoint;
@@ -629,8 +615,7 @@ struct ud_pair {
 static bool ud_pair_release(void *obj)
 {
     struct ud_pair *p = obj;
-    rs__condvar_clean_up(&p->cond);
-    rs__mutex_clean_up(&p->lock);
+    rs_test_counter_clean_up(&p->counter);
     free(p);
     return true;
 }
@@ -646,7 +631,7 @@ static void ud_pair_readable(rs_socket *socket, int error_code, void *user_data)
         rs_socket_endpoint from;
         int rc = rs_socket_read_from(socket, buf, sizeof buf - 1, &n, &from);
         int err = rc ? rs_last_error() : 0;
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         if (rc == 0) {
             buf[n] = '\0';
             memcpy(p->got[side], buf, n + 1);
@@ -655,8 +640,7 @@ static void ud_pair_readable(rs_socket *socket, int error_code, void *user_data)
         } else if (err != RS_ERROR_WOULD_BLOCK) {
             p->errors++;
         }
-        rs__condvar_broadcast(&p->cond);
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock_add(&p->counter, 1);
         if (rc != 0) {
             return;
         }
@@ -668,13 +652,12 @@ static void ud_pair_written(rs_socket *socket, int error_code, size_t bytes, voi
     (void)socket;
     (void)bytes;
     struct ud_pair *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_done++;
     if (error_code) {
         p->errors++;
     }
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 static void ud_pair_start(void *arg)
@@ -693,9 +676,9 @@ static void ud_pair_start(void *arg)
         rc = rs_socket_write(p->client, pong, 4, ud_pair_written, p);
     }
     if (rc != 0) {
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         p->errors++;
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock(&p->counter);
     }
 }
 
@@ -704,8 +687,7 @@ static void test_ud1_connected_peer_and_bound_socket(void **state)
     rs_event_loop *loop = *state;
     struct ud_pair *p = calloc(1, sizeof *p);
     assert_non_null(p);
-    rs__mutex_init(&p->lock);
-    rs__condvar_init(&p->cond);
+    rs_test_counter_init(&p->counter);
     rs_test_own(p, ud_pair_release, NULL);
     struct sk_peer *server = bound_udp(loop, RS_SOCKET_IPV4, &p->server_endpoint);
     rs_socket_options udp = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
@@ -746,9 +728,9 @@ static void ud_dead_send(void *arg)
         rc = rs_socket_write_to(p->server, &p->client_endpoint, lost, 4, ud_pair_written, p);
     }
     if (rc != 0) {
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         p->errors++;
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock(&p->counter);
     }
 }
 
@@ -757,9 +739,9 @@ static void ud_live_send(void *arg)
     struct ud_pair *p = arg;
     static const char pong[] = "pong";
     if (rs_socket_write_to(p->client, &p->server_endpoint, pong, 4, ud_pair_written, p) != 0) {
-        rs__mutex_lock(&p->lock);
+        rs_test_counter_lock(&p->counter);
         p->errors++;
-        rs__mutex_unlock(&p->lock);
+        rs_test_counter_unlock(&p->counter);
     }
 }
 
@@ -768,8 +750,7 @@ static void test_ud1_unreachable_destination_does_not_fail_server(void **state)
     rs_event_loop *loop = *state;
     struct ud_pair *p = calloc(1, sizeof *p);
     assert_non_null(p);
-    rs__mutex_init(&p->lock);
-    rs__condvar_init(&p->cond);
+    rs_test_counter_init(&p->counter);
     rs_test_own(p, ud_pair_release, NULL);
     struct sk_peer *server = bound_udp(loop, RS_SOCKET_IPV4, &p->server_endpoint);
     /* A port that was just free: bound, read back, released. */

@@ -87,15 +87,14 @@ static void on_vec_written(rs_socket *socket, int error_code, size_t bytes, void
 {
     (void)socket;
     struct sk_peer *p = user_data;
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_done++;
     p->bytes_written += bytes;
     if (error_code) {
         p->write_errors++;
         p->last_write_error = error_code;
     }
-    rs__condvar_broadcast(&p->cond);
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock_add(&p->counter, 1);
 }
 
 struct vec_call {
@@ -140,9 +139,9 @@ static void vec_call_on_loop(void *arg)
 
 static int write_vec(struct sk_peer *p, const rs_buf *bufs, size_t nbufs)
 {
-    rs__mutex_lock(&p->lock);
+    rs_test_counter_lock(&p->counter);
     p->writes_issued++;
-    rs__mutex_unlock(&p->lock);
+    rs_test_counter_unlock(&p->counter);
     struct vec_call c = {p->socket, bufs, nbufs, on_vec_written, p, 0, 0, 0, 0};
     rs_test_run_on_loop(p->loop, vec_call_on_loop, &c);
     return c.result ? c.error : 0;
@@ -183,15 +182,15 @@ static void stream_case(rs_event_loop *loop, rs_socket_domain domain, const size
     /* Anything after the completion would be a second completion or bytes
      * beyond the total: a round trip of the loop lets them show. */
     sk_loop_round_trip(loop);
-    rs__mutex_lock(&client->lock);
+    rs_test_counter_lock(&client->counter);
     assert_int_equal(client->writes_done, 1);
     assert_int_equal(client->write_errors, 0);
     assert_int_equal(client->bytes_written, total);
-    rs__mutex_unlock(&client->lock);
-    rs__mutex_lock(&reader->lock);
+    rs_test_counter_unlock(&client->counter);
+    rs_test_counter_lock(&reader->counter);
     assert_int_equal(reader->len, total);
     assert_true(sk_check_pattern(reader->data, total, 0));
-    rs__mutex_unlock(&reader->lock);
+    rs_test_counter_unlock(&reader->counter);
 
     sk_peer_free(client);
     sk_server_stop(&server);
@@ -257,15 +256,15 @@ static void test_ud4_tcp_vectored_writes_keep_fifo_order(void **state)
     SK_WAIT(client, client->writes_done == 3, "three completions");
     sk_peer_wait_bytes(reader, total);
     sk_loop_round_trip(loop);
-    rs__mutex_lock(&client->lock);
+    rs_test_counter_lock(&client->counter);
     assert_int_equal(client->writes_done, 3);
     assert_int_equal(client->write_errors, 0);
     assert_int_equal(client->bytes_written, total);
-    rs__mutex_unlock(&client->lock);
-    rs__mutex_lock(&reader->lock);
+    rs_test_counter_unlock(&client->counter);
+    rs_test_counter_lock(&reader->counter);
     assert_int_equal(reader->len, total);
     assert_true(sk_check_pattern(reader->data, total, 0));
-    rs__mutex_unlock(&reader->lock);
+    rs_test_counter_unlock(&reader->counter);
 
     sk_peer_free(client);
     sk_server_stop(&server);
@@ -275,8 +274,7 @@ static void test_ud4_tcp_vectored_writes_keep_fifo_order(void **state)
 /* ---- UDP ---- */
 
 struct udp_rx {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_socket *socket;
     unsigned char buf[65536];
     size_t lens[8];
@@ -295,14 +293,13 @@ static void udp_on_readable(rs_socket *socket, int error_code, void *user_data)
         if (rs_socket_read(socket, rx->buf, sizeof rx->buf, &n) != 0) {
             return;
         }
-        rs__mutex_lock(&rx->lock);
+        rs_test_counter_lock(&rx->counter);
         if (rx->count < (long)RS__ARRAY_LEN(rx->lens)) {
             rx->lens[rx->count] = n;
             rx->intact[rx->count] = sk_check_pattern(rx->buf, n, 0);
         }
         rx->count++;
-        rs__condvar_broadcast(&rx->cond);
-        rs__mutex_unlock(&rx->lock);
+        rs_test_counter_unlock_add(&rx->counter, 1);
     }
 }
 
@@ -328,8 +325,7 @@ static void test_ud4_udp_one_datagram_gathered(void **state)
     rs_event_loop *loop = *state;
     struct udp_rx *rx = calloc(1, sizeof *rx);
     assert_non_null(rx);
-    rs__mutex_init(&rx->lock);
-    rs__condvar_init(&rx->cond);
+    rs_test_counter_init(&rx->counter);
     rs_test_own(rx, udp_rx_release, NULL);
     rs_socket_options options = sk_options(RS_SOCKET_DGRAM, RS_SOCKET_IPV4);
     rx->socket = rs_socket_new(&options);
@@ -377,7 +373,7 @@ static void test_ud4_udp_one_datagram_gathered(void **state)
     SK_WAIT(tx, tx->writes_done == 3, "three completions");
     sk_loop_round_trip(loop);
 
-    rs__mutex_lock(&rx->lock);
+    rs_test_counter_lock(&rx->counter);
     assert_int_equal(rx->count, 3);
     assert_int_equal(rx->lens[0], few_total);
     assert_true(rx->intact[0]);
@@ -385,11 +381,11 @@ static void test_ud4_udp_one_datagram_gathered(void **state)
     assert_true(rx->intact[1]);
     assert_int_equal(rx->lens[2], few_total);
     assert_true(rx->intact[2]);
-    rs__mutex_unlock(&rx->lock);
-    rs__mutex_lock(&tx->lock);
+    rs_test_counter_unlock(&rx->counter);
+    rs_test_counter_lock(&tx->counter);
     assert_int_equal(tx->write_errors, 0);
     assert_int_equal(tx->bytes_written, 2 * few_total + many_total);
-    rs__mutex_unlock(&tx->lock);
+    rs_test_counter_unlock(&tx->counter);
 
     sk_peer_free(tx);
     rs_test_disown(rx);
@@ -398,8 +394,7 @@ static void test_ud4_udp_one_datagram_gathered(void **state)
     /* The destroy runs the socket's callbacks out on the loop: a round trip
      * lets the last one finish before rx goes. */
     sk_loop_round_trip(loop);
-    rs__condvar_clean_up(&rx->cond);
-    rs__mutex_clean_up(&rx->lock);
+    rs_test_counter_clean_up(&rx->counter);
     free(rx);
     owned_free(big);
     owned_free(many_block);
@@ -472,14 +467,14 @@ static void test_ud4_bad_input_refused_without_effect(void **state)
     SK_WAIT(client, client->writes_done == 1, "the completion");
     sk_peer_wait_bytes(reader, total);
     sk_loop_round_trip(loop);
-    rs__mutex_lock(&client->lock);
+    rs_test_counter_lock(&client->counter);
     assert_int_equal(client->writes_done, 1);
     assert_int_equal(client->bytes_written, total);
-    rs__mutex_unlock(&client->lock);
-    rs__mutex_lock(&reader->lock);
+    rs_test_counter_unlock(&client->counter);
+    rs_test_counter_lock(&reader->counter);
     assert_int_equal(reader->len, total);
     assert_true(sk_check_pattern(reader->data, total, 0));
-    rs__mutex_unlock(&reader->lock);
+    rs_test_counter_unlock(&reader->counter);
 
     /* Shut down for writing: refused like rs_socket_write. */
     rs_test_run_on_loop(loop, shutdown_write_on_loop, s);
