@@ -138,8 +138,9 @@ typedef void(rs_socket_on_accept_result_fn)(rs_socket *listener, int error_code,
  * before the completion was delivered. */
 typedef void(rs_socket_on_write_completed_fn)(rs_socket *socket, int error_code,
                                               size_t bytes_written, void *user_data);
-/** Readable (error_code 0) or an error on the socket (e.g. RS_ERROR_SOCKET_CLOSED
- * once the peer closed and all data was read, RS_ERROR_CONNECTION_RESET). */
+/** Readable: error_code is always 0. The end of the stream and errors on the
+ * socket (RS_ERROR_SOCKET_CLOSED once the peer closed and all data was read,
+ * RS_ERROR_CONNECTION_RESET) are what the next rs_socket_read returns. */
 typedef void(rs_socket_on_readable_fn)(rs_socket *socket, int error_code, void *user_data);
 /** Close or destroy finished (see rs_socket_set_close_callback). */
 typedef void(rs_socket_on_shutdown_complete_fn)(void *user_data);
