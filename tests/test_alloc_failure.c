@@ -197,12 +197,12 @@ static bool resolve_scenario(void)
 }
 
 /* ---- I/O scenarios ----
- * Callbacks record under io->lock and the test thread waits, bounded, on
- * io->cond. Every wait allows for the run failing cleanly part-way. */
+ * Callbacks record under the lock of io->counter, which counts the
+ * records, and the test thread waits on it, bounded. Every wait allows for
+ * the run failing cleanly part-way. */
 
 struct io_state {
-    rs__mutex lock;
-    rs__condvar cond;
+    struct rs_test_counter counter;
     rs_event_loop *loop;
     rs_event_loop *other_loop;
 
@@ -243,44 +243,41 @@ static const char io_message[] = "allocation failure round trip";
 #define IO_WAIT(io, expr, what)                                                                    \
     do {                                                                                           \
         uint64_t io_deadline_ = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;              \
-        rs__mutex_lock(&(io)->lock);                                                               \
+        rs_test_counter_lock(&(io)->counter);                                                      \
         while (!(expr)) {                                                                          \
             uint64_t io_now_ = rs__clock_now_ns();                                                 \
             if (io_now_ >= io_deadline_) {                                                         \
-                rs__mutex_unlock(&(io)->lock);                                                     \
+                rs_test_counter_unlock(&(io)->counter);                                            \
                 fail_msg("allocation %ld failing: timed out waiting for %s", fail_at, (what));     \
             }                                                                                      \
-            rs__condvar_wait_ns(&(io)->cond, &(io)->lock, io_deadline_ - io_now_);                 \
+            (void)rs_test_counter_wait_change(&(io)->counter, io_deadline_);                       \
         }                                                                                          \
-        rs__mutex_unlock(&(io)->lock);                                                             \
+        rs_test_counter_unlock(&(io)->counter);                                                    \
     } while (0)
 
 static void io_init(struct io_state *io)
 {
     memset(io, 0, sizeof *io);
-    rs__mutex_init(&io->lock);
-    rs__condvar_init(&io->cond);
+    rs_test_counter_init(&io->counter);
 }
 
 static void io_clean_up(struct io_state *io)
 {
-    rs__condvar_clean_up(&io->cond);
-    rs__mutex_clean_up(&io->lock);
+    rs_test_counter_clean_up(&io->counter);
 }
 
 /* Updates a counter under the lock and wakes the test thread. */
 static void io_count(struct io_state *io, long *counter)
 {
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     (*counter)++;
-    rs__condvar_broadcast(&io->cond);
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock_add(&io->counter, 1);
 }
 
 /* Appends what was read, or records why reading ended. */
 static void io_received(struct io_state *io, const void *bytes, size_t n, int error)
 {
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     if (error) {
         io->read_error = error;
     } else {
@@ -288,8 +285,7 @@ static void io_received(struct io_state *io, const void *bytes, size_t n, int er
         memcpy(io->got + io->got_len, bytes, n);
         io->got_len += n;
     }
-    rs__condvar_broadcast(&io->cond);
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock_add(&io->counter, 1);
 }
 
 static bool io_round_trip_done(struct io_state *io)
@@ -311,9 +307,9 @@ static void io_check_write_error(int error_code)
 static void io_write_done(struct io_state *io, int error_code, int *error_slot, long *calls)
 {
     io_check_write_error(error_code);
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     *error_slot = error_code;
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock(&io->counter);
     io_count(io, calls);
 }
 
@@ -404,9 +400,9 @@ static bool pipe_round_trip(bool two_loops)
         if (io.pipe_writes_issued == 1) {
             IO_WAIT(&io, io_round_trip_done(&io) || io.pipe_write_error != 0, "the pipe's data");
             /* The write's callback may still be running on the loop. */
-            rs__mutex_lock(&io.lock);
+            rs_test_counter_lock(&io.counter);
             int write_error = io.pipe_write_error;
-            rs__mutex_unlock(&io.lock);
+            rs_test_counter_unlock(&io.counter);
             if (write_error == 0) {
                 assert_int_equal(io.read_error, 0);
                 assert_memory_equal(io.got, io_message, sizeof io_message);
@@ -453,9 +449,9 @@ static void on_socket_destroyed(void *user_data)
 static rs_socket *io_socket_counted(struct io_state *io, rs_socket *s)
 {
     assert_int_equal(rs_socket_set_destroy_callback(s, on_socket_destroyed, io), 0);
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     io->sockets_created++;
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock(&io->counter);
     return s;
 }
 
@@ -529,19 +525,19 @@ static void on_accepted(rs_socket *listener, int error_code, rs_socket *new_sock
         assert_int_equal(rs_socket_destroy(new_socket), 0);
         return;
     }
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     assert_true(io->accepted_count < 4);
     io->accepted[io->accepted_count++] = new_socket;
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock(&io->counter);
 }
 
 static void on_connected(rs_socket *s, int error_code, void *user_data)
 {
     (void)s;
     struct io_state *io = user_data;
-    rs__mutex_lock(&io->lock);
+    rs_test_counter_lock(&io->counter);
     io->connect_result = error_code;
-    rs__mutex_unlock(&io->lock);
+    rs_test_counter_unlock(&io->counter);
     io_count(io, &io->connect_calls);
 }
 
