@@ -13,9 +13,11 @@ import re
 import subprocess
 import sys
 
-# Every hook's name matches: the injecting side (inject, clear) and the side
-# the I/O paths consult (take).
-HOOK = re.compile(r"\brs__\w*(fault_take|take_option_fault|take_collision|inject|clear_faults)\w*")
+# Every hook's name matches: the injecting side (inject, clear, the tests'
+# setters, all named *_test_*) and the side the library consults (take, and
+# the settings tests change).
+HOOK = re.compile(r"\brs__\w*(_test_|fault_take|take_option_fault|take_collision|inject|"
+                  r"clear_faults|skip_disallowed|read_places|forced_version)\w*")
 
 
 def hook_symbols(nm, library):

@@ -103,9 +103,11 @@ enum rs__iocp_read_tier {
 };
 enum rs__iocp_read_tier rs__iocp_loop_take_read_buffer(rs_event_loop *loop);
 void rs__iocp_loop_return_read_buffer(rs_event_loop *loop, enum rs__iocp_read_tier tier);
-/* Tests: the number of large and small places per loop (for loops whose
- * sockets take places from now on). */
+/* Tests (iocp_faults.c, test build only): the number of large and small
+ * places per loop (for loops whose sockets take places from now on). */
 void rs__iocp_test_set_read_places(long large, long small);
+/* The places of tier i (0 large, 1 small) the tests set. */
+long rs__iocp_read_places(int i);
 
 /* The loop's completion port. */
 HANDLE rs__iocp_loop_port(rs_event_loop *loop);
@@ -150,19 +152,23 @@ static inline const struct rs__winsock_ext *rs__winsock_ext_for(rs_socket_domain
 /* Whether sockets may use FILE_SKIP_COMPLETION_PORT_ON_SUCCESS (every TCP and
  * UDP provider installed returns IFS handles); set by the library's init. */
 bool rs__winsock_skip_on_success_allowed(void);
-/* For tests: false turns skip-on-success off for handles associated from now
- * on (sockets and pipes), so that every completion comes as a packet; true
- * restores the default. Any thread. */
+/* For tests (iocp_faults.c, test build only): false turns skip-on-success
+ * off for handles associated from now on (sockets and pipes), so that every
+ * completion comes as a packet; true restores the default. Any thread. */
 void rs__iocp_test_allow_skip_on_success(bool allowed);
+/* True while the tests turned skip-on-success off. */
+bool rs__iocp_skip_disallowed(void);
 
 /* For tests: successful WSAStartup calls and WSACleanup calls the library has
  * made in this process. Any thread. */
 long rs__winsock_startup_count(void);
 long rs__winsock_cleanup_count(void);
-/* For tests: makes the next inits treat the negotiated Winsock version as
- * `version` (0 turns this off), to run the version-check failure path. Call it
- * while the library is not initialised. */
+/* For tests (iocp_faults.c, test build only): makes the next inits treat
+ * the negotiated Winsock version as `version` (0 turns this off), to run the
+ * version-check failure path. Call it while the library is not initialised. */
 void rs__winsock_test_force_version(WORD version);
+/* The version the tests forced, or 0. */
+WORD rs__winsock_forced_version(void);
 
 /* ---- pipes (iocp_pipe.c) ---- */
 
@@ -179,7 +185,7 @@ int rs__iocp_security_init(void);
 void rs__iocp_security_clean_up(void);
 /* The attributes to create every named pipe with (not inheritable). */
 SECURITY_ATTRIBUTES *rs__iocp_pipe_security(void);
-/* For tests: the read end's pipe handle. */
+/* For tests (test build only): the read end's pipe handle. */
 HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end);
 
 /* ---- fault injection for tests (iocp_faults.c, test build only) ----

@@ -69,9 +69,6 @@ struct iocp_loop {
     HANDLE afd;
 };
 
-/* Tests turn skip-on-success off to run the packet-only path. */
-static volatile long skip_disallowed;
-
 void rs__iocp_op_init(struct rs__iocp_op *op, rs__iocp_op_fn *fn, void *user_data)
 {
     memset(&op->overlapped, 0, sizeof op->overlapped);
@@ -106,14 +103,15 @@ int rs__iocp_post_completion(rs_event_loop *loop, struct rs__iocp_op *op)
     return 0;
 }
 
-/* Places per loop, large and small; tests lower them. */
-static volatile long read_places[2] = {RS__IOCP_BUFFERED_STREAMS, RS__IOCP_SMALL_BUFFERED_STREAMS};
+/* Places per loop, large and small; tests lower them (rs__iocp_read_places). */
+static const long read_places[2] = {RS__IOCP_BUFFERED_STREAMS, RS__IOCP_SMALL_BUFFERED_STREAMS};
 
 enum rs__iocp_read_tier rs__iocp_loop_take_read_buffer(rs_event_loop *loop)
 {
     struct iocp_loop *il = loop->impl;
     for (int i = 0; i < 2; i++) {
-        if (rs__atomic_add(&il->buffered_streams[i], 1) <= rs__atomic_load(&read_places[i])) {
+        if (rs__atomic_add(&il->buffered_streams[i], 1) <=
+            RS__TEST_VALUE(rs__iocp_read_places(i), read_places[i])) {
             return i == 0 ? RS__IOCP_READ_LARGE : RS__IOCP_READ_SMALL;
         }
         rs__atomic_add(&il->buffered_streams[i], -1);
@@ -129,23 +127,12 @@ void rs__iocp_loop_return_read_buffer(rs_event_loop *loop, enum rs__iocp_read_ti
     }
 }
 
-void rs__iocp_test_set_read_places(long large, long small)
-{
-    rs__atomic_store(&read_places[0], large);
-    rs__atomic_store(&read_places[1], small);
-}
-
-void rs__iocp_test_allow_skip_on_success(bool allowed)
-{
-    rs__atomic_store(&skip_disallowed, allowed ? 0 : 1);
-}
-
 bool rs__iocp_skip_on_success(HANDLE handle, bool is_socket)
 {
     /* SetFileCompletionNotificationModes: on a socket the mode is only
      * compatible with providers that return IFS handles; with a non-IFS
      * provider installed, completions of skipped calls would be lost. */
-    if (rs__atomic_load(&skip_disallowed) ||
+    if (RS__TEST_HOOK(rs__iocp_skip_disallowed()) ||
         (is_socket && !rs__winsock_skip_on_success_allowed())) {
         return false;
     }

@@ -12,7 +12,9 @@
  * connect, so the other end of a faulty connection is not affected. With no
  * rule armed the check is one atomic load. The loop's wait
  * (GetQueuedCompletionStatusEx) can fail too, for every loop at once, and
- * rs_pipe_new's CreateNamedPipe can meet a name collision.
+ * rs_pipe_new's CreateNamedPipe can meet a name collision. The settings
+ * tests change (read places, skip-on-success, a forced Winsock version)
+ * live here too.
  *
  * Compiled into the test build of the library only: the call sites are
  * RS__TEST_HOOK(...) (common/test_hooks.h), nothing in the shipped library.
@@ -126,4 +128,41 @@ bool rs__iocp_pipe_take_collision(void)
         }
     } while (!rs__atomic_cas(&injected_collisions, n, n - 1));
     return true;
+}
+
+/* ---- settings the tests change ---- */
+
+static volatile long read_places[2] = {RS__IOCP_BUFFERED_STREAMS, RS__IOCP_SMALL_BUFFERED_STREAMS};
+static volatile long skip_disallowed;
+static volatile long forced_version;
+
+void rs__iocp_test_set_read_places(long large, long small)
+{
+    rs__atomic_store(&read_places[0], large);
+    rs__atomic_store(&read_places[1], small);
+}
+
+long rs__iocp_read_places(int i)
+{
+    return rs__atomic_load(&read_places[i]);
+}
+
+void rs__iocp_test_allow_skip_on_success(bool allowed)
+{
+    rs__atomic_store(&skip_disallowed, allowed ? 0 : 1);
+}
+
+bool rs__iocp_skip_disallowed(void)
+{
+    return rs__atomic_load(&skip_disallowed) != 0;
+}
+
+void rs__winsock_test_force_version(WORD version)
+{
+    rs__atomic_store(&forced_version, (long)version);
+}
+
+WORD rs__winsock_forced_version(void)
+{
+    return (WORD)rs__atomic_load(&forced_version);
 }

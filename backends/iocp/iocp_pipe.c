@@ -378,8 +378,10 @@ fail:
     return -1;
 }
 
+#ifdef RS_TEST_HOOKS
 HANDLE rs__iocp_pipe_test_read_handle(const rs_pipe_read_end *read_end)
 {
     const struct iocp_read_end *r = read_end->impl;
     return r->handle;
 }
+#endif

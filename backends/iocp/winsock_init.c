@@ -20,7 +20,6 @@ struct rs__winsock_ext rs__winsock_ipv6;
 static volatile long startup_count;
 static bool skip_on_success_allowed;
 static volatile long cleanup_count;
-static WORD forced_version;
 
 rs_backend rs__backend_id(void)
 {
@@ -40,11 +39,6 @@ long rs__winsock_startup_count(void)
 long rs__winsock_cleanup_count(void)
 {
     return rs__atomic_load(&cleanup_count);
-}
-
-void rs__winsock_test_force_version(WORD version)
-{
-    forced_version = version;
 }
 
 bool rs__winsock_skip_on_success_allowed(void)
@@ -171,7 +165,8 @@ int rs__backend_library_init(void)
     rs__atomic_add(&startup_count, 1);
     /* WSAStartup also succeeds when the DLL offers only a version below the
      * one requested, reporting it in wVersion: the caller must check it. */
-    WORD version = forced_version ? forced_version : wsa.wVersion;
+    WORD forced = RS__TEST_HOOK(rs__winsock_forced_version());
+    WORD version = forced ? forced : wsa.wVersion;
     if (version != MAKEWORD(2, 2)) {
         RS__LOG(RS_LOG_ERROR, "Winsock negotiated version %u.%u, reseau needs 2.2",
                 (unsigned)LOBYTE(version), (unsigned)HIBYTE(version));
