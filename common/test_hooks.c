@@ -5,6 +5,7 @@
 #include "socket_impl.h"
 
 #include "atomics.h"
+#include "backend.h"
 
 static volatile long option_faults;
 
