@@ -17,7 +17,7 @@ import sys
 # setters, all named *_test_*) and the side the library consults (take, and
 # the settings tests change).
 HOOK = re.compile(r"\brs__\w*(_test_|fault_take|take_option_fault|take_collision|inject|"
-                  r"clear_faults|skip_disallowed|read_places|forced_version)\w*")
+                  r"clear_faults|skip_disallowed|read_places|forced_version|base_hidden)\w*")
 
 
 def hook_symbols(nm, library):

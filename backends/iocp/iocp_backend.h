@@ -117,10 +117,12 @@ HANDLE rs__iocp_loop_port(rs_event_loop *loop);
  * after every orphan's completion. Loop thread. */
 HANDLE *rs__iocp_loop_afd(rs_event_loop *loop);
 
-/* For tests: while on, watches fail as if a layered service provider hid
- * every socket's base handle (SIO_BASE_HANDLE and SIO_BSP_HANDLE_POLL
- * refused). Any thread. */
+/* For tests (iocp_faults.c, test build only): while on, watches fail as if
+ * a layered service provider hid every socket's base handle
+ * (SIO_BASE_HANDLE and SIO_BSP_HANDLE_POLL refused). Any thread. */
 void rs__iocp_watch_test_hide_base_handle(bool hide);
+/* True while the tests hide the base handles. */
+bool rs__iocp_watch_base_hidden(void);
 
 /* Counts operations whose owner is gone but whose completion is still to be
  * dequeued (orphans free themselves when it arrives). A loop being destroyed

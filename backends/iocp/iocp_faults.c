@@ -13,8 +13,8 @@
  * rule armed the check is one atomic load. The loop's wait
  * (GetQueuedCompletionStatusEx) can fail too, for every loop at once, and
  * rs_pipe_new's CreateNamedPipe can meet a name collision. The settings
- * tests change (read places, skip-on-success, a forced Winsock version)
- * live here too.
+ * tests change (read places, skip-on-success, a forced Winsock version,
+ * base handles hidden from watches) live here too.
  *
  * Compiled into the test build of the library only: the call sites are
  * RS__TEST_HOOK(...) (common/test_hooks.h), nothing in the shipped library.
@@ -165,4 +165,16 @@ void rs__winsock_test_force_version(WORD version)
 WORD rs__winsock_forced_version(void)
 {
     return (WORD)rs__atomic_load(&forced_version);
+}
+
+static volatile long hide_base_handle;
+
+void rs__iocp_watch_test_hide_base_handle(bool hide)
+{
+    rs__atomic_store(&hide_base_handle, hide ? 1 : 0);
+}
+
+bool rs__iocp_watch_base_hidden(void)
+{
+    return rs__atomic_load(&hide_base_handle) != 0;
 }

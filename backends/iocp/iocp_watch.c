@@ -122,13 +122,6 @@ struct iocp_watch {
     bool ended;  /* an error was reported: never re-armed */
 };
 
-static volatile long hide_base_handle;
-
-void rs__iocp_watch_test_hide_base_handle(bool hide)
-{
-    rs__atomic_store(&hide_base_handle, hide ? 1 : 0);
-}
-
 static ULONG afd_events(unsigned events)
 {
     if (!events) {
@@ -266,7 +259,7 @@ static void on_poll(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status
  * intercept SIO_BASE_HANDLE. */
 static int base_handle(SOCKET s, HANDLE *base)
 {
-    if (rs__atomic_load(&hide_base_handle)) {
+    if (RS__TEST_HOOK(rs__iocp_watch_base_hidden())) {
         return -1;
     }
     SOCKET b = INVALID_SOCKET;
