@@ -169,6 +169,20 @@ int rs__backend_socket_get_tcp_nodelay(const rs_socket *socket, bool *on);
 /* The pending socket error (SO_ERROR) as an RS_ERROR_* code; 0 if none. */
 int rs__backend_socket_get_error(rs_socket *socket);
 
+/* ---- sockets: adopting an OS socket ---- */
+/* Takes handle (not RS_OS_SOCKET_INVALID) for socket, whose options, state
+ * (what kind names: connected, listening or bound) and loop common/ has
+ * set. Checks, changing nothing, that handle is an open socket of the
+ * options' type and domain in that state; then registers it with the loop,
+ * as rs__backend_socket_attach does, and only then changes it (non-blocking
+ * and the like); reports its addresses (rs__socket_set_local, and
+ * rs__socket_set_remote when connected) and, for IPv6, whether it is dual
+ * stack (IPV6_V6ONLY off) in *dual_stack. Loop thread. On failure raises
+ * (the codes of rs_socket_adopt), leaves the handle open and as it was, and
+ * socket->impl NULL. */
+int rs__backend_socket_adopt(rs_socket *socket, rs_os_socket handle, rs_socket_adopt_kind kind,
+                             bool *dual_stack);
+
 /* ---- sockets: read stop and immediate writes ---- */
 /* The readable callback was unsubscribed: read nothing more ahead from the
  * OS for it (an operation already posted may finish; what it received is

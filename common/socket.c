@@ -85,7 +85,7 @@ static void count_handle_locked(rs_socket *s)
     }
 }
 
-static void set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
+void rs__socket_set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
 {
     rs__mutex_lock(&s->lock);
     if (!s->loop) {
@@ -96,6 +96,21 @@ static void set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
     if (handle) {
         count_handle_locked(s);
     }
+    rs__mutex_unlock(&s->lock);
+}
+
+void rs__socket_unset_loop(rs_socket *s)
+{
+    rs__mutex_lock(&s->lock);
+    if (s->flags & RS__SF_LOAD_COUNTED) {
+        rs__socket_set_flag(s, RS__SF_LOAD_COUNTED, false);
+        rs__event_loop_add_load(s->loop, -1);
+    }
+    if (s->handle_counted) {
+        s->handle_counted = false;
+        rs__event_loop_add_handles(s->loop, -1);
+    }
+    RS__ATOMIC_STORE_PTR(&s->loop, NULL);
     rs__mutex_unlock(&s->lock);
 }
 
@@ -116,7 +131,7 @@ void rs__socket_free(rs_socket *s)
 
 /* ---- creation ---- */
 
-static int validate_options(const rs_socket_options *o)
+int rs__socket_validate_options(const rs_socket_options *o)
 {
     if ((o->type != RS_SOCKET_STREAM && o->type != RS_SOCKET_DGRAM) ||
         (o->domain != RS_SOCKET_IPV4 && o->domain != RS_SOCKET_IPV6 &&
@@ -139,7 +154,7 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status);
 static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status);
 static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status);
 
-static rs_socket *socket_alloc(const rs_socket_options *options, long state)
+rs_socket *rs__socket_alloc(const rs_socket_options *options, long state)
 {
     rs_socket *s = rs__mem_calloc(1, sizeof *s);
     if (!s) {
@@ -155,7 +170,7 @@ static rs_socket *socket_alloc(const rs_socket_options *options, long state)
     return s;
 }
 
-static void socket_free_unused(rs_socket *s)
+void rs__socket_free_unused(rs_socket *s)
 {
     rs__mutex_clean_up(&s->lock);
     rs__mem_release(s);
@@ -169,15 +184,15 @@ rs_socket *rs_socket_new(const rs_socket_options *options)
     if (!options) {
         return rs__raise_null(RS_ERROR_INVALID_ARGUMENT);
     }
-    if (validate_options(options) != 0) {
+    if (rs__socket_validate_options(options) != 0) {
         return NULL;
     }
-    rs_socket *s = socket_alloc(options, RS__SOCKET_INIT);
+    rs_socket *s = rs__socket_alloc(options, RS__SOCKET_INIT);
     if (!s) {
         return NULL;
     }
     if (rs__backend_socket_init(s) != 0) {
-        socket_free_unused(s);
+        rs__socket_free_unused(s);
         return NULL;
     }
     return s;
@@ -193,7 +208,7 @@ rs_socket *rs_socket_new(const rs_socket_options *options)
  */
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
 {
-    rs_socket *s = socket_alloc(&listener->options, RS__SOCKET_CONNECTED);
+    rs_socket *s = rs__socket_alloc(&listener->options, RS__SOCKET_CONNECTED);
     if (!s) {
         return NULL;
     }
@@ -217,7 +232,7 @@ void *rs__socket_discard_accepted(rs_socket *s)
     void *impl = s->impl;
     s->impl = NULL;
     rs__spares_release_all(&s->spare_writes, &s->spare_count);
-    socket_free_unused(s);
+    rs__socket_free_unused(s);
     return impl;
 }
 
@@ -603,13 +618,18 @@ int rs_socket_listen(rs_socket *socket, int backlog)
     if (rs__backend_socket_listen(socket, backlog) != 0) {
         return -1;
     }
-    /* A listener never connects: the room of its connect tasks serves its
-     * accepting (socket_impl.h). */
-    rs_task_init(&socket->accept_retry_task, accept_retry_fn, socket, "socket accept retry");
-    rs__socket_set_flag(socket, RS__SF_ACCEPT_SHORTAGE, false);
-    socket->accept_backoff_steps = 0;
+    rs__socket_init_listener(socket);
     rs__socket_set_state(socket, RS__SOCKET_LISTENING);
     return 0;
+}
+
+void rs__socket_init_listener(rs_socket *s)
+{
+    /* A listener never connects: the room of its connect tasks serves its
+     * accepting (socket_impl.h). */
+    rs_task_init(&s->accept_retry_task, accept_retry_fn, s, "socket accept retry");
+    rs__socket_set_flag(s, RS__SF_ACCEPT_SHORTAGE, false);
+    s->accept_backoff_steps = 0;
 }
 
 /* Brings the backend in line with RS__SOCKET_ACCEPTING: whichever of
@@ -657,7 +677,7 @@ int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
     if (!rs__atomic_cas(&socket->state, state, state | RS__SOCKET_ACCEPTING)) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    set_loop(socket, loop, true);
+    rs__socket_set_loop(socket, loop, true);
     return run_on_loop(socket, accept_sync);
 }
 
@@ -865,7 +885,7 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     socket->connect_user_data = user_data;
     rs__socket_set_flag(socket, RS__SF_CONNECT_PENDING, true);
     rs__socket_set_state(socket, RS__SOCKET_CONNECTING);
-    set_loop(socket, loop, false);
+    rs__socket_set_loop(socket, loop, false);
     rs__socket_acquire(socket);
     if (rs_event_loop_schedule_now(loop, &socket->connect_task) != 0) {
         /* Only a task still scheduled fails here: a connect is already running. */
@@ -943,7 +963,7 @@ int rs_socket_assign_to_event_loop(rs_socket *socket, rs_event_loop *loop)
     if (!connected && !bound_dgram) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    set_loop(socket, loop, true);
+    rs__socket_set_loop(socket, loop, true);
     return run_on_loop(socket, attach_call);
 }
 
@@ -966,7 +986,7 @@ int rs_socket_set_options(rs_socket *socket, const rs_socket_options *options)
      * the socket keeps what it was created with. */
     if (options->type != socket->options.type || options->domain != socket->options.domain ||
         options->ipv6_dual_stack != socket->options.ipv6_dual_stack ||
-        validate_options(options) != 0) {
+        rs__socket_validate_options(options) != 0) {
         return rs_raise(RS_ERROR_INVALID_OPTIONS);
     }
     rs_event_loop *loop = rs__socket_loop(socket);

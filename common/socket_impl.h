@@ -204,6 +204,18 @@ void rs__socket_set_state(rs_socket *socket, enum rs__socket_state state);
 /* Sets, then clears, flags of the state word in one atomic step, the state
  * unchanged. */
 void rs__socket_update_state_flags(rs_socket *socket, long set, long clear);
+/* rs_socket_new's checks of options (raises RS_ERROR_INVALID_OPTIONS). */
+int rs__socket_validate_options(const rs_socket_options *options);
+/* A socket in state with no OS socket yet (NULL, raised, without memory). */
+rs_socket *rs__socket_alloc(const rs_socket_options *options, long state);
+/* Frees a socket of rs__socket_alloc that never had an OS socket. */
+void rs__socket_free_unused(rs_socket *s);
+/* Gives the socket its loop (once), counting it in the loop's load and,
+ * with handle, among the handles its destroy waits for; unset undoes it. */
+void rs__socket_set_loop(rs_socket *s, rs_event_loop *loop, bool handle);
+void rs__socket_unset_loop(rs_socket *s);
+/* Prepares the accepting tasks of a socket that becomes a listener. */
+void rs__socket_init_listener(rs_socket *s);
 /* rs_socket.readable_task's function. */
 void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status);
 

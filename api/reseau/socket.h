@@ -194,6 +194,97 @@ RS_API int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown
 RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_complete_fn *fn,
                                           void *user_data);
 
+/* ---- adopting an OS socket ---- */
+
+#ifndef RS_OS_SOCKET_DEFINED
+/** Defined with rs_os_socket, which more than one header declares. */
+#define RS_OS_SOCKET_DEFINED
+#ifdef _WIN32
+/** An operating-system socket: a Winsock SOCKET (UINT_PTR) on Windows. */
+typedef uintptr_t rs_os_socket;
+/** The value that is no socket (INVALID_SOCKET). */
+#define RS_OS_SOCKET_INVALID (~(rs_os_socket)0)
+#else
+/** An operating-system socket: a file descriptor on POSIX. */
+typedef int rs_os_socket;
+/** The value that is no socket. */
+#define RS_OS_SOCKET_INVALID (-1)
+#endif
+#endif
+
+/** What an adopted OS socket is (rs_socket_adopt). */
+typedef enum rs_socket_adopt_kind {
+    /** A connected stream (TCP, or LOCAL on POSIX) or a connected UDP socket. */
+    RS_SOCKET_ADOPT_CONNECTED = 1,
+    /** A listening stream socket (TCP, or LOCAL on POSIX). */
+    RS_SOCKET_ADOPT_LISTENING,
+    /** A bound UDP socket that is not connected. */
+    RS_SOCKET_ADOPT_BOUND,
+} rs_socket_adopt_kind;
+
+/**
+ * Wraps an OS socket the application made (its own socket(), one inherited
+ * from a parent or passed by systemd) into an rs_socket on loop, taking
+ * ownership of it: from success on, reseau closes it (rs_socket_close,
+ * rs_socket_destroy) and the application must not use the handle again.
+ *
+ * The handle is checked first, and nothing about it is changed until every
+ * check passed: it must be an open socket (POSIX: fstat / SO_TYPE; Windows:
+ * SO_PROTOCOL_INFO) of options->type and options->domain (the family from
+ * getsockname), in the state kind names: connected (getpeername succeeds),
+ * listening (SO_ACCEPTCONN) or bound and not connected (UDP). Then it is
+ * registered with loop (Windows: associated with the loop's completion
+ * port, the first change made) and made reseau's: non-blocking and
+ * close-on-exec on POSIX; on Windows a UDP socket stops reporting ICMP port
+ * unreachable on an unconnected socket, as rs_socket_new's do.
+ *
+ * options: type and domain say what the handle must be; for an IPv6 socket
+ * ipv6_dual_stack is read from the handle (IPV6_V6ONLY) and reported by
+ * rs_socket_get_options. The other fields are not applied to the handle,
+ * which keeps the options the application gave it; they are applied as for
+ * a socket of rs_socket_new: to connections accepted from an adopted
+ * listener, at a connect of an adopted bound UDP socket, and at once by
+ * rs_socket_set_options.
+ *
+ * The result has its loop and is used like a socket reseau made: a connected
+ * one as after rs_socket_assign_to_event_loop (subscribe, read, write,
+ * shutdown), a listener with rs_socket_start_accept on the same loop, a
+ * bound UDP socket with rs_socket_read_from / rs_socket_write_to (or
+ * rs_socket_connect). rs_socket_get_bound_address and, for a connected one,
+ * rs_socket_get_remote_address report the handle's addresses.
+ *
+ * Windows: LOCAL sockets are named pipes there, which this call does not
+ * take (RS_ERROR_PLATFORM_NOT_SUPPORTED). A handle has one completion port
+ * for its life: one already associated with another port (another loop, or
+ * the application's) fails with RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED and is
+ * left as it was (docs/windows.md).
+ *
+ * Threading: any thread except another loop's (that loop's thread cannot
+ * wait for this one's); from a foreign thread the registration runs on
+ * loop's thread and the call waits for it (or runs it itself when the loop
+ * does not run), as rs_socket_close does.
+ *
+ * Errors, each leaving the handle open and unchanged (the caller still owns
+ * it): RS_ERROR_LIBRARY_NOT_INITIALIZED, RS_ERROR_INVALID_ARGUMENT (NULL
+ * options or loop, kind not one of the enum, handle RS_OS_SOCKET_INVALID
+ * (or negative), or a handle that is not open: closed, or never opened),
+ * RS_ERROR_NOT_A_SOCKET (an open handle that is not a socket: a pipe, a
+ * file, a terminal), RS_ERROR_INVALID_OPTIONS (options invalid as for
+ * rs_socket_new; kind LISTENING with a DGRAM type or BOUND with a STREAM
+ * type; the handle's type or family differs from options' type and domain,
+ * including sockets reseau does not handle: raw, SOCK_SEQPACKET, other
+ * families), RS_ERROR_NOT_CONNECTED (kind CONNECTED, the socket is not
+ * connected: fresh, bound, listening or still connecting),
+ * RS_ERROR_INVALID_STATE (kind LISTENING, the socket does not listen; kind
+ * BOUND, it is not bound or is connected), RS_ERROR_PLATFORM_NOT_SUPPORTED
+ * (LOCAL on Windows), RS_ERROR_WRONG_THREAD (called on another loop's
+ * thread), RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (Windows: the handle is
+ * associated with another completion port), RS_ERROR_EVENT_LOOP_SHUTDOWN
+ * (loop is being destroyed), RS_ERROR_OUT_OF_MEMORY.
+ */
+RS_API rs_socket *rs_socket_adopt(const rs_socket_options *options, rs_os_socket handle,
+                                  rs_socket_adopt_kind kind, rs_event_loop *loop);
+
 /* ---- addresses ---- */
 
 /**

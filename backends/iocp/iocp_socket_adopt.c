@@ -1,0 +1,131 @@
+/*
+ * IOCP backend: adopting a SOCKET the application made (rs_socket_adopt).
+ * Every check reads the handle only. The first change is the association
+ * with the loop's completion port, which is also the one step a handle can
+ * refuse for a reason of its own (a file object has one completion port for
+ * its life, docs/windows.md): a refused handle is left as it was.
+ */
+#include "iocp_socket.h"
+
+#include "../../common/error.h"
+
+#include <string.h>
+
+static int family_of(rs_socket_domain domain)
+{
+    return domain == RS_SOCKET_IPV4 ? AF_INET : AF_INET6;
+}
+
+/* Whether sock is an open socket of the socket's type and domain. */
+static int check_kind(rs_socket *s, SOCKET sock)
+{
+    WSAPROTOCOL_INFOW info;
+    int len = (int)sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0) {
+        int err = WSAGetLastError();
+        if (err != WSAENOTSOCK) {
+            return rs__iocp_raise_wsa(err);
+        }
+        /* Winsock says WSAENOTSOCK both for a handle that is not a socket
+         * and for one that is not open; only the second has no handle
+         * information (GetHandleInformation fails with
+         * ERROR_INVALID_HANDLE). */
+        DWORD flags = 0;
+        return rs_raise(GetHandleInformation((HANDLE)sock, &flags) ? RS_ERROR_NOT_A_SOCKET
+                                                                   : RS_ERROR_INVALID_ARGUMENT);
+    }
+    bool stream = s->options.type == RS_SOCKET_STREAM;
+    if (info.iAddressFamily != family_of(s->options.domain) ||
+        info.iSocketType != (stream ? SOCK_STREAM : SOCK_DGRAM) ||
+        info.iProtocol != (stream ? IPPROTO_TCP : IPPROTO_UDP)) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    return 0;
+}
+
+/* Whether sock is in the state kind names; reads its addresses. */
+static int check_state(SOCKET sock, rs_socket_adopt_kind kind, SOCKADDR_STORAGE *local,
+                       int *local_len, SOCKADDR_STORAGE *peer, int *peer_len)
+{
+    *local_len = (int)sizeof *local;
+    /* getsockname fails with WSAEINVAL on a socket that is not bound. */
+    bool bound = getsockname(sock, (struct sockaddr *)local, local_len) == 0;
+    if (!bound && WSAGetLastError() != WSAEINVAL) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    *peer_len = (int)sizeof *peer;
+    bool connected = getpeername(sock, (struct sockaddr *)peer, peer_len) == 0;
+    if (!connected && WSAGetLastError() != WSAENOTCONN) {
+        return rs__iocp_raise_wsa(WSAGetLastError());
+    }
+    switch (kind) {
+    case RS_SOCKET_ADOPT_CONNECTED:
+        return connected && bound ? 0 : rs_raise(RS_ERROR_NOT_CONNECTED);
+    case RS_SOCKET_ADOPT_LISTENING: {
+        BOOL listening = FALSE;
+        int len = (int)sizeof listening;
+        if (getsockopt(sock, SOL_SOCKET, SO_ACCEPTCONN, (char *)&listening, &len) != 0) {
+            return rs__iocp_raise_wsa(WSAGetLastError());
+        }
+        return listening ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    case RS_SOCKET_ADOPT_BOUND:
+        return bound && !connected ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+}
+
+int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_kind kind,
+                             bool *dual_stack)
+{
+    /* reseau's LOCAL sockets are named pipes on Windows, not sockets. */
+    if (s->options.domain == RS_SOCKET_LOCAL) {
+        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    }
+    SOCKET sock = (SOCKET)handle;
+    SOCKADDR_STORAGE local, peer;
+    memset(&local, 0, sizeof local);
+    memset(&peer, 0, sizeof peer);
+    int local_len = 0, peer_len = 0;
+    if (check_kind(s, sock) != 0 ||
+        check_state(sock, kind, &local, &local_len, &peer, &peer_len) != 0) {
+        return -1;
+    }
+    if (s->options.domain == RS_SOCKET_IPV6) {
+        DWORD v6only = 0;
+        int len = (int)sizeof v6only;
+        if (getsockopt(sock, IPPROTO_IPV6, IPV6_V6ONLY, (char *)&v6only, &len) != 0) {
+            return rs__iocp_raise_wsa(WSAGetLastError());
+        }
+        *dual_stack = v6only == 0;
+    }
+    bool udp = s->options.type == RS_SOCKET_DGRAM;
+    struct rs__iocp_socket *im = rs__iocp_socket_impl_new(udp ? RS__IOCP_UDP : RS__IOCP_TCP);
+    if (!im) {
+        return -1;
+    }
+    im->sock = sock;
+    im->bound = true;
+    s->impl = im;
+    rs__iocp_socket_init_tasks(s);
+    /* Associates first: the one change a handle can refuse. */
+    if (rs__backend_socket_attach(s) != 0) {
+        im->sock = INVALID_SOCKET; /* the caller's again: not closed */
+        rs__backend_socket_clean_up(s);
+        return -1;
+    }
+    if (udp) {
+        /* As rs_socket_new's sockets: an ICMP port unreachable fails the
+         * receives of a connected socket only (POSIX's rule). */
+        rs__iocp_udp_report_unreachable(sock, kind == RS_SOCKET_ADOPT_CONNECTED);
+        rs__iocp_udp_ignore_net_reset(sock);
+    }
+    rs__socket_set_local(s, (const struct sockaddr *)&local, (size_t)local_len);
+    if (kind == RS_SOCKET_ADOPT_CONNECTED) {
+        memcpy(&im->remote, &peer, sizeof peer);
+        im->remote_len = peer_len;
+        rs__socket_set_remote(s, (const struct sockaddr *)&peer, (size_t)peer_len);
+    }
+    return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * libevent backend: adopting a descriptor the application made
+ * (rs_socket_adopt). Every check reads the descriptor only; it is changed
+ * (non-blocking, close-on-exec) once it is registered with the loop, the
+ * last step that can fail, so that a refused descriptor is left as it was.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* SO_PROTOCOL */
+#endif
+#include "le_socket.h"
+
+#include "../../common/alloc.h"
+#include "../../common/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int family_of(rs_socket_domain domain)
+{
+    return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
+}
+
+static int get_int(int fd, int level, int name, int *value)
+{
+    socklen_t len = sizeof *value;
+    *value = 0;
+    if (getsockopt(fd, level, name, value, &len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    return 0;
+}
+
+/* Whether fd is an open socket of the socket's type and domain. */
+static int check_kind(rs_socket *s, int fd, struct sockaddr_storage *local, socklen_t *local_len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        /* EBADF: not an open descriptor (closed, or never opened). */
+        return errno == EBADF ? rs_raise(RS_ERROR_INVALID_ARGUMENT) : rs__le_raise_errno(errno);
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        return rs_raise(RS_ERROR_NOT_A_SOCKET);
+    }
+    int type = 0;
+    if (get_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0) {
+        return -1;
+    }
+    int want = s->options.type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
+    if (type != want) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+    *local_len = sizeof *local;
+    if (getsockname(fd, (struct sockaddr *)local, local_len) != 0) {
+        return rs__le_raise_errno(errno);
+    }
+    if (local->ss_family != family_of(s->options.domain)) {
+        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+    }
+#ifdef SO_PROTOCOL
+    /* A stream of AF_INET may be SCTP, a datagram socket UDP-Lite: only TCP
+     * and UDP behave as reseau expects. */
+    if (s->options.domain != RS_SOCKET_LOCAL) {
+        int proto = 0;
+        if (get_int(fd, SOL_SOCKET, SO_PROTOCOL, &proto) != 0) {
+            return -1;
+        }
+        if (proto != (type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP)) {
+            return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        }
+    }
+#endif
+    return 0;
+}
+
+/* Whether fd is in the state kind names; reads the peer's address. */
+static int check_state(int fd, rs_socket_adopt_kind kind, const struct sockaddr_storage *local,
+                       struct sockaddr_storage *peer, socklen_t *peer_len)
+{
+    *peer_len = sizeof *peer;
+    bool connected = getpeername(fd, (struct sockaddr *)peer, peer_len) == 0;
+    if (!connected && errno != ENOTCONN) {
+        return rs__le_raise_errno(errno);
+    }
+    switch (kind) {
+    case RS_SOCKET_ADOPT_CONNECTED:
+        return connected ? 0 : rs_raise(RS_ERROR_NOT_CONNECTED);
+    case RS_SOCKET_ADOPT_LISTENING: {
+        int listening = 0;
+        if (get_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening) != 0) {
+            return -1;
+        }
+        return listening ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    case RS_SOCKET_ADOPT_BOUND: {
+        /* An unbound UDP socket reads as the wildcard address, port 0. */
+        uint16_t port = local->ss_family == AF_INET
+                            ? ((const struct sockaddr_in *)local)->sin_port
+                            : ((const struct sockaddr_in6 *)local)->sin6_port;
+        return !connected && port != 0 ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    }
+    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+}
+
+int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_kind kind,
+                             bool *dual_stack)
+{
+    int fd = handle;
+    struct sockaddr_storage local, peer;
+    socklen_t local_len = 0, peer_len = 0;
+    if (check_kind(s, fd, &local, &local_len) != 0 ||
+        check_state(fd, kind, &local, &peer, &peer_len) != 0) {
+        return -1;
+    }
+    if (s->options.domain == RS_SOCKET_IPV6) {
+        int v6only = 0;
+        if (get_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only) != 0) {
+            return -1;
+        }
+        *dual_stack = v6only == 0;
+    }
+    int fdflags = fcntl(fd, F_GETFD);
+    int flflags = fcntl(fd, F_GETFL);
+    if (fdflags < 0 || flflags < 0) {
+        return rs__le_raise_errno(errno);
+    }
+    struct le_socket *le = rs__le_socket_alloc();
+    if (!le) {
+        return -1;
+    }
+    le->fd = fd;
+    le->writable = true;
+    s->impl = le;
+    if (rs__backend_socket_attach(s) != 0) {
+        goto fail;
+    }
+    if (rs__le_prepare_fd(fd, false) != 0) {
+        if (le->event) {
+            event_del(le->event);
+        }
+        /* Put back what the failed step may have set. */
+        fcntl(fd, F_SETFD, fdflags);
+        fcntl(fd, F_SETFL, flflags);
+        goto fail;
+    }
+    rs__socket_set_local(s, (const struct sockaddr *)&local, (size_t)local_len);
+    if (kind == RS_SOCKET_ADOPT_CONNECTED) {
+        rs__socket_set_remote(s, (const struct sockaddr *)&peer, (size_t)peer_len);
+    }
+    return 0;
+fail:
+    le->fd = -1; /* the caller's again: not closed */
+    rs__backend_socket_clean_up(s);
+    return -1;
+}
