@@ -500,7 +500,7 @@ def chat_stops_with_clients_connected():
 # ---- command lines ----
 
 ALL = ["echo_server", "echo_client", "timers", "udp_echo", "pipe_relay", "resolve_connect",
-       "chat_server", "watch_echo"]
+       "chat_server", "watch_echo", "tcp_proxy"]
 BAD = {
     "echo_server": [["--bogus"], ["--port", "70000"], ["--port"]],
     "echo_client": [["--bogus"], ["--port", "0"], ["--port", "x"]],
@@ -514,6 +514,8 @@ BAD = {
                     ["--evict-after", "0"], ["--host"]],
     "watch_echo": [["--bogus"], [], ["--port", "0"], ["--port", "1", "--count", "0"],
                    ["--message"]],
+    "tcp_proxy": [["--bogus"], [], ["--upstream-port", "0"], ["--upstream-port", "70000"],
+                  ["--upstream-port", "1", "--max-queue", "10"], ["--upstream-port"]],
 }
 
 

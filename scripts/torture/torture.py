@@ -3,7 +3,7 @@
 
 usage: torture.py [--wine] EXAMPLES_DIR [CHECK ...]
 
-Starts echo_server, chat_server and udp_echo from EXAMPLES_DIR (with --wine:
+Starts echo_server, chat_server, udp_echo and tcp_proxy from EXAMPLES_DIR (with --wine:
 the .exe files under Wine, in the environment of scripts/wine-env.sh) and
 runs clients written here with the standard library only, independent of the
 C code: reset storms before and after accept, half-close with large
@@ -11,7 +11,10 @@ payloads (checksummed), clients that never read (the server's memory must
 stay bounded: its RSS from /proc), slow readers, descriptor exhaustion (a
 native server under a low RLIMIT_NOFILE), 1,000 concurrent connections,
 abrupt closes in the middle of a transfer, a chat sender that bursts and a
-chat reader that stalls, and UDP echoes. Each check prints what it saw and
+chat reader that stalls, UDP echoes, and tcp_proxy in front of an upstream
+written here: half-close both ways, a client or an upstream that never
+reads (the proxy's RSS and its reported peak write queue stay bounded) and
+a slow reader. Each check prints what it saw and
 fails on any lost or extra byte. Loopback only, every wait bounded, every
 process it starts is stopped. Exit status 0 when every check passed; the last
 line reads "torture: N passed, N failed". Names given after EXAMPLES_DIR run
@@ -509,6 +512,196 @@ def udp_echo(_):
         client.close()
 
 
+# ---- tcp_proxy ----
+
+PROXY_QUEUE = 256 << 10  # --max-queue of the proxy checks
+PROXY_READ = 64 << 10  # tcp_proxy's read size: the most one write adds above the bound
+
+
+class Upstream:
+    """The server behind tcp_proxy, written here: accepts one connection and
+    runs one behaviour on it (echo, flood, send, sink) in a thread."""
+
+    def __init__(self, behaviour, *args):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.ls.settimeout(TIMEOUT)
+        self.port = self.ls.getsockname()[1]
+        self.conn = None
+        self.sent = 0
+        self.last = time.monotonic()
+        self.error = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(behaviour, args), daemon=True)
+        self.thread.start()
+
+    def _run(self, behaviour, args):
+        try:
+            c, _ = self.ls.accept()
+            self.conn = c
+            c.settimeout(TIMEOUT)
+            getattr(self, behaviour)(c, *args)
+        except OSError as e:
+            self.error = e
+
+    def echo(self, c):
+        """Echoes to end of stream, then ends its own."""
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            c.sendall(b)
+        c.shutdown(socket.SHUT_WR)
+
+    def flood(self, c):
+        """Sends until stopped, as fast as the proxy takes it."""
+        c.setblocking(False)
+        chunk = b"u" * (256 << 10)
+        while not self.stop.is_set():
+            try:
+                self.sent += c.send(chunk)
+                self.last = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+
+    def send(self, c, total):
+        """Sends total checksummed bytes, ends its stream, reads to the end."""
+        for b in payload(total, 11):
+            c.sendall(b)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(1 << 16):
+            pass
+
+    def sink(self, c):
+        """Never reads."""
+        self.stop.wait(TIMEOUT * 2)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(TIMEOUT)
+        for s in (self.conn, self.ls):
+            if s:
+                s.close()
+
+
+def start_proxy(upstream):
+    return Server("tcp_proxy", "--port", "0", "--upstream-port", str(upstream.port),
+                  "--max-queue", str(PROXY_QUEUE))
+
+
+def proxy_peak(proxy, pair=1):
+    """The peak write queue tcp_proxy reports when the pair closes."""
+    prefix = f"pair {pair} closed"
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        for line in list(proxy.output):
+            if line.startswith(prefix):
+                words = line.split()
+                return int(words[words.index("peak") + 2]), line.strip()
+        time.sleep(0.01)
+    raise AssertionError(f"tcp_proxy never reported {prefix!r}")
+
+
+def expect_peak_bounded(proxy):
+    peak, line = proxy_peak(proxy)
+    log(line)
+    expect(peak <= PROXY_QUEUE + PROXY_READ,
+           f"peak queue {peak} over the bound {PROXY_QUEUE} + one read")
+
+
+def proxy_half_close(_):
+    """20 MB through the proxy to an echoing upstream and back, then
+    shutdown(write): every byte returns, then end of stream both ways."""
+    up = Upstream("echo")
+    proxy = start_proxy(up)
+    try:
+        half_close(proxy.port, 20 * MB, read_while_sending=True)
+        expect(up.error is None, f"upstream: {up.error}")
+        peak, line = proxy_peak(proxy)
+        log(line)
+        expect("both ends finished" in line, "the pair did not end by half-closes")
+        expect(peak <= PROXY_QUEUE + PROXY_READ, f"peak queue {peak} over the bound")
+    finally:
+        proxy.stop()
+        up.close()
+
+
+def proxy_never_read(client_reads):
+    """One side floods, the other never reads: the proxy stops reading the
+    flooding side once its queue is full, and its memory stays bounded."""
+    up = Upstream("sink" if client_reads else "flood")
+    proxy = start_proxy(up)
+    try:
+        before = proxy.rss()
+        s = connect(proxy.port, rcvbuf=65536)
+        if client_reads:
+            # The client floods, the upstream never reads.
+            s.setblocking(False)
+            chunk = b"c" * (256 << 10)
+            sent, last = 0, time.monotonic()
+            deadline = last + TIMEOUT
+            while time.monotonic() - last < 2 and sent < 400 * MB and time.monotonic() < deadline:
+                try:
+                    sent += s.send(chunk)
+                    last = time.monotonic()
+                except BlockingIOError:
+                    time.sleep(0.01)
+        else:
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() - up.last < 2 and up.sent < 400 * MB and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            sent = up.sent
+        grown = proxy.rss() - before
+        log(f"{'client' if client_reads else 'upstream'} sent {sent} bytes that nobody read; "
+            f"proxy RSS grew {grown >> 10} KiB")
+        expect(sent < 400 * MB, "the proxy took 400 MB that nobody read")
+        expect(grown < RSS_BOUND, f"proxy RSS grew {grown >> 20} MiB")
+        if client_reads:
+            # The proxy does not read the flooding client while paused, so
+            # the reset it sees is the upstream's, on the side it reads.
+            up.stop.set()
+            reset(up.conn)
+        reset(s)
+        expect_peak_bounded(proxy)
+    finally:
+        proxy.stop()
+        up.close()
+
+
+def proxy_client_never_reads(_):
+    proxy_never_read(client_reads=False)
+
+
+def proxy_upstream_never_reads(_):
+    proxy_never_read(client_reads=True)
+
+
+def proxy_slow_reader(_):
+    """8 MB from the upstream to a client that reads 1 KiB per 10 ms for 3 s:
+    every byte arrives, in order, and the proxy's queue stays bounded."""
+    total = 8 * MB
+    up = Upstream("send", total)
+    proxy = start_proxy(up)
+    try:
+        s = connect(proxy.port)
+        r = Reader(s, pace=(1024, 0.01), pace_for=3.0)
+        s.shutdown(socket.SHUT_WR)
+        r.join(TIMEOUT * 2)
+        s.close()
+        want = hashlib.sha256()
+        for b in payload(total, 11):
+            want.update(b)
+        log(f"got {r.count} of {total} bytes, end of stream {r.eof}")
+        expect(r.eof and r.count == total and r.hash.digest() == want.digest(),
+               "lost, extra or changed bytes")
+        expect_peak_bounded(proxy)
+    finally:
+        proxy.stop()
+        up.close()
+
+
 CHECKS = [
     ("echo_half_close_50mb", "echo_server", [], echo_half_close_50mb),
     ("echo_half_close_unread", "echo_server", [], echo_half_close_unread),
@@ -522,6 +715,10 @@ CHECKS = [
     ("chat_burst", "chat_server", ["--evict-after", "5"], chat_burst),
     ("chat_stalled_reader", "chat_server", ["--evict-after", "2"], chat_stalled_reader),
     ("udp_echo", None, [], udp_echo),
+    ("proxy_half_close", None, [], proxy_half_close),
+    ("proxy_client_never_reads", None, [], proxy_client_never_reads),
+    ("proxy_upstream_never_reads", None, [], proxy_upstream_never_reads),
+    ("proxy_slow_reader", None, [], proxy_slow_reader),
 ]
 
 
