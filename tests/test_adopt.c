@@ -506,12 +506,14 @@ static void test_ud7_adopt_not_a_socket(void **state)
     char path[MAX_PATH], dir[MAX_PATH];
     assert_true(GetTempPathA(sizeof dir, dir) > 0);
     assert_true(GetTempFileNameA(dir, "rs7", 0, path) != 0);
-    HANDLE f = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
-                           FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+    HANDLE f = CreateFileA(
+        path, GENERIC_READ | GENERIC_WRITE, 0, NULL, CREATE_ALWAYS,
+        FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE | FILE_FLAG_OVERLAPPED, NULL);
     assert_true(f != INVALID_HANDLE_VALUE);
     assert_null_with(rs_socket_adopt(&o, (rs_os_socket)f, RS_SOCKET_ADOPT_CONNECTED, loop),
                      RS_ERROR_NOT_A_SOCKET);
-    /* Not associated with the loop's port: a port of the test's own takes it. */
+    /* Not associated with the loop's port: a port of the test's own takes
+     * it (an overlapped handle: Wine refuses to associate any other). */
     HANDLE port = CreateIoCompletionPort(f, NULL, 0, 1);
     assert_non_null(port);
     CloseHandle(port);

@@ -11,6 +11,11 @@
 
 #include <string.h>
 
+/* The accepts kept posted on an adopted listener (its own backlog being
+ * unknown): SOMAXCONN would also be capped by the posted-accept limit of
+ * iocp_socket_tcp.c. */
+#define RS__IOCP_ADOPTED_BACKLOG SOMAXCONN
+
 static int family_of(rs_socket_domain domain)
 {
     return domain == RS_SOCKET_IPV4 ? AF_INET : AF_INET6;
@@ -107,6 +112,10 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
     }
     im->sock = sock;
     im->bound = true;
+    /* The backlog the application listened with cannot be read back; it
+     * only bounds the accepts kept posted, which are at most
+     * RS__IOCP_ADOPTED_BACKLOG for an adopted listener. */
+    im->backlog = RS__IOCP_ADOPTED_BACKLOG;
     s->impl = im;
     rs__iocp_socket_init_tasks(s);
     /* Associates first: the one change a handle can refuse. */
