@@ -247,6 +247,7 @@ static const struct workload_info workloads[BW_COUNT] = {
     [BW_FANIN] = {"fanin", "round trips/s", false, 1.0},
     [BW_PIPE] = {"pipe", "MB/s", false, 1e-6},
     [BW_WATCH] = {"watch", "round trips/s", false, 1.0},
+    [BW_UDP_TO] = {"udp_to", "datagrams/s", false, 1.0},
 };
 
 static const struct bench_impl *const impls[] = {
@@ -438,7 +439,7 @@ static void print_table(const struct cell *cells, size_t n, int reps)
             snprintf(ratio_text, sizeof ratio_text, "%.2f", ratio);
         }
         char extra[96] = "";
-        if (c->w == BW_UDP) {
+        if (c->w == BW_UDP || c->w == BW_UDP_TO) {
             snprintf(extra, sizeof extra, " (lost %llu of %llu)", (unsigned long long)c->lost,
                      (unsigned long long)c->sent);
         }
@@ -471,7 +472,7 @@ static void print_json(const struct cell *cells, size_t n, int reps, bool quick)
             if (ratio_of(c, find_floor(cells, n, c->w), &ratio)) {
                 printf(",\"speed_vs_floor\":%.4f", ratio);
             }
-            if (c->w == BW_UDP) {
+            if (c->w == BW_UDP || c->w == BW_UDP_TO) {
                 printf(",\"lost\":%llu,\"sent\":%llu", (unsigned long long)c->lost,
                        (unsigned long long)c->sent);
             }

@@ -20,6 +20,8 @@ enum bench_workload {
     BW_FANIN,
     BW_PIPE,
     BW_WATCH,
+    /* udp without connect: send-to and receive-from on bound sockets. */
+    BW_UDP_TO,
     BW_COUNT
 };
 

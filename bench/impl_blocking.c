@@ -333,6 +333,50 @@ out:
     close(fds[1]);
 }
 
+/* ---- udp_to: the same, unconnected: sendto and recvfrom ---- */
+
+static void bl_udp_to(const struct bench_params *p, struct bench_result *r)
+{
+    int fds[2];
+    struct sockaddr_in to;
+    if (bench_udp_unconnected_pair(fds, &to) != 0) {
+        bench_fail(r, "udp set-up: %s", strerror(errno));
+        return;
+    }
+    struct timeval tv = {0, (suseconds_t)(BENCH_UDP_STALL_NS / 1000u)};
+    setsockopt(fds[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint64_t n = (uint64_t)p->udp_datagrams, sent = 0, received = 0, lost = 0;
+    unsigned char buf[2048];
+    struct sockaddr_storage from;
+    uint64_t start = bench_now_ns();
+    while (received + lost < n) {
+        while (sent < n && sent - received - lost < (uint64_t)p->udp_window) {
+            if (sendto(fds[0], payload, BENCH_UDP_SIZE, 0, (const struct sockaddr *)&to,
+                       sizeof to) < 0) {
+                bench_fail(r, "udp sendto: %s", strerror(errno));
+                goto out;
+            }
+            sent++;
+        }
+        socklen_t len = sizeof from;
+        if (recvfrom(fds[1], buf, sizeof buf, 0, (struct sockaddr *)&from, &len) < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                bench_fail(r, "udp recvfrom: %s", strerror(errno));
+                goto out;
+            }
+            lost = sent - received; /* nothing for a whole stall period */
+            continue;
+        }
+        received++;
+    }
+out:
+    r->elapsed_ns = bench_now_ns() - start;
+    r->ops = received;
+    r->lost = lost;
+    close(fds[0]);
+    close(fds[1]);
+}
+
 const struct bench_impl bench_impl_blocking = {
     .name = "blocking",
     .description = "blocking system calls, no event loop: the kernel floor",
@@ -345,6 +389,7 @@ const struct bench_impl bench_impl_blocking = {
             [BW_TIMERS] = bl_timers,
             [BW_UDP] = bl_udp,
             [BW_PIPE] = bl_pipe,
+            [BW_UDP_TO] = bl_udp_to,
         },
     .na_note =
         {

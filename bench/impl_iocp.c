@@ -698,6 +698,85 @@ static void io_udp(const struct bench_params *p, struct bench_result *r)
     free(u);
 }
 
+/* ---- udp_to: the same, unconnected: WSASendTo and WSARecvFrom ---- */
+
+struct udp_to {
+    struct udp u; /* first: udp_check_done is udp's */
+    struct sockaddr_in to;
+};
+
+static void udp_to_pump(struct udp_to *t)
+{
+    struct udp *u = &t->u;
+    uint64_t n = (uint64_t)u->l.p->udp_datagrams;
+    int window = u->l.p->udp_window;
+    while (!u->l.done && u->sent < n && u->sent - u->received - u->lost < (uint64_t)window) {
+        if (!iocp_send_to(&u->l, u->tx, u->sends, window, payload, BENCH_UDP_SIZE,
+                          (const struct sockaddr *)&t->to, (int)sizeof t->to, iocp_send_checked,
+                          &u->l)) {
+            return; /* every send pends: a completion or the stall check resumes */
+        }
+        u->sent++;
+    }
+}
+
+static bool udp_to_got(void *owner, DWORD n)
+{
+    (void)n;
+    struct udp_to *t = owner;
+    t->u.received++;
+    udp_check_done(&t->u);
+    udp_to_pump(t);
+    return !t->u.l.done;
+}
+
+static void io_udp_to(const struct bench_params *p, struct bench_result *r)
+{
+    struct udp_to *t = calloc(1, sizeof *t);
+    struct udp *u = t ? &t->u : NULL;
+    if (!t || !(u->sends = calloc((size_t)p->udp_window, sizeof *u->sends)) ||
+        !iocp_loop_init(&u->l, p, r)) {
+        bench_fail(r, "set-up failed");
+        if (t) {
+            free(u->sends);
+        }
+        free(t);
+        return;
+    }
+    struct sockaddr_in sin = iocp_loopback(0);
+    int len = sizeof t->to;
+    u->rx = WSASocketW(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    u->tx = WSASocketW(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    if (u->rx == INVALID_SOCKET || u->tx == INVALID_SOCKET ||
+        bind(u->rx, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+        getsockname(u->rx, (struct sockaddr *)&t->to, &len) != 0 ||
+        bind(u->tx, (struct sockaddr *)&sin, sizeof sin) != 0 ||
+        !iocp_associate(&u->l, (HANDLE)u->rx) || !iocp_associate(&u->l, (HANDLE)u->tx)) {
+        iocp_loop_fail(&u->l, "udp set-up", (unsigned long)WSAGetLastError());
+    } else {
+        u->l.start_ns = bench_now_ns();
+        udp_check_done(u);
+        u->rv.with_from = true;
+        iocp_receiver_start(&u->rv, &u->l, u->rx, u->buf, sizeof u->buf, udp_to_got, t);
+        udp_to_pump(t);
+        while (!u->l.done) {
+            if (!iocp_loop_pump(&u->l, (DWORD)(BENCH_UDP_STALL_NS / 1000000u)) && !u->l.done &&
+                u->received == u->checked && u->sent > u->received + u->lost) {
+                /* A whole stall period without a datagram: the window is lost. */
+                u->lost = u->sent - u->received;
+                udp_check_done(u);
+                udp_to_pump(t);
+            }
+            u->checked = u->received;
+        }
+    }
+    iocp_close_socket(&u->tx);
+    iocp_close_socket(&u->rx);
+    iocp_loop_close(&u->l);
+    free(u->sends);
+    free(t);
+}
+
 /* ---- start-up ---- */
 
 static int io_init(void)
@@ -777,6 +856,7 @@ ON_THREAD(io_udp)
 ON_THREAD(io_fanin)
 ON_THREAD(io_pipe)
 ON_THREAD(io_watch)
+ON_THREAD(io_udp_to)
 
 const struct bench_impl bench_impl_iocp_thread = {
     .name = "iocp-thread",
@@ -792,6 +872,7 @@ const struct bench_impl bench_impl_iocp_thread = {
             [BW_FANIN] = io_fanin_on_thread,
             [BW_PIPE] = io_pipe_on_thread,
             [BW_WATCH] = io_watch_on_thread,
+            [BW_UDP_TO] = io_udp_to_on_thread,
         },
     .init = io_init,
     .clean_up = io_clean_up,
@@ -811,6 +892,7 @@ const struct bench_impl bench_impl_iocp = {
             [BW_FANIN] = io_fanin,
             [BW_PIPE] = io_pipe,
             [BW_WATCH] = io_watch,
+            [BW_UDP_TO] = io_udp_to,
         },
     .init = io_init,
     .clean_up = io_clean_up,

@@ -672,5 +672,6 @@ const struct bench_impl bench_impl_libevent = {
     .na_note =
         {
             [BW_WATCH] = "its pingpong row is the same: one event per descriptor it owns",
+            [BW_UDP_TO] = "the unconnected mode compares reseau with libuv and the floors",
         },
 };

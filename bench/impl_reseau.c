@@ -275,6 +275,7 @@ const struct bench_impl bench_impl_reseau = {
             [BW_TASKS] = rs_tasks,
             [BW_TIMERS] = rs_timers,
             [BW_UDP] = rsb_udp,
+            [BW_UDP_TO] = rsb_udp_to,
             [BW_FANIN] = rsb_fanin,
             [BW_PIPE] = rs_pipe,
             [BW_WATCH] = rsb_watch,

@@ -31,7 +31,7 @@ void rsb_run_wait(struct rsb_run *run);
 /* Bench thread: destroys the loop (which cancels what is still queued). */
 void rsb_run_end(struct rsb_run *run);
 
-bench_fn rsb_pingpong, rsb_fanin, rsb_stream, rsb_connect, rsb_udp;
+bench_fn rsb_pingpong, rsb_fanin, rsb_stream, rsb_connect, rsb_udp, rsb_udp_to;
 /* impl_reseau_watch.c */
 bench_fn rsb_watch;
 

@@ -673,3 +673,125 @@ out:
     }
     free(u);
 }
+
+/* ---- udp_to: the same window, unconnected: write_to and read_from ---- */
+
+struct udp_to {
+    struct udp u; /* first: the stall task and the checks are udp's */
+    rs_socket_endpoint to;
+    rs_task start_task;
+};
+
+static void udp_to_pump(struct udp_to *t)
+{
+    struct udp *u = &t->u;
+    uint64_t n = (uint64_t)u->run.p->udp_datagrams;
+    while (u->sent < n && u->sent - u->received - u->lost < (uint64_t)u->run.p->udp_window) {
+        if (rs_socket_write_to(u->tx, &t->to, payload, BENCH_UDP_SIZE, ignore_write, &u->run) !=
+            0) {
+            rsb_run_error(&u->run, "udp write_to", rs_last_error());
+            return;
+        }
+        u->sent++;
+    }
+}
+
+static void udp_to_stall(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct udp_to *t = arg;
+    struct udp *u = &t->u;
+    if (status != RS_TASK_STATUS_RUN || u->finished) {
+        return;
+    }
+    if (u->received == u->checked && u->sent > u->received + u->lost) {
+        u->lost = u->sent - u->received;
+        udp_check_done(u);
+        udp_to_pump(t);
+    }
+    u->checked = u->received;
+    rs_event_loop_schedule_at(u->run.loop, &u->stall_task,
+                              rs_event_loop_now(u->run.loop) + BENCH_UDP_STALL_NS);
+}
+
+static void udp_to_readable(rs_socket *s, int error_code, void *arg)
+{
+    struct udp_to *t = arg;
+    struct udp *u = &t->u;
+    unsigned char buf[2048];
+    rs_socket_endpoint from;
+    if (error_code) {
+        rsb_run_error(&u->run, "udp readable", error_code);
+        return;
+    }
+    for (;;) {
+        size_t n = 0;
+        if (rs_socket_read_from(s, buf, sizeof buf, &n, &from) != 0) {
+            if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
+                rsb_run_error(&u->run, "udp read_from", rs_last_error());
+            }
+            break;
+        }
+        u->received++;
+    }
+    udp_check_done(u);
+    udp_to_pump(t);
+}
+
+/* On the loop thread: subscribing belongs there. */
+static void udp_to_start(rs_task *task, void *arg, rs_task_status status)
+{
+    (void)task;
+    struct udp_to *t = arg;
+    struct udp *u = &t->u;
+    if (status != RS_TASK_STATUS_RUN) {
+        return;
+    }
+    if (rs_socket_subscribe_to_readable_events(u->rx, udp_to_readable, t) != 0) {
+        rsb_run_error(&u->run, "udp set-up", rs_last_error());
+        return;
+    }
+    u->run.start_ns = bench_now_ns();
+    rs_task_init(&u->stall_task, udp_to_stall, t, "udp stall check");
+    rs_event_loop_schedule_at(u->run.loop, &u->stall_task,
+                              rs_event_loop_now(u->run.loop) + BENCH_UDP_STALL_NS);
+    udp_check_done(u);
+    udp_to_pump(t);
+}
+
+void rsb_udp_to(const struct bench_params *p, struct bench_result *r)
+{
+    struct udp_to *t = calloc(1, sizeof *t);
+    struct udp *u = t ? &t->u : NULL;
+    if (!t || !rsb_run_begin(&u->run, p, r)) {
+        goto out;
+    }
+    rs_socket_options o;
+    memset(&o, 0, sizeof o);
+    o.type = RS_SOCKET_DGRAM;
+    o.domain = RS_SOCKET_IPV4;
+    rs_socket_endpoint ep = loopback();
+    u->rx = rs_socket_new(&o);
+    u->tx = rs_socket_new(&o);
+    if (!u->rx || !u->tx || rs_socket_bind(u->rx, &ep) != 0 ||
+        rs_socket_get_bound_address(u->rx, &t->to) != 0 || rs_socket_bind(u->tx, &ep) != 0 ||
+        rs_socket_assign_to_event_loop(u->rx, u->run.loop) != 0 ||
+        rs_socket_assign_to_event_loop(u->tx, u->run.loop) != 0) {
+        bench_fail(r, "udp set-up: %s", rs_error_name(rs_last_error()));
+    } else {
+        rs_task_init(&t->start_task, udp_to_start, t, "udp start");
+        rs_event_loop_schedule_now(u->run.loop, &t->start_task);
+        rsb_run_wait(&u->run);
+    }
+    if (u->tx) {
+        rs_socket_destroy(u->tx);
+    }
+    if (u->rx) {
+        rs_socket_destroy(u->rx);
+    }
+out:
+    if (u) {
+        rsb_run_end(&u->run);
+    }
+    free(t);
+}

@@ -150,7 +150,15 @@ static void recv_loop(struct iocp_receiver *rv)
         WSABUF b = {rv->len, (char *)rv->buf};
         DWORD n = 0, flags = 0;
         iocp_op_arm(&rv->op, rv->op.fn, rv);
-        if (WSARecv(rv->s, &b, 1, &n, &flags, &rv->op.ov, NULL) == 0) {
+        int rc;
+        if (rv->with_from) {
+            rv->from_len = (INT)sizeof rv->from;
+            rc = WSARecvFrom(rv->s, &b, 1, &n, &flags, (struct sockaddr *)&rv->from, &rv->from_len,
+                             &rv->op.ov, NULL);
+        } else {
+            rc = WSARecv(rv->s, &b, 1, &n, &flags, &rv->op.ov, NULL);
+        }
+        if (rc == 0) {
             if (!rv->got(rv->owner, n)) {
                 return;
             }
@@ -198,6 +206,12 @@ void iocp_receiver_start(struct iocp_receiver *rv, struct iocp_loop *l, SOCKET s
 bool iocp_send(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, const void *data,
                DWORD len, iocp_op_fn *done, void *ctx)
 {
+    return iocp_send_to(l, s, ops, nops, data, len, NULL, 0, done, ctx);
+}
+
+bool iocp_send_to(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, const void *data,
+                  DWORD len, const struct sockaddr *to, int to_len, iocp_op_fn *done, void *ctx)
+{
     struct iocp_op *op = NULL;
     for (int i = 0; i < nops && !op; i++) {
         op = ops[i].busy ? NULL : &ops[i];
@@ -208,12 +222,14 @@ bool iocp_send(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, con
     WSABUF b = {len, (char *)data};
     DWORD n = 0;
     iocp_op_arm(op, done, ctx);
-    if (WSASend(s, &b, 1, &n, 0, &op->ov, NULL) == 0) {
+    int rc = to ? WSASendTo(s, &b, 1, &n, 0, to, to_len, &op->ov, NULL)
+                : WSASend(s, &b, 1, &n, 0, &op->ov, NULL);
+    if (rc == 0) {
         return true;
     }
     int err = WSAGetLastError();
     if (err != WSA_IO_PENDING) {
-        iocp_loop_fail(l, "WSASend", (unsigned long)err);
+        iocp_loop_fail(l, to ? "WSASendTo" : "WSASend", (unsigned long)err);
         return true;
     }
     op->busy = true;

@@ -48,6 +48,10 @@ struct iocp_receiver {
     iocp_got_fn *got;
     void *owner;
     struct iocp_loop *l;
+    /* WSARecvFrom instead of WSARecv: the sender's address lands here. */
+    bool with_from;
+    SOCKADDR_STORAGE from;
+    INT from_len;
 };
 
 /* A fresh completion port; false (failure recorded) if none could be made. */
@@ -83,6 +87,9 @@ bool iocp_send(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, con
 /* The watch workload on raw AFD polls (iocp_watch.c). */
 bench_fn io_watch;
 
+/* iocp_send with WSASendTo to `to` (an unconnected datagram socket). */
+bool iocp_send_to(struct iocp_loop *l, SOCKET s, struct iocp_op *ops, int nops, const void *data,
+                  DWORD len, const struct sockaddr *to, int to_len, iocp_op_fn *done, void *ctx);
 /* A send completion that only checks for errors (ctx: the loop). */
 void iocp_send_checked(struct iocp_op *op, DWORD n, bool ok);
 

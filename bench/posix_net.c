@@ -115,3 +115,23 @@ fail:
     }
     return -1;
 }
+
+int bench_udp_unconnected_pair(int fds[2], struct sockaddr_in *to)
+{
+    uint16_t port = 0;
+    struct sockaddr_in sin = loopback_addr(0);
+    fds[1] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fds[0] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fds[0] < 0 || fds[1] < 0 || bind(fds[1], (struct sockaddr *)&sin, sizeof sin) != 0 ||
+        bind(fds[0], (struct sockaddr *)&sin, sizeof sin) != 0 || bound_port(fds[1], &port) != 0) {
+        if (fds[0] >= 0) {
+            close(fds[0]);
+        }
+        if (fds[1] >= 0) {
+            close(fds[1]);
+        }
+        return -1;
+    }
+    *to = loopback_addr(port);
+    return 0;
+}
