@@ -34,6 +34,15 @@
 #define HAVE_ACCEPT4 0
 #endif
 
+/* sendmmsg(2): Linux and FreeBSD (12 and later) have it. */
+#if defined(__linux__) || defined(__FreeBSD__)
+#define HAVE_SENDMMSG 1
+#else
+#define HAVE_SENDMMSG 0
+#endif
+/* Datagrams one sendmmsg(2) carries. */
+#define DGRAM_BATCH 64
+
 /* How many buffers (queued writes, or buffers of a vectored write) one
  * sendmsg gathers: well under IOV_MAX (1024 on Linux); a vectored write of
  * more buffers goes in several calls, in order. */
@@ -369,11 +378,66 @@ static ssize_t send_dgram_vec(int fd, const struct rs__socket_write *req)
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
+#if HAVE_SENDMMSG
+/* Sends the plain datagrams at the head of the queue (up to DGRAM_BATCH, up
+ * to the first vectored one) with one sendmmsg(2). Returns how many were
+ * sent, each completed; 0 when the first is vectored (the caller sends it
+ * alone); -1 with errno when the first was not sent (sendmmsg reports an
+ * error of a later datagram on the next call, which then starts with it). */
+static int send_dgram_batch(rs_socket *s)
+{
+    struct le_socket *le = s->impl;
+    struct mmsghdr msgs[DGRAM_BATCH];
+    struct iovec iov[DGRAM_BATCH];
+    unsigned count = 0;
+    for (struct rs__socket_write *req = le->write_head; req && !req->bufs && count < DGRAM_BATCH;
+         req = req->next) {
+        iov[count].iov_base = (void *)req->data;
+        iov[count].iov_len = req->len;
+        memset(&msgs[count], 0, sizeof msgs[count]);
+        msgs[count].msg_hdr.msg_iov = &iov[count];
+        msgs[count].msg_hdr.msg_iovlen = 1;
+        if (req->to_len) {
+            msgs[count].msg_hdr.msg_name = (void *)req->to.u.bytes;
+            msgs[count].msg_hdr.msg_namelen = req->to_len;
+        }
+        count++;
+    }
+    if (count == 0) {
+        return 0;
+    }
+    int n = sendmmsg(le->fd, msgs, count, MSG_NOSIGNAL);
+    for (int i = 0; i < n; i++) {
+        struct rs__socket_write *req = pop_write(le);
+        req->written = msgs[i].msg_len;
+        rs__socket_write_done(req, 0);
+    }
+    return n;
+}
+#endif
+
 /* One datagram per write; an error belongs to that datagram only. */
 static void flush_dgram(rs_socket *s)
 {
     struct le_socket *le = s->impl;
     while (le->write_head && le->writable) {
+#if HAVE_SENDMMSG
+        int sent = send_dgram_batch(s);
+        if (sent > 0) {
+            continue;
+        }
+        if (sent < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                le->writable = false;
+                return;
+            }
+            rs__socket_write_done(pop_write(le), rs__le_error_from_errno(errno));
+            continue;
+        }
+#endif
         struct rs__socket_write *req = le->write_head;
         /* A write_to names its destination; the others go to the peer. */
         ssize_t n = req->bufs ? send_dgram_vec(le->fd, req)
@@ -412,7 +476,7 @@ static void flush_held(struct rs__deferred *d)
     rs_socket *s = le->owner;
     le->flush_queued = false;
     if (le->fd >= 0) {
-        flush_stream(s);
+        flush(s);
     }
     rs__socket_release(s);
 }
@@ -421,7 +485,7 @@ void rs__le_socket_flush_held(rs_socket *socket)
 {
     struct le_socket *le = socket->impl;
     if (le->flush_queued && le->fd >= 0) {
-        flush_stream(socket);
+        flush(socket);
     }
 }
 
@@ -435,6 +499,11 @@ void rs__le_socket_flush_held(rs_socket *socket)
  * round instead of four, and the kernel pushes one 256 KiB segment train
  * (docs/sockets.md, "Gathered writes"). Writes from readable callbacks and
  * tasks (request/response traffic) are not delayed.
+ *
+ * Where sendmmsg(2) exists, every datagram write is held so: the datagrams
+ * a callback writes (a server answering what it read) leave together, in
+ * one system call per DGRAM_BATCH, at the start of the next iteration,
+ * before the loop polls again.
  */
 int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
 {
@@ -449,7 +518,9 @@ int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
     if (!idle || !le->writable) {
         return 0; /* behind a held flush or waiting for EV_WRITE */
     }
-    if (socket->loop->in_deferred && socket->options.type == RS_SOCKET_STREAM) {
+    bool hold =
+        socket->options.type == RS_SOCKET_STREAM ? socket->loop->in_deferred : HAVE_SENDMMSG != 0;
+    if (hold) {
         if (!le->flush_queued) {
             le->flush_queued = true;
             le->owner = socket;
