@@ -12,7 +12,7 @@
 # BUILD_DIR defaults to build/bench-iocp (cross-configured with
 # cross/mingw-w64-x86_64.ini if missing). Environment: WINEPREFIX (default
 # build/wine-prefix), IMPLS (default "reseau iocp"), WORKLOADS (default
-# "pingpong stream connect tasks timers udp pipe watch"), N_<workload>.
+# "pingpong stream connect tasks timers udp udp_to pipe watch"), N_<workload>.
 # BREAKDOWN=1 also prints, per workload and implementation, the requests
 # by name ((N-run - 0-run) / N for each name that differs).
 # Counts for tasks and timers depend on timing (how many wake-ups batch
@@ -22,7 +22,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build/bench-iocp}
 impls=${IMPLS:-reseau iocp}
-workloads=${WORKLOADS:-pingpong stream connect tasks timers udp pipe watch}
+workloads=${WORKLOADS:-pingpong stream connect tasks timers udp udp_to pipe watch}
 
 if [ ! -f "$build/bench/reseau-bench.exe" ]; then
     if [ ! -d "$build" ]; then
@@ -61,6 +61,7 @@ ops_for() {
     tasks) echo "${N_tasks:-5000}" ;;
     timers) echo "${N_timers:-5000}" ;;
     udp) echo "${N_udp:-1000}" ;;
+    udp_to) echo "${N_udp_to:-1000}" ;;
     pipe) echo "${N_pipe:-200}" ;; # 64 KiB chunks
     watch) echo "${N_watch:-500}" ;;
     *) echo 100 ;;
