@@ -9,7 +9,7 @@
  * Same file on every backend; loopback only, port 0 read back, bounded waits.
  */
 #ifndef _WIN32
-#define _POSIX_C_SOURCE 200809L /* mkstemp */
+#define _GNU_SOURCE /* mkstemp, CMSG_* */
 #endif
 #include "socket_fixture.h"
 
@@ -33,7 +33,9 @@ static void os_close(os_sock s)
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <spawn.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 typedef int os_sock;
 #define OS_SOCK_BAD (-1)
@@ -656,6 +658,107 @@ static void test_ud7_adopt_associated_elsewhere(void **state)
 #endif
 }
 
+/* ---- a socket made by another program: Python, passed over SCM_RIGHTS ---- */
+
+#ifndef _WIN32
+/* The Python side: a TCP listener on 127.0.0.1 port 0, handed to the test
+ * over the Unix socket at descriptor 3, as a parent process or a service
+ * manager would; it then waits for the test to close its end. */
+static const char python_listener[] = "import socket\n"
+                                      "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+                                      "s.bind(('127.0.0.1', 0))\n"
+                                      "s.listen(16)\n"
+                                      "u = socket.socket(fileno=3)\n"
+                                      "socket.send_fds(u, [b'L'], [s.fileno()])\n"
+                                      "u.recv(1)\n";
+
+/* Receives one descriptor sent with SCM_RIGHTS. */
+static int receive_fd(int unix_fd)
+{
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    if (recvmsg(unix_fd, &msg, 0) != 1) {
+        return -1;
+    }
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+        return -1;
+    }
+    int fd = -1;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+#endif
+
+static void test_ud7_adopt_python_listener(void **state)
+{
+    rs_event_loop *loop = *state;
+#ifdef _WIN32
+    (void)loop;
+    RS_TEST_SKIP("no Windows Python under Wine to make the socket (the test's own WSASocket "
+                 "listener is test_ud7_adopt_listener_tcp)");
+#else
+    /* Close-on-exec: Python gets only its end, as descriptor 3 (dup2
+     * clears the flag on the copy), so closing ours ends its wait. */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    posix_spawn_file_actions_t fa;
+    assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+    assert_int_equal(posix_spawn_file_actions_adddup2(&fa, sv[1], 3), 0);
+    char *argv[] = {"python3", "-c", (char *)python_listener, NULL};
+    extern char **environ;
+    pid_t pid = 0;
+    int rc = posix_spawnp(&pid, "python3", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        RS_TEST_SKIP("python3 is not installed");
+    }
+    os_recv_timeout(sv[0]);
+    int l = receive_fd(sv[0]);
+    assert_true(l >= 0);
+
+    rs_socket_options o = tcp4();
+    struct sk_server server;
+    memset(&server, 0, sizeof server);
+    server.loop = loop;
+    server.echo = true;
+    server.domain = RS_SOCKET_IPV4;
+    rs__mutex_init(&server.lock);
+    rs__condvar_init(&server.cond);
+    server.listener = rs_socket_adopt(&o, l, RS_SOCKET_ADOPT_LISTENING, loop);
+    assert_non_null(server.listener);
+    assert_int_equal(rs_socket_get_bound_address(server.listener, &server.endpoint), 0);
+    sk_server_restart(&server);
+    os_sock c = os_connected((uint16_t)server.endpoint.port);
+    static const char msg[] = "to a listener Python made";
+    char back[sizeof msg];
+    os_recv_timeout(c);
+    assert_int_equal((int)send(c, msg, sizeof msg, 0), (int)sizeof msg);
+    os_recv_all(c, back, sizeof back);
+    assert_memory_equal(back, msg, sizeof msg);
+    os_close(c);
+    sk_server_stop(&server);
+
+    close(sv[0]); /* Python's recv returns: it exits */
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +785,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ud7_adopt_wrong_thread, rs_test_setup_loop,
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_ud7_adopt_associated_elsewhere, rs_test_setup_loop,
+                                        rs_test_teardown_loop),
+        cmocka_unit_test_setup_teardown(test_ud7_adopt_python_listener, rs_test_setup_loop,
                                         rs_test_teardown_loop),
     };
     return RS_TEST_MAIN("adopt", tests);
