@@ -479,6 +479,15 @@ static void test_ud7_adopt_invalid_arguments(void **state)
     os_close(l);
 }
 
+/* Before rs_library_init: refused first, whatever the arguments. */
+static void test_ud7_adopt_library_not_initialized(void **state)
+{
+    (void)state;
+    rs_socket_options o = tcp4();
+    assert_null_with(rs_socket_adopt(&o, (rs_os_socket)0, RS_SOCKET_ADOPT_CONNECTED, NULL),
+                     RS_ERROR_LIBRARY_NOT_INITIALIZED);
+}
+
 static void test_ud7_adopt_closed_handle(void **state)
 {
     rs_event_loop *loop = *state;
@@ -776,6 +785,7 @@ int main(void)
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_ud7_adopt_invalid_arguments, rs_test_setup_loop,
                                         rs_test_teardown_loop),
+        cmocka_unit_test(test_ud7_adopt_library_not_initialized),
         cmocka_unit_test_setup_teardown(test_ud7_adopt_closed_handle, rs_test_setup_loop,
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_ud7_adopt_not_a_socket, rs_test_setup_loop,
