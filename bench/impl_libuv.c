@@ -852,135 +852,137 @@ static void uv_watch_run(const struct bench_params *p, struct bench_result *r)
         close(l);
     }
     free(w);
-    /* ---- udp_to: unconnected, uv_udp_send with an address and uv_udp_recv_start ---- */
+}
 
-    struct udp_to {
-        struct udp u; /* first: udp_check_done and the stall check are udp's */
-        struct sockaddr_in to;
-        uv_udp_send_t *reqs; /* udp_window of them; free ones linked through data */
-        uv_udp_send_t *free_reqs;
-    };
+/* ---- udp_to: unconnected, uv_udp_send with an address and uv_udp_recv_start ---- */
 
-    static void udp_to_pump(struct udp_to * t);
+struct udp_to {
+    struct udp u; /* first: udp_check_done and the stall check are udp's */
+    struct sockaddr_in to;
+    uv_udp_send_t *reqs; /* udp_window of them; free ones linked through data */
+    uv_udp_send_t *free_reqs;
+};
 
-    static void udp_to_sent(uv_udp_send_t * req, int status)
-    {
-        struct udp_to *t = req->handle->data;
-        if (status < 0 && status != UV_ECANCELED) {
-            run_error(&t->u.run, "udp send", status);
-        }
-        req->data = t->free_reqs;
-        t->free_reqs = req;
+static void udp_to_pump(struct udp_to *t);
+
+static void udp_to_sent(uv_udp_send_t *req, int status)
+{
+    struct udp_to *t = req->handle->data;
+    if (status < 0 && status != UV_ECANCELED) {
+        run_error(&t->u.run, "udp send", status);
     }
+    req->data = t->free_reqs;
+    t->free_reqs = req;
+}
 
-    static void udp_to_pump(struct udp_to * t)
-    {
-        struct udp *u = &t->u;
-        uint64_t n = (uint64_t)u->run.p->udp_datagrams;
-        uv_buf_t b = uv_buf_init((char *)payload, BENCH_UDP_SIZE);
-        while (u->sent < n && u->sent - u->received - u->lost < (uint64_t)u->run.p->udp_window &&
-               t->free_reqs) {
-            uv_udp_send_t *req = t->free_reqs;
-            t->free_reqs = req->data;
-            int rc = uv_udp_send(req, &u->tx, &b, 1, (const struct sockaddr *)&t->to, udp_to_sent);
-            if (rc < 0) {
-                req->data = t->free_reqs;
-                t->free_reqs = req;
-                run_error(&u->run, "udp send", rc);
-                return;
-            }
-            u->sent++;
-        }
-    }
-
-    static void udp_to_recv(uv_udp_t * h, ssize_t n, const uv_buf_t *buf,
-                            const struct sockaddr *addr, unsigned flags)
-    {
-        (void)buf;
-        (void)flags;
-        struct udp_to *t = h->data;
-        if (n < 0) {
-            run_error(&t->u.run, "udp recv", (int)n);
+static void udp_to_pump(struct udp_to *t)
+{
+    struct udp *u = &t->u;
+    uint64_t n = (uint64_t)u->run.p->udp_datagrams;
+    uv_buf_t b = uv_buf_init((char *)payload, BENCH_UDP_SIZE);
+    while (u->sent < n && u->sent - u->received - u->lost < (uint64_t)u->run.p->udp_window &&
+           t->free_reqs) {
+        uv_udp_send_t *req = t->free_reqs;
+        t->free_reqs = req->data;
+        int rc = uv_udp_send(req, &u->tx, &b, 1, (const struct sockaddr *)&t->to, udp_to_sent);
+        if (rc < 0) {
+            req->data = t->free_reqs;
+            t->free_reqs = req;
+            run_error(&u->run, "udp send", rc);
             return;
         }
-        if (addr == NULL) {
-            return; /* nothing more to read now */
-        }
-        t->u.received++;
-        udp_check_done(&t->u);
-        udp_to_pump(t);
+        u->sent++;
     }
+}
 
-    static void udp_to_stall(uv_timer_t * h)
-    {
-        struct udp_to *t = h->data;
-        struct udp *u = &t->u;
-        if (u->received == u->checked && u->sent > u->received + u->lost) {
-            u->lost = u->sent - u->received;
-            udp_check_done(u);
-        }
-        u->checked = u->received;
-        udp_to_pump(t);
+static void udp_to_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
+                        unsigned flags)
+{
+    (void)buf;
+    (void)flags;
+    struct udp_to *t = h->data;
+    if (n < 0) {
+        run_error(&t->u.run, "udp recv", (int)n);
+        return;
     }
+    if (addr == NULL) {
+        return; /* nothing more to read now */
+    }
+    t->u.received++;
+    udp_check_done(&t->u);
+    udp_to_pump(t);
+}
 
-    static void uv_udp_to_run(const struct bench_params *p, struct bench_result *r)
-    {
-        struct udp_to *t = calloc(1, sizeof *t);
+static void udp_to_stall(uv_timer_t *h)
+{
+    struct udp_to *t = h->data;
+    struct udp *u = &t->u;
+    if (u->received == u->checked && u->sent > u->received + u->lost) {
+        u->lost = u->sent - u->received;
+        udp_check_done(u);
+    }
+    u->checked = u->received;
+    udp_to_pump(t);
+}
+
+static void uv_udp_to_run(const struct bench_params *p, struct bench_result *r)
+{
+    struct udp_to *t = calloc(1, sizeof *t);
+    if (t) {
+        t->reqs = calloc((size_t)p->udp_window, sizeof *t->reqs);
+    }
+    if (!t || !t->reqs || !run_begin(&t->u.run, p, r)) {
         if (t) {
-            t->reqs = calloc((size_t)p->udp_window, sizeof *t->reqs);
+            free(t->reqs);
         }
-        if (!t || !t->reqs || !run_begin(&t->u.run, p, r)) {
-            if (t) {
-                free(t->reqs);
-            }
-            free(t);
-            return;
-        }
-        struct udp *u = &t->u;
-        for (int i = 0; i < p->udp_window; i++) {
-            t->reqs[i].data = t->free_reqs;
-            t->free_reqs = &t->reqs[i];
-        }
-        struct sockaddr_in sin = loopback(0);
-        int len = sizeof t->to, rc;
-        u->rx.data = u->tx.data = u->stall.data = t;
-        if ((rc = uv_udp_init(&u->run.loop, &u->rx)) != 0 ||
-            (rc = uv_udp_bind(&u->rx, (const struct sockaddr *)&sin, 0)) != 0 ||
-            (rc = uv_udp_getsockname(&u->rx, (struct sockaddr *)&t->to, &len)) != 0 ||
-            (rc = uv_udp_init(&u->run.loop, &u->tx)) != 0 ||
-            (rc = uv_udp_bind(&u->tx, (const struct sockaddr *)&sin, 0)) != 0 ||
-            (rc = uv_udp_recv_start(&u->rx, alloc_small, udp_to_recv)) != 0) {
-            run_error(&u->run, "udp set-up", rc);
-        } else {
-            uv_timer_init(&u->run.loop, &u->stall);
-            uv_timer_start(&u->stall, udp_to_stall, BENCH_UDP_STALL_NS / 1000000u,
-                           BENCH_UDP_STALL_NS / 1000000u);
-            u->run.start_ns = bench_now_ns();
-            udp_check_done(u);
-            udp_to_pump(t);
-            if (!u->finished) {
-                uv_run(&u->run.loop, UV_RUN_DEFAULT);
-            }
-        }
-        run_end(&u->run);
-        free(t->reqs);
         free(t);
+        return;
     }
+    struct udp *u = &t->u;
+    for (int i = 0; i < p->udp_window; i++) {
+        t->reqs[i].data = t->free_reqs;
+        t->free_reqs = &t->reqs[i];
+    }
+    struct sockaddr_in sin = loopback(0);
+    int len = sizeof t->to, rc;
+    u->rx.data = u->tx.data = u->stall.data = t;
+    if ((rc = uv_udp_init(&u->run.loop, &u->rx)) != 0 ||
+        (rc = uv_udp_bind(&u->rx, (const struct sockaddr *)&sin, 0)) != 0 ||
+        (rc = uv_udp_getsockname(&u->rx, (struct sockaddr *)&t->to, &len)) != 0 ||
+        (rc = uv_udp_init(&u->run.loop, &u->tx)) != 0 ||
+        (rc = uv_udp_bind(&u->tx, (const struct sockaddr *)&sin, 0)) != 0 ||
+        (rc = uv_udp_recv_start(&u->rx, alloc_small, udp_to_recv)) != 0) {
+        run_error(&u->run, "udp set-up", rc);
+    } else {
+        uv_timer_init(&u->run.loop, &u->stall);
+        uv_timer_start(&u->stall, udp_to_stall, BENCH_UDP_STALL_NS / 1000000u,
+                       BENCH_UDP_STALL_NS / 1000000u);
+        u->run.start_ns = bench_now_ns();
+        udp_check_done(u);
+        udp_to_pump(t);
+        if (!u->finished) {
+            uv_run(&u->run.loop, UV_RUN_DEFAULT);
+        }
+    }
+    run_end(&u->run);
+    free(t->reqs);
+    free(t);
+}
 
-    const struct bench_impl bench_impl_libuv = {
-        .name = "libuv",
-        .description = "libuv (Debian's libuv1-dev): uv_tcp/uv_write/uv_async/uv_timer",
-        .run =
-            {
-                [BW_PINGPONG] = uv_pingpong_run,
-                [BW_STREAM] = uv_stream_run,
-                [BW_CONNECT] = uv_connect_run,
-                [BW_TASKS] = uv_tasks_run,
-                [BW_TIMERS] = uv_timers_run,
-                [BW_UDP] = uv_udp_run,
-                [BW_FANIN] = uv_fanin_run,
-                [BW_PIPE] = uv_pipe_run,
-                [BW_WATCH] = uv_watch_run,
-                [BW_UDP_TO] = uv_udp_to_run,
-            },
-    };
+const struct bench_impl bench_impl_libuv = {
+    .name = "libuv",
+    .description = "libuv (Debian's libuv1-dev): uv_tcp/uv_write/uv_async/uv_timer",
+    .run =
+        {
+            [BW_PINGPONG] = uv_pingpong_run,
+            [BW_STREAM] = uv_stream_run,
+            [BW_CONNECT] = uv_connect_run,
+            [BW_TASKS] = uv_tasks_run,
+            [BW_TIMERS] = uv_timers_run,
+            [BW_UDP] = uv_udp_run,
+            [BW_FANIN] = uv_fanin_run,
+            [BW_PIPE] = uv_pipe_run,
+            [BW_UDP_TO] = uv_udp_to_run,
+            [BW_WATCH] = uv_watch_run,
+        },
+};
