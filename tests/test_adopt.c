@@ -201,9 +201,9 @@ static void test_ud7_adopt_connected_tcp(void **state)
     sk_peer_subscribe(p);
     sk_peer_write(p, msg, sizeof msg);
     sk_peer_wait_bytes(p, sizeof msg);
-    rs__mutex_lock(&p->lock);
+    rs__mutex_lock(&p->counter.lock);
     assert_memory_equal(p->data, msg, sizeof msg);
-    rs__mutex_unlock(&p->lock);
+    rs__mutex_unlock(&p->counter.lock);
 
     sk_peer_free(p); /* closes the adopted handle */
     sk_server_stop(&server);
@@ -225,8 +225,7 @@ static void test_ud7_adopt_listener_tcp(void **state)
     server.loop = loop;
     server.echo = true;
     server.domain = RS_SOCKET_IPV4;
-    rs__mutex_init(&server.lock);
-    rs__condvar_init(&server.cond);
+    rs_test_counter_init(&server.counter);
     server.listener = rs_socket_adopt(&o, (rs_os_socket)l, RS_SOCKET_ADOPT_LISTENING, loop);
     assert_non_null(server.listener);
     assert_int_equal(rs_socket_get_bound_address(server.listener, &server.endpoint), 0);
@@ -745,8 +744,7 @@ static void test_ud7_adopt_python_listener(void **state)
     server.loop = loop;
     server.echo = true;
     server.domain = RS_SOCKET_IPV4;
-    rs__mutex_init(&server.lock);
-    rs__condvar_init(&server.cond);
+    rs_test_counter_init(&server.counter);
     server.listener = rs_socket_adopt(&o, l, RS_SOCKET_ADOPT_LISTENING, loop);
     assert_non_null(server.listener);
     assert_int_equal(rs_socket_get_bound_address(server.listener, &server.endpoint), 0);
