@@ -46,6 +46,18 @@ static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
 /* bool fields. */
 #define RS__ATOMIC_LOAD_BOOL(p) (_InterlockedOr8((volatile char *)(p), 0) != 0)
 #define RS__ATOMIC_STORE_BOOL(p, v) ((void)_InterlockedExchange8((volatile char *)(p), (char)(v)))
+/* Single-writer 64-bit counters (loop metrics): a load and a store, no
+ * locked instruction; aligned 64-bit accesses are whole on x64. */
+static inline uint64_t rs__atomic_load_relaxed_u64(const volatile uint64_t *p)
+{
+    return *p;
+}
+static inline void rs__atomic_store_relaxed_u64(volatile uint64_t *p, uint64_t v)
+{
+    *p = v;
+}
+#define RS__ATOMIC_FENCE_ACQUIRE() _ReadWriteBarrier()
+#define RS__ATOMIC_FENCE_RELEASE() _ReadWriteBarrier()
 #else
 
 /* Pointer fields, any pointer type. */
@@ -85,6 +97,19 @@ static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
+/* Single-writer 64-bit counters (loop metrics): relaxed, so a bump is a
+ * plain load and store (no locked instruction), and a reader on another
+ * thread still sees each value whole. */
+static inline uint64_t rs__atomic_load_relaxed_u64(const volatile uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void rs__atomic_store_relaxed_u64(volatile uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+#define RS__ATOMIC_FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define RS__ATOMIC_FENCE_RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
 #endif
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * The backend-neutral event loop: thread control, task scheduling from any
- * thread, cancellation and the iteration skeleton. A backend supplies only the
- * wait for I/O and the wake-up (common/backend.h).
+ * The backend-neutral event loop: thread control (a thread of its own, or
+ * runs on the caller's thread), task scheduling from any thread,
+ * cancellation and the iteration skeleton. A backend supplies only the wait
+ * for I/O and the wake-up (common/backend.h).
  */
 #include "event_loop_impl.h"
 
@@ -128,6 +129,11 @@ void rs__event_loop_add_handles(rs_event_loop *loop, long delta)
     rs__atomic_add(&loop->handles, delta);
 }
 
+void rs__event_loop_add_pipe_ends(rs_event_loop *loop, long delta)
+{
+    rs__atomic_add(&loop->live_pipe_ends, delta);
+}
+
 void rs__event_loop_wake(rs_event_loop *loop)
 {
     /* A plain read first: while a wake-up is pending, a burst of submissions
@@ -138,7 +144,7 @@ void rs__event_loop_wake(rs_event_loop *loop)
     }
 }
 
-rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
+static rs_event_loop *new_loop(const rs_event_loop_options *options, bool caller_thread)
 {
     if (rs__library_check() != 0) {
         return NULL;
@@ -152,10 +158,12 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
         return NULL;
     }
     loop->backend = rs__backend_id();
+    loop->caller_thread = caller_thread;
     rs__scheduler_init(&loop->scheduler);
     rs__fastlock_init(&loop->synced.lock);
     rs__mutex_init(&loop->thread_lock);
     rs__mutex_init(&loop->calls_lock);
+    rs__condvar_init(&loop->run_done);
     if (rs__backend_loop_init(loop) != 0) {
         goto fail;
     }
@@ -165,6 +173,7 @@ rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
     }
     return loop;
 fail:
+    rs__condvar_clean_up(&loop->run_done);
     rs__mutex_clean_up(&loop->calls_lock);
     rs__mutex_clean_up(&loop->thread_lock);
     rs__fastlock_clean_up(&loop->synced.lock);
@@ -172,19 +181,31 @@ fail:
     return NULL;
 }
 
+rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options)
+{
+    return new_loop(options, false);
+}
+
+rs_event_loop *rs_event_loop_new_on_caller_thread(const rs_event_loop_options *options)
+{
+    return new_loop(options, true);
+}
+
 /* ---- running tasks (loop thread) ---- */
 
-static void run_task(rs_task *task, rs_task_status status)
+static void run_task(rs_event_loop *loop, rs_task *task, rs_task_status status)
 {
+    rs__metrics_bump(
+        status == RS_TASK_STATUS_RUN ? &loop->metrics.tasks_run : &loop->metrics.tasks_canceled, 1);
     task->fn(task, task->arg, status);
 }
 
 /* A task taken off the scheduler runs unless a foreign cancel claimed it
  * first; then the cancel request, still queued, is what calls it. */
-static void run_unlinked(rs_task *task)
+static void run_unlinked(rs_event_loop *loop, rs_task *task)
 {
     if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
-        run_task(task, RS_TASK_STATUS_RUN);
+        run_task(loop, task, RS_TASK_STATUS_RUN);
     }
 }
 
@@ -219,7 +240,7 @@ static void drain_synced(rs_event_loop *loop)
         cancels->priv_cancel_next = NULL;
         rs__scheduler_remove(&loop->scheduler, cancels);
         rs__atomic_store(&cancels->priv_state, RS__TASK_IDLE);
-        run_task(cancels, RS_TASK_STATUS_CANCELED);
+        run_task(loop, cancels, RS_TASK_STATUS_CANCELED);
         cancels = next;
     }
 }
@@ -247,9 +268,25 @@ static void run_deferred(rs_event_loop *loop)
  * after each poll for the same reason.) */
 #define DEFERRED_ROUNDS 8
 
-static void run_iteration(rs_event_loop *loop)
+/* Callbacks the loop has called: tasks and I/O callbacks. Loop thread. */
+static inline uint64_t callbacks_called(const rs_event_loop *loop)
+{
+    const struct rs__loop_metrics *m = &loop->metrics;
+    return rs__atomic_load_relaxed_u64(&m->tasks_run) +
+           rs__atomic_load_relaxed_u64(&m->tasks_canceled) +
+           rs__atomic_load_relaxed_u64(&m->io_callbacks);
+}
+
+/* One iteration: what is ready, then the wait for I/O. The wait blocks
+ * unless work is queued or a stop was asked for, and, with poll_only, never
+ * (RS_RUN_NOWAIT); with poll_unless_called_since (RS_RUN_ONCE), only while
+ * the loop has called no callback since the count it points to. Inline, with
+ * constant arguments for the loop's own thread. */
+static inline void run_iteration(rs_event_loop *loop, bool poll_only,
+                                 const uint64_t *poll_unless_called_since)
 {
     struct rs__scheduler *s = &loop->scheduler;
+    rs__metrics_bump(&loop->metrics.iterations, 1);
     /* Clear before draining: a submission after this point wakes us again.
      * Every submission and cancel request raises the flag after queueing, so
      * an iteration that finds it clear has nothing to drain. */
@@ -264,7 +301,7 @@ static void run_iteration(rs_event_loop *loop)
     if (rs__scheduler_has_now(s)) {
         rs__scheduler_begin_batch(s);
         while ((task = rs__scheduler_pop_running(s))) {
-            run_unlinked(task);
+            run_unlinked(loop, task);
         }
     }
 
@@ -275,28 +312,42 @@ static void run_iteration(rs_event_loop *loop)
         s->floor_ns = now;
         uint64_t seq_limit = s->seq;
         while ((task = rs__scheduler_pop_due(s, now, seq_limit))) {
-            run_unlinked(task);
+            run_unlinked(loop, task);
         }
     }
 
     int64_t timeout = -1;
-    if (rs__scheduler_has_now(s) || loop->deferred_head || rs__atomic_load(&loop->stop_requested)) {
+    if (poll_only || rs__scheduler_has_now(s) || loop->deferred_head ||
+        rs__atomic_load(&loop->stop_requested) ||
+        (poll_unless_called_since && callbacks_called(loop) != *poll_unless_called_since)) {
         timeout = 0;
     } else if (rs__scheduler_next_time(s, &next)) {
         uint64_t now = rs__clock_now_ns();
         timeout = next > now ? (int64_t)(next - now) : 0;
     }
+    /* Only a wait that may block is timed: a poll counts as running, and
+     * costs no clock reading. */
+    if (timeout != 0) {
+        rs__metrics_wait_begin(&loop->metrics);
+    }
     rs__backend_loop_wait(loop, timeout);
+    if (loop->metrics.waiting) {
+        rs__metrics_wait_end(&loop->metrics);
+    }
 }
 
-static void loop_thread_main(void *arg)
+/* The calling thread becomes the loop's thread for a run. */
+static void enter_run(rs_event_loop *loop)
 {
-    rs_event_loop *loop = arg;
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
     rs__current_loop = loop;
-    while (!rs__atomic_load(&loop->stop_requested)) {
-        run_iteration(loop);
-    }
+    rs__metrics_run_begin(&loop->metrics);
+}
+
+/* The run ends: the calling thread is no longer the loop's. */
+static void leave_run(rs_event_loop *loop)
+{
+    rs__metrics_run_end(&loop->metrics);
     /* The calls still waiting were not run: their callers take them over
      * (rs__event_loop_call_and_wait). */
     rs__mutex_lock(&loop->calls_lock);
@@ -310,6 +361,16 @@ static void loop_thread_main(void *arg)
     rs__mutex_unlock(&loop->calls_lock);
     rs__current_loop = NULL;
     rs__atomic_store_u64(&loop->owner_thread, 0);
+}
+
+static void loop_thread_main(void *arg)
+{
+    rs_event_loop *loop = arg;
+    enter_run(loop);
+    while (!rs__atomic_load(&loop->stop_requested)) {
+        run_iteration(loop, false, NULL);
+    }
+    leave_run(loop);
 }
 
 /* ---- thread control ---- */
@@ -368,7 +429,7 @@ static void stop_acting(rs_event_loop *loop, rs_event_loop *outer)
 
 int rs_event_loop_run(rs_event_loop *loop)
 {
-    if (!loop) {
+    if (!loop || loop->caller_thread) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (rs_event_loop_is_on_thread(loop)) {
@@ -386,6 +447,75 @@ int rs_event_loop_run(rs_event_loop *loop)
     int rc = start_thread_locked(loop);
     rs__mutex_unlock(&loop->thread_lock);
     return rc;
+}
+
+/* ---- runs on the caller's thread ---- */
+
+/* Runs the mode's iterations. The calling thread is the loop's. */
+static void run_mode(rs_event_loop *loop, rs_run_mode mode)
+{
+    switch (mode) {
+    case RS_RUN_DEFAULT:
+        while (!rs__atomic_load(&loop->stop_requested)) {
+            run_iteration(loop, false, NULL);
+        }
+        break;
+    case RS_RUN_ONCE: {
+        /* Iterations until one of them called a callback: the first waits
+         * only if what was ready called none, and a wait whose wake-up
+         * brought nothing to call (one left over from work already done)
+         * does not end the run. */
+        uint64_t before = callbacks_called(loop);
+        do {
+            run_iteration(loop, false, &before);
+        } while (callbacks_called(loop) == before && !rs__atomic_load(&loop->stop_requested));
+        break;
+    }
+    case RS_RUN_NOWAIT:
+        run_iteration(loop, true, NULL);
+        break;
+    }
+}
+
+int rs_event_loop_run_here(rs_event_loop *loop, rs_run_mode mode)
+{
+    if (!loop || !loop->caller_thread ||
+        (mode != RS_RUN_DEFAULT && mode != RS_RUN_ONCE && mode != RS_RUN_NOWAIT)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    /* From a callback (this loop's or another's), the run would nest in an
+     * iteration that cannot go on until it returns. */
+    if (rs__current_loop) {
+        return rs_raise(RS_ERROR_WRONG_THREAD);
+    }
+    /* Starting and ending a run happen under thread_lock, with
+     * thread_running set and cleared with running_here: a foreign thread's
+     * call (rs__event_loop_call_and_wait) sees a run in progress, which runs
+     * it from a task, or none, and then acts as the loop's thread itself
+     * while holding the lock, so no run starts meanwhile. */
+    rs__mutex_lock(&loop->thread_lock);
+    if (loop->running_here) {
+        rs__mutex_unlock(&loop->thread_lock);
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
+    loop->running_here = true;
+    set_thread_running(loop, true);
+    enter_run(loop);
+    rs__mutex_unlock(&loop->thread_lock);
+
+    /* A stop made before this run ends it before its first iteration; the
+     * stops made during it are consumed when it returns. */
+    if (rs__atomic_exchange(&loop->stop_requested, 0) == 0) {
+        run_mode(loop, mode);
+        rs__atomic_store(&loop->stop_requested, 0);
+    }
+
+    rs__mutex_lock(&loop->thread_lock);
+    leave_run(loop);
+    loop->running_here = false;
+    rs__condvar_broadcast(&loop->run_done);
+    rs__mutex_unlock(&loop->thread_lock);
+    return 0;
 }
 
 int rs_event_loop_stop(rs_event_loop *loop)
@@ -411,6 +541,9 @@ int rs_event_loop_wait_for_stop(rs_event_loop *loop)
     if (loop->thread_started) {
         rs__thread_join(&loop->thread);
         loop->thread_started = false;
+    }
+    while (loop->running_here) {
+        rs__condvar_wait(&loop->run_done, &loop->thread_lock);
     }
     rs__mutex_unlock(&loop->thread_lock);
     return 0;
@@ -442,7 +575,7 @@ static void cancel_all(rs_event_loop *loop)
             continue;
         }
         if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
-            run_task(task, RS_TASK_STATUS_CANCELED);
+            run_task(loop, task, RS_TASK_STATUS_CANCELED);
         }
     }
 }
@@ -472,6 +605,19 @@ int rs_event_loop_destroy(rs_event_loop *loop)
      * closing them behind the application's back would leave it pointers
      * to objects it can no longer tell apart from live ones. */
     rs__mutex_lock(&loop->thread_lock);
+    if (loop->running_here) {
+        /* Run on another thread (on the run's own, the check above
+         * refused): that thread returns into the loop, so it cannot be
+         * freed under it. */
+        rs__mutex_unlock(&loop->thread_lock);
+        rs__mutex_lock(&live_lock);
+        int added = live_add_locked(loop);
+        rs__mutex_unlock(&live_lock);
+        if (added != 0) {
+            RS__LOG(RS_LOG_ERROR, "event loop: could not list it again after a refused destroy");
+        }
+        return rs_raise(RS_ERROR_INVALID_STATE);
+    }
     bool was_running = stop_thread_locked(loop);
     long handles = rs__atomic_load(&loop->handles);
     if (handles != 0) {
@@ -502,6 +648,7 @@ int rs_event_loop_destroy(rs_event_loop *loop)
     cancel_all(loop);
     stop_acting(loop, outer);
 
+    rs__condvar_clean_up(&loop->run_done);
     rs__mutex_clean_up(&loop->calls_lock);
     rs__mutex_clean_up(&loop->thread_lock);
     rs__fastlock_clean_up(&loop->synced.lock);
@@ -580,7 +727,8 @@ int rs__event_loop_call_and_wait(rs_event_loop *loop, rs__loop_call_fn *fn, void
         rs__mutex_unlock(&loop->calls_lock);
 
         rs__mutex_lock(&loop->thread_lock);
-        if (loop->thread_started && !rs__atomic_load(&loop->stop_requested)) {
+        if ((loop->thread_started && !rs__atomic_load(&loop->stop_requested)) ||
+            loop->running_here) {
             /* Run again meanwhile: the task (if scheduled) runs there. */
             rs__mutex_unlock(&loop->thread_lock);
             continue;
@@ -683,7 +831,7 @@ int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
         file_incoming_locked(loop);
         rs__fastlock_unlock(&loop->synced.lock);
         rs__scheduler_remove(&loop->scheduler, task);
-        run_task(task, RS_TASK_STATUS_CANCELED);
+        run_task(loop, task, RS_TASK_STATUS_CANCELED);
         return 0;
     }
     if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_CANCEL_REQUESTED)) {

@@ -4,6 +4,7 @@
 
 #include "compat.h"
 #include "fastlock.h"
+#include "loop_metrics.h"
 #include "scheduler.h"
 #include "thread.h"
 
@@ -32,6 +33,8 @@ struct rs_event_loop {
     /* A deferred completion is running: a backend may hold writes issued
      * now for its own deferred flush (le_socket_io.c). */
     bool in_deferred;
+    /* Written by the loop's thread, read by any (loop_metrics.h). */
+    struct rs__loop_metrics metrics;
 
     /* Cross-thread data: everything under `lock`. */
     struct {
@@ -50,11 +53,20 @@ struct rs_event_loop {
      * yet closed or cleaned up; a connect still pending is not counted,
      * the destroy ends it): rs_event_loop_destroy refuses while any is. */
     volatile long handles;
+    /* Pipe ends among the handles (for the metrics). */
+    volatile long live_pipe_ends;
 
     /* Thread control (run / wait_for_stop), serialised by thread_lock. */
     rs__mutex thread_lock;
     rs__thread thread;
     bool thread_started;
+    /* Made by rs_event_loop_new_on_caller_thread: no thread of its own,
+     * run by rs_event_loop_run_here. Set at creation. */
+    bool caller_thread;
+    /* A run of rs_event_loop_run_here is in progress (under thread_lock);
+     * run_done is signalled when it ends. */
+    bool running_here;
+    rs__condvar run_done;
 
     /* Foreign threads waiting for a call to run on the loop
      * (rs__event_loop_call_and_wait), and whether the loop's thread runs
@@ -105,6 +117,10 @@ int rs__event_loop_live_count(void);
 /* Counts a socket or pipe end the application holds on loop (delta +1 or
  * -1; see rs_event_loop.handles). Any thread. */
 void rs__event_loop_add_handles(rs_event_loop *loop, long delta);
+
+/* Counts a pipe end among the handles (delta +1 or -1), for the metrics:
+ * called after rs__event_loop_add_handles(+1), before (-1). Any thread. */
+void rs__event_loop_add_pipe_ends(rs_event_loop *loop, long delta);
 
 /* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
 void rs__event_loop_add_load(rs_event_loop *loop, long delta);

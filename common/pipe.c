@@ -64,6 +64,7 @@ static void release_handle(rs_event_loop *loop, struct rs__pipe_clean_up *c)
 {
     if (!c->handle_released) {
         c->handle_released = true;
+        rs__event_loop_add_pipe_ends(loop, -1);
         rs__event_loop_add_handles(loop, -1);
     }
 }
@@ -163,6 +164,7 @@ static void deliver_readable(rs_pipe_read_end *r)
     r->armed = false;
     r->last_read = READ_NONE;
     r->in_callback = true;
+    rs__metrics_io_callback(&r->loop->metrics);
     r->on_readable(r, error, r->user_data);
     r->in_callback = false;
     if (r->clean_up.closing) {
@@ -273,6 +275,7 @@ int rs_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, size_t *a
     }
     *amount_read = 0;
     int rc = rs__backend_pipe_read(read_end, buffer, len, amount_read);
+    rs__metrics_bump(&read_end->loop->metrics.bytes_read, *amount_read);
     int error = rc == 0 ? 0 : rs_last_error();
     if (rc == 0 && *amount_read == len) {
         read_end->last_read = READ_FILLED;
@@ -334,6 +337,8 @@ static void deliver_task_fn(rs_task *task, void *arg, rs_task_status status)
         }
         int error = status == RS_TASK_STATUS_RUN ? req->error : RS_ERROR_EVENT_LOOP_SHUTDOWN;
         bool was_last = req == last;
+        rs__metrics_bump(&w->loop->metrics.bytes_written, req->written);
+        rs__metrics_io_callback(&w->loop->metrics);
         req->on_complete(w->clean_up.closing ? NULL : w, error, req->written, req->user_data);
         rs__spares_put(&w->spare_reqs, &w->spare_count, RS__SPARE_WRITES_MAX, req);
         if (was_last) {
@@ -461,6 +466,8 @@ int rs_pipe_new(rs_event_loop *read_loop, rs_pipe_read_end **read_end, rs_event_
     rs__event_loop_add_load(write_loop, 1);
     rs__event_loop_add_handles(read_loop, 1);
     rs__event_loop_add_handles(write_loop, 1);
+    rs__event_loop_add_pipe_ends(read_loop, 1);
+    rs__event_loop_add_pipe_ends(write_loop, 1);
     *read_end = r;
     *write_end = w;
     return 0;

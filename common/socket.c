@@ -646,6 +646,7 @@ static int accept_sync(rs_socket *s, enum rs__call_mode mode)
             if (mode == RS__CALL_INLINE) {
                 return -1;
             }
+            rs__metrics_io_callback(&s->loop->metrics);
             s->on_accept(s, err, NULL, s->accept_user_data);
             return 0;
         }
@@ -785,6 +786,7 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
             break;
         }
     }
+    rs__metrics_io_callback(&listener->loop->metrics);
     listener->on_accept(listener, error_code, new_socket, listener->accept_user_data);
     return rs__socket_accepting(listener);
 }
@@ -917,6 +919,7 @@ static void connect_finish(rs_socket *s, int error_code, bool os_closed)
     }
     if (!rs__socket_is_destroyed(s)) {
         rs__socket_acquire(s);
+        rs__metrics_io_callback(&s->loop->metrics);
         s->on_connect(s, error_code, s->connect_user_data);
         rs__socket_release(s);
     }

@@ -67,6 +67,7 @@ static void deliver_readable(rs_socket *s)
     rs__socket_acquire(s);
     bool outer = rs__socket_flag(s, RS__SF_IN_READABLE);
     rs__socket_set_flag(s, RS__SF_IN_READABLE, true);
+    rs__metrics_io_callback(&s->loop->metrics);
     s->on_readable(s, 0, s->readable_user_data);
     rs__socket_set_flag(s, RS__SF_IN_READABLE, outer);
     /* Reads inside the callback only note that the last one filled the
@@ -143,6 +144,7 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
         rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
         return -1;
     }
+    rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
     *amount_read = n;
     /* A datagram read says nothing about the next datagram: only
      * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
@@ -176,6 +178,8 @@ static void write_done_fn(struct rs__deferred *done)
     /* Before the callback: a writer that resumes from its completion sees
      * the queue without this write. */
     s->write_queue_size -= req->len;
+    rs__metrics_bump(&s->loop->metrics.bytes_written, req->written);
+    rs__metrics_io_callback(&s->loop->metrics);
     req->on_complete(rs__socket_is_destroyed(s) ? NULL : s, req->error, req->written,
                      req->user_data);
     recycle_write(s, req);
@@ -454,6 +458,7 @@ int rs_socket_try_write(rs_socket *socket, const void *data, size_t len, size_t 
     if (rs__backend_socket_try_write(socket, data, len, &n) != 0) {
         return -1;
     }
+    rs__metrics_bump(&socket->loop->metrics.bytes_written, n);
     *written = n;
     return 0;
 }
@@ -513,6 +518,7 @@ int rs_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amo
         rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
         return -1;
     }
+    rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
     *amount_read = n;
     *from = sender;
     /* As rs_socket_read: another datagram may wait. */

@@ -1,9 +1,14 @@
 /** @file
  * reseau: event loops, tasks and event-loop groups.
  *
- * An event loop owns one thread, started by rs_event_loop_run. Every callback
- * of the loop (tasks, I/O completions of the sockets and pipes assigned to it)
- * runs on that thread. Tasks can be scheduled and cancelled from any thread.
+ * A loop made by rs_event_loop_new owns one thread, started by
+ * rs_event_loop_run. A loop made by rs_event_loop_new_on_caller_thread has
+ * no thread of its own: a thread of the application drives it with
+ * rs_event_loop_run_here, and is the loop's thread while that call runs.
+ * Either way every callback of the loop (tasks, I/O completions of the
+ * sockets and pipes assigned to it) runs on the loop's thread, and "the
+ * loop's thread" in every header means that thread. Tasks can be scheduled
+ * and cancelled from any thread.
  */
 #ifndef RESEAU_EVENT_LOOP_H
 #define RESEAU_EVENT_LOOP_H
@@ -77,6 +82,48 @@ typedef struct rs_event_loop_options {
  */
 RS_API rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options);
 
+/** How rs_event_loop_run_here runs a loop (libuv's uv_run_mode). */
+typedef enum rs_run_mode {
+    /** Iterations until rs_event_loop_stop. */
+    RS_RUN_DEFAULT = 0,
+    /** Runs what is ready; if that ran no callback, waits until something
+     * does (I/O, a task's time, a task from another thread) or the loop is
+     * stopped, and runs it. */
+    RS_RUN_ONCE,
+    /** One iteration that never waits: runs what is ready and polls I/O. */
+    RS_RUN_NOWAIT,
+} rs_run_mode;
+
+/**
+ * Creates a loop (not running) that has no thread of its own: a thread the
+ * application owns runs it with rs_event_loop_run_here. options may be
+ * NULL. Errors: as rs_event_loop_new.
+ */
+RS_API rs_event_loop *rs_event_loop_new_on_caller_thread(const rs_event_loop_options *options);
+
+/**
+ * Runs a loop made by rs_event_loop_new_on_caller_thread on the calling
+ * thread, in mode, and returns 0 when the mode's work is done or the loop
+ * was stopped (rs_event_loop_stop, from a callback or any thread). While
+ * this call runs, the calling thread is the loop's thread for every rule of
+ * the headers (rs_event_loop_is_on_thread is true there, the loop-thread
+ * calls of sockets and pipes work there, tasks scheduled from other threads
+ * wake it). Between runs the loop has no thread, as a stopped loop: calls
+ * that need the loop's thread fail with RS_ERROR_WRONG_THREAD on every
+ * thread (schedule a task: the next run runs it), and the calls any thread
+ * may make (close, pipe clean-up, ...) run on the calling thread. Any
+ * thread may run it, one run at a time. A stop made while no run is in
+ * progress ends the next run before its first iteration (as uv_stop before
+ * uv_run); each run consumes the stops made before it returns.
+ * Errors: RS_ERROR_INVALID_ARGUMENT (NULL, a mode out of range, or a loop
+ * made by rs_event_loop_new, which runs on its own thread),
+ * RS_ERROR_WRONG_THREAD (called on a loop's thread: from a callback of this
+ * loop or of another loop, or while destroying one), RS_ERROR_INVALID_STATE
+ * (a run of this loop is in progress on another thread). A failed call
+ * changes nothing.
+ */
+RS_API int rs_event_loop_run_here(rs_event_loop *loop, rs_run_mode mode);
+
 /**
  * Stops the loop if it runs, waits for its thread, then calls every task
  * still scheduled with RS_TASK_STATUS_CANCELED on the calling thread, which
@@ -89,6 +136,13 @@ RS_API rs_event_loop *rs_event_loop_new(const rs_event_loop_options *options);
  * Errors: RS_ERROR_INVALID_ARGUMENT (NULL, or not a live loop: already
  * destroyed), RS_ERROR_WOULD_DEADLOCK (called on the loop's own thread),
  * RS_ERROR_INVALID_STATE (sockets, pipe ends or watches still open on it).
+ *
+ * A loop made by rs_event_loop_new_on_caller_thread is destroyed between
+ * runs, from any thread (the one that ran it included), with the same rules
+ * for tasks and objects; while a run is in progress, from that run's
+ * callbacks it fails with RS_ERROR_WOULD_DEADLOCK and from another thread
+ * with RS_ERROR_INVALID_STATE (stop it and let rs_event_loop_run_here
+ * return first); the loop is left as it was.
  */
 RS_API int rs_event_loop_destroy(rs_event_loop *loop);
 
@@ -98,19 +152,25 @@ RS_API int rs_event_loop_destroy(rs_event_loop *loop);
  * thread runs with SIGPIPE blocked (so a signal sent to the process goes to
  * one of the application's threads), and the process's disposition of
  * SIGPIPE is never changed.
- * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (already running
- * or not yet joined after stop), RS_ERROR_SYS_CALL_FAILURE.
+ * Errors: RS_ERROR_INVALID_ARGUMENT (NULL, or a loop made by
+ * rs_event_loop_new_on_caller_thread, which has no thread to start: use
+ * rs_event_loop_run_here), RS_ERROR_INVALID_STATE (already running or not
+ * yet joined after stop), RS_ERROR_SYS_CALL_FAILURE.
  */
 RS_API int rs_event_loop_run(rs_event_loop *loop);
 
 /**
- * Asks the loop to stop after the current iteration. Any thread, idempotent;
- * a no-op on a loop that does not run. Errors: RS_ERROR_INVALID_ARGUMENT.
+ * Asks the loop to stop after the current iteration. Any thread, idempotent
+ * (stops before the loop gets to them count as one); a no-op on a loop with
+ * its own thread that does not run. A loop run by rs_event_loop_run_here
+ * returns from the run in progress, or from the next one if none is (see
+ * there). Errors: RS_ERROR_INVALID_ARGUMENT.
  */
 RS_API int rs_event_loop_stop(rs_event_loop *loop);
 
 /**
- * Waits until the loop's thread has exited (after rs_event_loop_stop). Returns
+ * Waits until the loop's thread has exited (after rs_event_loop_stop); for a
+ * loop run by rs_event_loop_run_here, until no run is in progress. Returns
  * at once if the loop does not run. Never on the loop's own thread.
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_WOULD_DEADLOCK (own thread).
  */
@@ -148,11 +208,61 @@ RS_API int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
  */
 RS_API int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task);
 
-/** True when called on the loop's thread (or during destroy, on the destroying thread). */
+/** True when called on the loop's thread (or during destroy, on the
+ * destroying thread); for a loop run by rs_event_loop_run_here, on the
+ * thread of the run in progress, and on no thread between runs. Any thread. */
 RS_API bool rs_event_loop_is_on_thread(const rs_event_loop *loop);
 
 /** Monotonic clock of the loop, in nanoseconds. Any thread. 0 for NULL. */
 RS_API uint64_t rs_event_loop_now(const rs_event_loop *loop);
+
+/**
+ * What a loop has done since it was created (rs_event_loop_get_metrics).
+ * Counters only grow. Times count while the loop runs (its own thread, or a
+ * run of rs_event_loop_run_here), not while it is stopped or between runs.
+ */
+typedef struct rs_event_loop_metrics {
+    /** Iterations: each runs what is ready, then waits for or polls I/O. */
+    uint64_t iterations;
+    /** Nanoseconds blocked waiting for I/O, a task's time or a wake-up: from
+     * the poller's call until it returns or calls the first I/O callback. */
+    uint64_t wait_ns;
+    /** Nanoseconds running (callbacks, tasks and the loop's own work): time
+     * the loop ran minus wait_ns. run_ns / (run_ns + wait_ns) over an
+     * interval is the loop's load. */
+    uint64_t run_ns;
+    /** Task functions called with RS_TASK_STATUS_RUN (the library's own
+     * tasks included: a call from a foreign thread may run as one). */
+    uint64_t tasks_run;
+    /** Task functions called with RS_TASK_STATUS_CANCELED. */
+    uint64_t tasks_canceled;
+    /** Calls of socket and pipe I/O callbacks: connect results, accepts,
+     * readable and write completions (not close or clean-up callbacks). */
+    uint64_t io_callbacks;
+    /** Bytes returned by the reads of sockets and pipe ends of this loop. */
+    uint64_t bytes_read;
+    /** Bytes written by writes completed (and immediate writes) on sockets
+     * and pipe ends of this loop. */
+    uint64_t bytes_written;
+    /** Sockets the application holds on the loop (listening, connected or
+     * assigned, not yet closed; a connect still pending is not counted). */
+    uint64_t live_sockets;
+    /** Pipe ends on the loop not yet cleaned up. */
+    uint64_t live_pipe_ends;
+} rs_event_loop_metrics;
+
+/**
+ * Copies the loop's metrics into *metrics, whose size the caller gives
+ * (sizeof(rs_event_loop_metrics) as it was compiled: fields a later version
+ * appends are then neither read nor written; bytes the library does not know
+ * are zeroed). Any thread, without stopping or slowing the loop: counters
+ * are atomic, each value whole and at least what any callback the caller
+ * has synchronised with had done; the times are one consistent reading.
+ * Errors: RS_ERROR_INVALID_ARGUMENT (NULL, or size smaller than this
+ * version's struct).
+ */
+RS_API int rs_event_loop_get_metrics(const rs_event_loop *loop, rs_event_loop_metrics *metrics,
+                                     size_t size);
 
 /** The backend a loop runs on. */
 RS_API rs_backend rs_event_loop_backend(const rs_event_loop *loop);
