@@ -504,7 +504,7 @@ ALL = ["echo_server", "echo_client", "timers", "udp_echo", "pipe_relay", "resolv
 BAD = {
     "echo_server": [["--bogus"], ["--port", "70000"], ["--port"]],
     "echo_client": [["--bogus"], ["--port", "0"], ["--port", "x"]],
-    "timers": [["--bogus"], ["--tasks", "0"], ["--loops", "x"]],
+    "timers": [["--bogus"], ["--tasks", "0"], ["--loops", "x"], ["--main-thread", "--loops", "2"]],
     "udp_echo": [["--bogus"], [], ["--client"], ["--server", "--port", "70000"],
                  ["--server", "--client"], ["--client", "--port", "1", "--count", "0"]],
     "pipe_relay": [["--bogus"], ["--bytes", "0"], ["--bytes", "-5"], ["--chunk"]],
