@@ -58,9 +58,9 @@ static void test_rw5_task_counts_match_work(void **state)
     for (int i = 0; i < RW5_TASKS; i++) {
         assert_int_equal(rs_event_loop_schedule_now(loop, &tasks[i].task), 0);
     }
-    uint64_t far = rs_event_loop_now(loop) + 3600ull * 1000000000ull;
+    uint64_t far_ns = rs_event_loop_now(loop) + 3600ull * 1000000000ull;
     for (int i = RW5_TASKS; i < RW5_TASKS + RW5_CANCELS; i++) {
-        assert_int_equal(rs_event_loop_schedule_at(loop, &tasks[i].task, far), 0);
+        assert_int_equal(rs_event_loop_schedule_at(loop, &tasks[i].task, far_ns), 0);
         assert_int_equal(rs_event_loop_cancel_task(loop, &tasks[i].task), 0);
     }
     rs_test_counter_await(&ran, RW5_TASKS, "the tasks to run");

@@ -765,7 +765,7 @@ static void test_rw4_bad_input(void **state)
     if (!rs_test_counter_wait_at_least(&e->running, 1, RS_TEST_TIMEOUT_MS)) {
         rs_event_loop_stop(d->loop);
         rs__thread_join(&thread);
-        fail_msg("timed out waiting for the run on another thread");
+        fail_msg("%s", "timed out waiting for the run on another thread");
     }
     assert_false(rs_event_loop_is_on_thread(d->loop));
     assert_fails_with(rs_event_loop_run_here(d->loop, RS_RUN_NOWAIT), RS_ERROR_INVALID_STATE);
