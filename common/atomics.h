@@ -56,8 +56,6 @@ static inline void rs__atomic_store_relaxed_u64(volatile uint64_t *p, uint64_t v
 {
     *p = v;
 }
-#define RS__ATOMIC_FENCE_ACQUIRE() _ReadWriteBarrier()
-#define RS__ATOMIC_FENCE_RELEASE() _ReadWriteBarrier()
 #else
 
 /* Pointer fields, any pointer type. */
@@ -108,8 +106,6 @@ static inline void rs__atomic_store_relaxed_u64(volatile uint64_t *p, uint64_t v
 {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
-#define RS__ATOMIC_FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
-#define RS__ATOMIC_FENCE_RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
 #endif
 
 #endif

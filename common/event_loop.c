@@ -268,6 +268,20 @@ static void run_deferred(rs_event_loop *loop)
  * after each poll for the same reason.) */
 #define DEFERRED_ROUNDS 8
 
+/* Starts or stops keeping times as rs_event_loop_set_metrics_timing asked:
+ * a run's time counts from here. Loop thread, during a run. */
+static void switch_timing(rs_event_loop *loop)
+{
+    struct rs__loop_metrics *m = &loop->metrics;
+    if (m->timing) {
+        rs__metrics_run_end(m);
+        m->timing = false;
+    } else {
+        rs__metrics_run_begin(m);
+        m->timing = true;
+    }
+}
+
 /* Callbacks the loop has called: tasks and I/O callbacks. Loop thread. */
 static inline uint64_t callbacks_called(const rs_event_loop *loop)
 {
@@ -287,6 +301,9 @@ static inline void run_iteration(rs_event_loop *loop, bool poll_only,
 {
     struct rs__scheduler *s = &loop->scheduler;
     rs__metrics_bump(&loop->metrics.iterations, 1);
+    if ((rs__atomic_load(&loop->metrics.timing_wanted) != 0) != loop->metrics.timing) {
+        switch_timing(loop);
+    }
     /* Clear before draining: a submission after this point wakes us again.
      * Every submission and cancel request raises the flag after queueing, so
      * an iteration that finds it clear has nothing to drain. */
@@ -327,7 +344,7 @@ static inline void run_iteration(rs_event_loop *loop, bool poll_only,
     }
     /* Only a wait that may block is timed: a poll counts as running, and
      * costs no clock reading. */
-    if (timeout != 0) {
+    if (timeout != 0 && loop->metrics.timing) {
         rs__metrics_wait_begin(&loop->metrics);
     }
     rs__backend_loop_wait(loop, timeout);
@@ -341,13 +358,17 @@ static void enter_run(rs_event_loop *loop)
 {
     rs__atomic_store_u64(&loop->owner_thread, rs__thread_current_id());
     rs__current_loop = loop;
-    rs__metrics_run_begin(&loop->metrics);
+    if (rs__atomic_load(&loop->metrics.timing_wanted)) {
+        switch_timing(loop);
+    }
 }
 
 /* The run ends: the calling thread is no longer the loop's. */
 static void leave_run(rs_event_loop *loop)
 {
-    rs__metrics_run_end(&loop->metrics);
+    if (loop->metrics.timing) {
+        switch_timing(loop);
+    }
     /* The calls still waiting were not run: their callers take them over
      * (rs__event_loop_call_and_wait). */
     rs__mutex_lock(&loop->calls_lock);
@@ -515,6 +536,15 @@ int rs_event_loop_run_here(rs_event_loop *loop, rs_run_mode mode)
     loop->running_here = false;
     rs__condvar_broadcast(&loop->run_done);
     rs__mutex_unlock(&loop->thread_lock);
+    return 0;
+}
+
+int rs_event_loop_set_metrics_timing(rs_event_loop *loop, bool on)
+{
+    if (!loop) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    }
+    rs__atomic_store(&loop->metrics.timing_wanted, on ? 1 : 0);
     return 0;
 }
 

@@ -10,7 +10,9 @@
  * callback it counts is called, so a thread told by that callback (through
  * any lock or atomic) reads a count that includes it.
  *
- * The four times are read together (a wait in progress is added to the
+ * Times are kept only while asked for (rs_event_loop_set_metrics_timing):
+ * they cost two clock readings per blocking wait. The four times are read
+ * together (a wait in progress is added to the
  * waits that ended): they are published under a sequence lock, written
  * twice per blocking wait by the loop's thread, and a reader retries while
  * a write is in progress.
@@ -38,6 +40,8 @@ struct rs__loop_metrics {
     volatile uint64_t wait_total_ns; /* waits that ended */
     volatile uint64_t wait_start_ns; /* the wait in progress began; 0: none */
     bool waiting;                    /* the loop's thread: a wait is being timed */
+    bool timing;                     /* the loop's thread: times are being kept */
+    volatile long timing_wanted;     /* rs_event_loop_set_metrics_timing, any thread */
 };
 
 static inline void rs__metrics_bump(volatile uint64_t *counter, uint64_t n)

@@ -68,6 +68,7 @@ static int run_on_main_thread(long tasks)
     printf("reseau %s on the %s backend: 1 event loop on the main thread\n", rs_version(),
            rs_backend_name());
     struct loop_progress progress = {tasks};
+    rs_event_loop_set_metrics_timing(loop, true);
     for (long i = 0; i < tasks; i++) {
         struct timed *t = &timers[i];
         t->loop = loop;

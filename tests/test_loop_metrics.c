@@ -253,6 +253,7 @@ static void metrics_under_load(bool caller_thread)
     l->loop = caller_thread ? rs_event_loop_new_on_caller_thread(NULL) : rs_event_loop_new(NULL);
     assert_non_null(l->loop);
     l->stop_at_end = caller_thread;
+    assert_int_equal(rs_event_loop_set_metrics_timing(l->loop, true), 0);
     r.loop = l->loop;
     r.load = l;
     rs_task_init(&l->task, load_fn, l, "load");
@@ -324,15 +325,26 @@ static void test_rw5_caller_thread_runs_counted(void **state)
     assert_int_equal(m0.tasks_run, 0);
     assert_true(m0.run_ns == 0 && m0.wait_ns == 0);
 
+    /* Times are not kept until asked for; the counters always are. */
     long runs = 0;
     rs_task task;
     rs_task_init(&task, noop_fn, &runs, "noop");
+    assert_int_equal(
+        rs_event_loop_schedule_at(loop, &task, rs_event_loop_now(loop) + 5ull * 1000000ull), 0);
+    assert_int_equal(rs_event_loop_run_here(loop, RS_RUN_ONCE), 0);
+    assert_int_equal(runs, 1);
+    rs_event_loop_metrics untimed = metrics_of(loop);
+    assert_int_equal(untimed.tasks_run, 1);
+    assert_true(untimed.iterations >= 1);
+    assert_true(untimed.run_ns == 0 && untimed.wait_ns == 0);
+
+    assert_int_equal(rs_event_loop_set_metrics_timing(loop, true), 0);
     assert_int_equal(rs_event_loop_schedule_now(loop, &task), 0);
     assert_int_equal(rs_event_loop_run_here(loop, RS_RUN_NOWAIT), 0);
-    assert_int_equal(runs, 1);
+    assert_int_equal(runs, 2);
     rs_event_loop_metrics m1 = metrics_of(loop);
-    assert_int_equal(m1.iterations, 1);
-    assert_int_equal(m1.tasks_run, 1);
+    assert_int_equal(m1.iterations, untimed.iterations + 1);
+    assert_int_equal(m1.tasks_run, 2);
     /* A NOWAIT run never waits. */
     assert_true(m1.wait_ns == 0);
 
@@ -345,15 +357,25 @@ static void test_rw5_caller_thread_runs_counted(void **state)
     assert_int_equal(rs_event_loop_schedule_at(loop, &task, due), 0);
     uint64_t t1 = rs__clock_now_ns();
     assert_int_equal(rs_event_loop_run_here(loop, RS_RUN_ONCE), 0);
-    assert_int_equal(runs, 2);
+    assert_int_equal(runs, 3);
     rs_event_loop_metrics m3 = metrics_of(loop);
-    assert_int_equal(m3.tasks_run, 2);
+    assert_int_equal(m3.tasks_run, 3);
     assert_true(m3.iterations > m1.iterations);
     uint64_t ran = (m3.run_ns + m3.wait_ns) - (m1.run_ns + m1.wait_ns);
     if (due > t1) {
         assert_true(ran >= due - t1);
     }
     assert_true(m3.wait_ns <= m3.wait_ns + m3.run_ns);
+
+    /* Off again: the times stand still over a run that waits. */
+    assert_int_equal(rs_event_loop_set_metrics_timing(loop, false), 0);
+    assert_int_equal(
+        rs_event_loop_schedule_at(loop, &task, rs_event_loop_now(loop) + 5ull * 1000000ull), 0);
+    assert_int_equal(rs_event_loop_run_here(loop, RS_RUN_ONCE), 0);
+    assert_int_equal(runs, 4);
+    rs_event_loop_metrics m4 = metrics_of(loop);
+    assert_true(m4.wait_ns == m3.wait_ns && m4.run_ns == m3.run_ns);
+    assert_int_equal(m4.tasks_run, 4);
     assert_int_equal(rs_event_loop_destroy(loop), 0);
 }
 
@@ -372,6 +394,7 @@ static void test_rw5_bad_input(void **state)
                       RS_ERROR_INVALID_ARGUMENT);
     assert_fails_with(rs_event_loop_get_metrics(loop, NULL, sizeof(rs_event_loop_metrics)),
                       RS_ERROR_INVALID_ARGUMENT);
+    assert_fails_with(rs_event_loop_set_metrics_timing(NULL, true), RS_ERROR_INVALID_ARGUMENT);
     assert_fails_with(rs_event_loop_get_metrics(loop, (rs_event_loop_metrics *)buf, 0),
                       RS_ERROR_INVALID_ARGUMENT);
     assert_fails_with(rs_event_loop_get_metrics(loop, (rs_event_loop_metrics *)buf,

@@ -218,8 +218,10 @@ RS_API uint64_t rs_event_loop_now(const rs_event_loop *loop);
 
 /**
  * What a loop has done since it was created (rs_event_loop_get_metrics).
- * Counters only grow. Times count while the loop runs (its own thread, or a
- * run of rs_event_loop_run_here), not while it is stopped or between runs.
+ * Counters only grow and are always kept. The two times are kept while
+ * asked for (rs_event_loop_set_metrics_timing) and the loop runs (its own
+ * thread, or a run of rs_event_loop_run_here), not while it is stopped or
+ * between runs; otherwise they stand still (0 if never asked for).
  */
 typedef struct rs_event_loop_metrics {
     /** Iterations: each runs what is ready, then waits for or polls I/O. */
@@ -250,6 +252,14 @@ typedef struct rs_event_loop_metrics {
     /** Pipe ends on the loop not yet cleaned up. */
     uint64_t live_pipe_ends;
 } rs_event_loop_metrics;
+
+/**
+ * Starts (on) or stops keeping the loop's wait and run times, which cost
+ * two clock readings per blocking wait (libuv's UV_METRICS_IDLE_TIME); off
+ * when a loop is made. Takes effect from the loop's next iteration (or run).
+ * Any thread. Errors: RS_ERROR_INVALID_ARGUMENT (NULL).
+ */
+RS_API int rs_event_loop_set_metrics_timing(rs_event_loop *loop, bool on);
 
 /**
  * Copies the loop's metrics into *metrics, whose size the caller gives
