@@ -21,6 +21,12 @@ bool rsb_run_begin(struct rsb_run *run, const struct bench_params *p, struct ben
     run->r = r;
     run->done = bench_latch_new();
     run->loop = rs_event_loop_new(NULL);
+    /* RSB_METRICS_TIMING=1 keeps the loop's wait and run times, to measure
+     * what they cost (docs/performance.md, "Loop metrics"). */
+    const char *timing = getenv("RSB_METRICS_TIMING");
+    if (run->loop && timing && !strcmp(timing, "1")) {
+        rs_event_loop_set_metrics_timing(run->loop, true);
+    }
     if (!run->done || !run->loop || rs_event_loop_run(run->loop) != 0) {
         bench_fail(r, "event loop: %s", rs_error_name(rs_last_error()));
         return false;
