@@ -44,6 +44,11 @@ static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
 #define RS__ATOMIC_LOAD_PTR(p) _InterlockedCompareExchangePointer((void *volatile *)(p), NULL, NULL)
 #define RS__ATOMIC_STORE_PTR(p, v) ((void)_InterlockedExchangePointer((void *volatile *)(p), (v)))
 /* bool fields. */
+static inline bool rs__atomic_cas_u64(volatile uint64_t *p, uint64_t expected, uint64_t desired)
+{
+    return (uint64_t)_InterlockedCompareExchange64((volatile long long *)p, (long long)desired,
+                                                   (long long)expected) == expected;
+}
 #define RS__ATOMIC_LOAD_BOOL(p) (_InterlockedOr8((volatile char *)(p), 0) != 0)
 #define RS__ATOMIC_STORE_BOOL(p, v) ((void)_InterlockedExchange8((volatile char *)(p), (char)(v)))
 /* Single-writer 64-bit counters (loop metrics): a load and a store, no
@@ -94,6 +99,11 @@ static inline uint64_t rs__atomic_load_u64(const volatile uint64_t *p)
 static inline void rs__atomic_store_u64(volatile uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline bool rs__atomic_cas_u64(volatile uint64_t *p, uint64_t expected, uint64_t desired)
+{
+    return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
 }
 /* Single-writer 64-bit counters (loop metrics): relaxed, so a bump is a
  * plain load and store (no locked instruction), and a reader on another

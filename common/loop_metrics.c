@@ -90,13 +90,37 @@ static uint64_t since(uint64_t now, uint64_t start)
     return start && now > start ? now - start : 0;
 }
 
+/*
+ * Raises *mark to value if it is lower; returns the mark. A reading that
+ * races a wait's start or end computes its times with its own clock
+ * reading, and the loop's thread stamps the wait with another: the two may
+ * be ordered differently from the stores that publish them (a store waits
+ * in the store buffer while the next clock reading runs), and the times of
+ * one reading could then come out a few nanoseconds above the next one's.
+ * A caller that subtracts two readings (a load over an interval) must never
+ * get a negative difference, so every reading reports at least what any
+ * reading before it reported. Readers only: the loop's thread never
+ * touches the marks.
+ */
+static uint64_t never_below(volatile uint64_t *mark, uint64_t value)
+{
+    uint64_t seen = rs__atomic_load_u64(mark);
+    while (value > seen) {
+        if (rs__atomic_cas_u64(mark, seen, value)) {
+            return value;
+        }
+        seen = rs__atomic_load_u64(mark);
+    }
+    return seen;
+}
+
 int rs_event_loop_get_metrics(const rs_event_loop *loop, rs_event_loop_metrics *metrics,
                               size_t size)
 {
     if (!loop || !metrics || size < METRICS_V1_SIZE) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    const struct rs__loop_metrics *m = &loop->metrics;
+    struct rs__loop_metrics *m = (struct rs__loop_metrics *)&loop->metrics;
     rs_event_loop_metrics out;
     memset(&out, 0, sizeof out);
 
@@ -114,8 +138,9 @@ int rs_event_loop_get_metrics(const rs_event_loop *loop, rs_event_loop_metrics *
         s2 = rs__atomic_load_u64(&m->seq);
     } while ((s1 & 1) || s1 != s2);
     uint64_t ran = run_total + since(now, run_start);
-    out.wait_ns = wait_total + since(now, wait_start);
-    out.run_ns = ran > out.wait_ns ? ran - out.wait_ns : 0;
+    uint64_t waited = wait_total + since(now, wait_start);
+    out.wait_ns = never_below(&m->reported_wait_ns, waited);
+    out.run_ns = never_below(&m->reported_run_ns, ran > waited ? ran - waited : 0);
 
     out.iterations = rs__atomic_load_relaxed_u64(&m->iterations);
     out.tasks_run = rs__atomic_load_relaxed_u64(&m->tasks_run);

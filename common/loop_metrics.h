@@ -39,9 +39,12 @@ struct rs__loop_metrics {
     volatile uint64_t run_start_ns;  /* the run in progress began; 0: none */
     volatile uint64_t wait_total_ns; /* waits that ended */
     volatile uint64_t wait_start_ns; /* the wait in progress began; 0: none */
-    bool waiting;                    /* the loop's thread: a wait is being timed */
-    bool timing;                     /* the loop's thread: times are being kept */
-    volatile long timing_wanted;     /* rs_event_loop_set_metrics_timing, any thread */
+    /* The largest times any reading reported (readers only). */
+    volatile uint64_t reported_wait_ns;
+    volatile uint64_t reported_run_ns;
+    bool waiting;                /* the loop's thread: a wait is being timed */
+    bool timing;                 /* the loop's thread: times are being kept */
+    volatile long timing_wanted; /* rs_event_loop_set_metrics_timing, any thread */
 };
 
 static inline void rs__metrics_bump(volatile uint64_t *counter, uint64_t n)

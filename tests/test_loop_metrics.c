@@ -272,13 +272,19 @@ static void metrics_under_load(bool caller_thread)
     rs__thread_join(&thread);
     assert_int_equal(rs_event_loop_stop(l->loop), 0);
     assert_int_equal(rs_event_loop_wait_for_stop(l->loop), 0);
+    rs_event_loop_metrics m = metrics_of(l->loop);
+    rs_event_loop_metrics again = metrics_of(l->loop);
+    /* Checked after the loop is gone, so that a failure leaves nothing
+     * running behind. */
+    assert_int_equal(rs_event_loop_destroy(l->loop), 0);
+    rs_test_counter_clean_up(&l->done);
+    free(l);
     assert_true(done);
     if (r.failure) {
         fail_msg("%s", r.failure);
     }
     assert_true(r.readings > 0);
 
-    rs_event_loop_metrics m = metrics_of(l->loop);
     assert_int_equal(m.tasks_run, RW5_ROUNDS);
     assert_true(m.iterations >= RW5_ROUNDS / 10);
     /* The spin ran inside a task: running, not waiting. The 1 ms timers
@@ -286,12 +292,8 @@ static void metrics_under_load(bool caller_thread)
     assert_true(m.run_ns >= RW5_SPIN_NS);
     assert_true(m.wait_ns > 0);
     /* Stopped: the times stand still. */
-    rs_event_loop_metrics again = metrics_of(l->loop);
     assert_true(again.run_ns == m.run_ns);
     assert_true(again.wait_ns == m.wait_ns);
-    assert_int_equal(rs_event_loop_destroy(l->loop), 0);
-    rs_test_counter_clean_up(&l->done);
-    free(l);
 }
 
 static void test_rw5_read_from_foreign_thread_own_thread_loop(void **state)
