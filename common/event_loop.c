@@ -134,6 +134,11 @@ void rs__event_loop_add_pipe_ends(rs_event_loop *loop, long delta)
     rs__atomic_add(&loop->live_pipe_ends, delta);
 }
 
+void rs__event_loop_add_watches(rs_event_loop *loop, long delta)
+{
+    rs__atomic_add(&loop->live_watches, delta);
+}
+
 void rs__event_loop_wake(rs_event_loop *loop)
 {
     /* A plain read first: while a wake-up is pending, a burst of submissions

@@ -53,8 +53,9 @@ struct rs_event_loop {
      * yet closed or cleaned up; a connect still pending is not counted,
      * the destroy ends it): rs_event_loop_destroy refuses while any is. */
     volatile long handles;
-    /* Pipe ends among the handles (for the metrics). */
+    /* Pipe ends and watches among the handles (for the metrics). */
     volatile long live_pipe_ends;
+    volatile long live_watches;
 
     /* Thread control (run / wait_for_stop), serialised by thread_lock. */
     rs__mutex thread_lock;
@@ -121,6 +122,8 @@ void rs__event_loop_add_handles(rs_event_loop *loop, long delta);
 /* Counts a pipe end among the handles (delta +1 or -1), for the metrics:
  * called after rs__event_loop_add_handles(+1), before (-1). Any thread. */
 void rs__event_loop_add_pipe_ends(rs_event_loop *loop, long delta);
+/* The same for a readiness watch. */
+void rs__event_loop_add_watches(rs_event_loop *loop, long delta);
 
 /* Adjusts the load figure used by rs_event_loop_group_get_next. Any thread. */
 void rs__event_loop_add_load(rs_event_loop *loop, long delta);

@@ -83,7 +83,7 @@ void rs__metrics_wait_end(struct rs__loop_metrics *m)
 }
 
 /* The first version's struct: a caller may not pass less. */
-#define METRICS_V1_SIZE (offsetof(rs_event_loop_metrics, live_pipe_ends) + sizeof(uint64_t))
+#define METRICS_V1_SIZE (offsetof(rs_event_loop_metrics, live_watches) + sizeof(uint64_t))
 
 static uint64_t since(uint64_t now, uint64_t start)
 {
@@ -148,13 +148,16 @@ int rs_event_loop_get_metrics(const rs_event_loop *loop, rs_event_loop_metrics *
     out.io_callbacks = rs__atomic_load_relaxed_u64(&m->io_callbacks);
     out.bytes_read = rs__atomic_load_relaxed_u64(&m->bytes_read);
     out.bytes_written = rs__atomic_load_relaxed_u64(&m->bytes_written);
-    /* Pipe ends are among the handles too. The two are read one after the
-     * other: a pipe end opened or cleaned up in between may show as a
-     * socket (or one socket fewer) in this one reading. */
+    /* Pipe ends and watches are among the handles too. The counts are read
+     * one after the other: a pipe end or watch opened or ended in between
+     * may show as a socket (or one socket fewer) in this one reading. */
     long pipe_ends = rs__atomic_load(&loop->live_pipe_ends);
+    long watches = rs__atomic_load(&loop->live_watches);
     long handles = rs__atomic_load(&loop->handles);
+    long others = pipe_ends + watches;
     out.live_pipe_ends = pipe_ends > 0 ? (uint64_t)pipe_ends : 0;
-    out.live_sockets = handles > pipe_ends ? (uint64_t)(handles - pipe_ends) : 0;
+    out.live_watches = watches > 0 ? (uint64_t)watches : 0;
+    out.live_sockets = handles > others ? (uint64_t)(handles - others) : 0;
 
     if (size <= sizeof out) {
         memcpy(metrics, &out, size);

@@ -154,6 +154,7 @@ rs_watch *rs_watch_start(rs_event_loop *loop, rs_os_socket socket, unsigned even
         goto fail_listed;
     }
     rs__event_loop_add_handles(loop, 1);
+    rs__event_loop_add_watches(loop, 1);
     rs__event_loop_add_load(loop, 1);
     return w;
 fail_listed:
@@ -217,6 +218,7 @@ static void release_handle(rs_watch *w)
 {
     if (!w->handle_released) {
         w->handle_released = true;
+        rs__event_loop_add_watches(w->loop, -1);
         rs__event_loop_add_handles(w->loop, -1);
     }
 }

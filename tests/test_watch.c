@@ -548,7 +548,14 @@ static void test_rw1_stop_then_watch_again(void **state)
     start(r, RS_WATCH_READABLE);
     send_bytes(r->peer, 5);
     rs_test_counter_await(&r->bytes, 5, "the first data");
+    /* RW5: watches are counted apart from sockets (the probe's and r's). */
+    rs_event_loop_metrics m;
+    assert_int_equal(rs_event_loop_get_metrics(*state, &m, sizeof m), 0);
+    assert_int_equal(m.live_watches, 2);
+    assert_int_equal(m.live_sockets, 0);
     stop(r);
+    assert_int_equal(rs_event_loop_get_metrics(*state, &m, sizeof m), 0);
+    assert_int_equal(m.live_watches, 1);
     long long calls = rs_test_counter_get(&r->calls);
     send_bytes(r->peer, 5);
     barrier(t);

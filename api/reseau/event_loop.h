@@ -251,6 +251,8 @@ typedef struct rs_event_loop_metrics {
     uint64_t live_sockets;
     /** Pipe ends on the loop not yet cleaned up. */
     uint64_t live_pipe_ends;
+    /** Readiness watches (watch.h) on the loop not yet stopped. */
+    uint64_t live_watches;
 } rs_event_loop_metrics;
 
 /**
