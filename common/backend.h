@@ -10,9 +10,9 @@
  * A backend uses no other function of common/ (scripts/check_seam.py,
  * the `seam` test, fails the build otherwise), writes no field of a
  * common/ record (it reads options, loop and impl, and reports everything
- * else through these calls) and calls no rs_socket_* / rs_pipe_* function
- * of the public API. An upcall never calls the backend again: the backend
- * finishes its own work (closing the OS socket of a failed connect,
+ * else through these calls) and calls no function of the public API (rs_*:
+ * the utilities at the end are the internal forms of the few it needs). An upcall never calls the
+ * backend again: the backend finishes its own work (closing the OS socket of a failed connect,
  * stopping after a listener error) before it reports.
  *
  * Threading: "loop thread" means the thread running the loop (or the thread
@@ -22,8 +22,14 @@
 #ifndef RS_COMMON_BACKEND_H
 #define RS_COMMON_BACKEND_H
 
+#include "alloc.h"
+#include "clock.h"
+#include "compat.h"
+#include "error.h"
+#include "log.h"
 #include "pipe_impl.h"
 #include "socket_impl.h"
+#include "thread.h"
 #include "watch_impl.h"
 
 #include <reseau/event_loop.h>
@@ -374,20 +380,50 @@ void rs__backend_watch_stop(struct rs_watch *watch);
 void rs__watch_report(struct rs_watch *watch, int error, unsigned events);
 
 /* ---- utilities common/ offers every backend ----
- * Declared in their own headers; scripts/check_seam.py reads the names
- * after "seam:" as part of this seam.
- * seam: rs_raise rs_last_error rs_error_name (reseau/common.h: errors)
- * seam: rs__log rs__log_level (log.h: RS__LOG)
- * seam: rs__mem_acquire rs__mem_calloc rs__mem_release (alloc.h)
- * seam: rs__clock_now_ns (clock.h)
- * seam: rs__mutex_lock rs__mutex_unlock rs__thread_sigpipe_blocked (thread.h)
- * seam: rs__socket_free (socket_impl.h: behind rs__socket_release)
- * seam: rs__endpoint_from_sockaddr rs__sockaddr_from_endpoint (address.h)
- * seam: rs__network_interface_index (address.h)
- * seam: rs_task_init rs_event_loop_schedule_now rs_event_loop_schedule_at
- * seam: rs_event_loop_cancel_task rs_event_loop_now rs_event_loop_is_on_thread
- * seam: rs_pipe_unique_name (the backend's own tasks and pipe names)
- * seam: rs__event_loop_defer (event_loop_impl.h: deferred completions)
- */
+ * Declared in their own headers too (the compiler checks that both agree);
+ * declared again here so that this header is the whole list: the `seam`
+ * test (scripts/check_seam.py) takes the functions declared in this file,
+ * and no others, as what a backend may use of common/, and rejects every
+ * function of the public API (rs_ with one underscore). */
+
+/* Errors (error.h): what rs_raise, rs_last_error and rs_error_name do. */
+int rs__raise(int code);
+int rs__last_error(void);
+const char *rs__error_name(int code);
+/* Logging (log.h: the RS__LOG macro calls these). */
+rs_log_level rs__log_level(void);
+void rs__log(rs_log_level level, const char *fmt, ...) RS__PRINTF(2, 3);
+/* Memory (alloc.h: through the allocator the application installed). */
+void *rs__mem_acquire(size_t size);
+void *rs__mem_calloc(size_t count, size_t size);
+void rs__mem_release(void *ptr);
+/* Time and threads (clock.h, thread.h). */
+uint64_t rs__clock_now_ns(void);
+void rs__mutex_lock(rs__mutex *m);
+void rs__mutex_unlock(rs__mutex *m);
+#ifndef _WIN32
+bool rs__thread_sigpipe_blocked(void);
+#endif
+/* The last release of a socket (socket_impl.h: behind rs__socket_release). */
+void rs__socket_free(rs_socket *socket);
+/* Address conversion (address.h). */
+int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
+                               struct sockaddr_storage *out, size_t *len);
+void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
+unsigned int rs__network_interface_index(const char *name);
+
+/* The backend's own tasks (what rs_task_init, rs_event_loop_schedule_now,
+ * _schedule_at, _cancel_task and _is_on_thread do, with their threading
+ * rules and errors: reseau/event_loop.h). The time base of
+ * rs__event_loop_schedule_at is rs__clock_now_ns. A deferred completion
+ * (rs__event_loop_defer, inline in event_loop_impl.h) runs on the loop's next
+ * iteration without a task. */
+void rs__task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name);
+int rs__event_loop_schedule_now(rs_event_loop *loop, rs_task *task);
+int rs__event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns);
+int rs__event_loop_cancel_task(rs_event_loop *loop, rs_task *task);
+bool rs__event_loop_is_on_thread(const rs_event_loop *loop);
+/* A fresh pipe name (what rs_pipe_unique_name does: reseau/pipe.h). */
+int rs__pipe_unique_name(char *buffer, size_t len);
 
 #endif

@@ -56,23 +56,38 @@ static const struct error_text texts[RS_ERROR_COUNT] = {
 };
 #undef E
 
-int rs_last_error(void)
+int rs__last_error(void)
 {
     return last_error;
 }
 
-int rs_raise(int code)
+int rs__raise(int code)
 {
     last_error = code;
     return -1;
 }
 
-const char *rs_error_name(int code)
+const char *rs__error_name(int code)
 {
     if (code < 0 || code >= RS_ERROR_COUNT) {
         return "RS_ERROR_UNKNOWN";
     }
     return texts[code].name;
+}
+
+int rs_last_error(void)
+{
+    return rs__last_error();
+}
+
+int rs_raise(int code)
+{
+    return rs__raise(code);
+}
+
+const char *rs_error_name(int code)
+{
+    return rs__error_name(code);
 }
 
 const char *rs_error_str(int code)

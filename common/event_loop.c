@@ -85,6 +85,11 @@ RS__THREAD_LOCAL rs_event_loop *rs__current_loop;
 
 void rs_task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
 {
+    rs__task_init(task, fn, arg, name);
+}
+
+void rs__task_init(rs_task *task, rs_task_fn *fn, void *arg, const char *name)
+{
     if (!task) {
         return;
     }
@@ -104,9 +109,14 @@ static inline bool on_thread(const rs_event_loop *loop)
             rs__atomic_load_u64(&loop->owner_thread) == rs__thread_current_id());
 }
 
-bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
+bool rs__event_loop_is_on_thread(const rs_event_loop *loop)
 {
     return loop && on_thread(loop);
+}
+
+bool rs_event_loop_is_on_thread(const rs_event_loop *loop)
+{
+    return rs__event_loop_is_on_thread(loop);
 }
 
 uint64_t rs_event_loop_now(const rs_event_loop *loop)
@@ -830,14 +840,24 @@ static int schedule(rs_event_loop *loop, rs_task *task, enum schedule_kind kind,
     return 0;
 }
 
-int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task)
+int rs__event_loop_schedule_now(rs_event_loop *loop, rs_task *task)
 {
     return schedule(loop, task, SCHEDULE_NOW, 0);
 }
 
-int rs_event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns)
+int rs__event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns)
 {
     return schedule(loop, task, SCHEDULE_AT, time_ns);
+}
+
+int rs_event_loop_schedule_now(rs_event_loop *loop, rs_task *task)
+{
+    return rs__event_loop_schedule_now(loop, task);
+}
+
+int rs_event_loop_schedule_at(rs_event_loop *loop, rs_task *task, uint64_t time_ns)
+{
+    return rs__event_loop_schedule_at(loop, task, time_ns);
 }
 
 int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
@@ -846,6 +866,11 @@ int rs_event_loop_schedule_serialized(rs_event_loop *loop, rs_task *task)
 }
 
 int rs_event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
+{
+    return rs__event_loop_cancel_task(loop, task);
+}
+
+int rs__event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
 {
     if (!loop || !task) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);

@@ -498,6 +498,11 @@ static uint64_t mix64(uint64_t x)
 
 int rs_pipe_unique_name(char *buffer, size_t len)
 {
+    return rs__pipe_unique_name(buffer, len);
+}
+
+int rs__pipe_unique_name(char *buffer, size_t len)
+{
     static volatile long counter;
     if (!buffer || len < RS_PIPE_NAME_MAX) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);

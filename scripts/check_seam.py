@@ -3,10 +3,12 @@
 
     check_seam.py --nm NM --header common/backend.h LIBRARY.a
 
-The seam is common/backend.h (docs/backend-contract.md): the functions it
-declares, and the utilities named on its "seam:" comment lines. Every object
-of LIBRARY whose name starts with "backends_" may use, of the symbols that
-the objects starting with "common_" define, only those. NM lists the
+The seam is common/backend.h (docs/backend-contract.md): the internal (rs__)
+functions it declares, and nothing else. Every object of LIBRARY whose name
+starts with "backends_" may use, of the symbols that the objects starting
+with "common_" define, only those; and it may use no function of the public
+API (rs_ with one underscore) wherever it is defined: a backend calls the
+internal form that backend.h declares. NM lists the
 symbols (the nm of the build's target: the cross build's reads its COFF
 objects). Exit status 1, with each offending object and symbol, on a
 violation; 0 otherwise.
@@ -17,19 +19,19 @@ import subprocess
 import sys
 
 
+def is_public(name):
+    """A function of the public API: rs_ with one underscore."""
+    return name.startswith("rs_") and not name.startswith("rs__")
+
+
 def seam_names(header_text):
-    """The function names declared in the header, plus its "seam:" names."""
-    names = set()
-    for line in header_text.splitlines():
-        m = re.match(r"\s*\*?\s*seam:(.*)", line)
-        if m:
-            names.update(re.findall(r"\brs_\w+", m.group(1).split("(")[0]))
+    """The internal function names declared in the header."""
     # Declarations: comments removed, an identifier followed by "(" at the
-    # start of a declarator (after a type), not inside a macro body.
+    # start of a declarator (after a type), not inside a macro body. A public
+    # name there (a parameter type such as rs_task_fn) is no part of the seam.
     code = re.sub(r"/\*.*?\*/", " ", header_text, flags=re.S)
     code = re.sub(r"^\s*#.*$", " ", code, flags=re.M)
-    names.update(re.findall(r"\b(rs_\w+)\s*\(", code))
-    return names
+    return {n for n in re.findall(r"\b(rs_\w+)\s*\(", code) if not is_public(n)}
 
 
 def symbols(nm, library):
@@ -58,16 +60,24 @@ def main():
         seam = seam_names(f.read())
     table = symbols(args.nm, args.library)
     common = set()
+    own = set()
     for member, (defined, _) in table.items():
         if member.startswith("common_"):
             common |= defined
+        elif member.startswith("backends_"):
+            own |= defined
     backends = {m: u for m, (_, u) in table.items() if m.startswith("backends_")}
     if not common or not backends:
         print(f"check_seam: no common_ or backends_ objects in {args.library}", file=sys.stderr)
         return 1
     bad = 0
     for member in sorted(backends):
-        for name in sorted((backends[member] & common) - seam):
+        public = {n for n in backends[member] if is_public(n) and n not in own}
+        for name in sorted(public):
+            print(f"{member}: calls {name} of the public API (use the internal form "
+                  f"common/backend.h declares)")
+            bad += 1
+        for name in sorted((backends[member] & common) - seam - public):
             print(f"{member}: uses {name}, which common/backend.h does not offer")
             bad += 1
     if bad:

@@ -313,10 +313,10 @@ int rs__iocp_error_for_datagram(int code)
 
 int rs__iocp_raise_win32(DWORD err)
 {
-    return rs_raise(rs__iocp_error_from_win32(err));
+    return rs__raise(rs__iocp_error_from_win32(err));
 }
 
 int rs__iocp_raise_wsa(int err)
 {
-    return rs_raise(rs__iocp_error_from_wsa(err));
+    return rs__raise(rs__iocp_error_from_wsa(err));
 }

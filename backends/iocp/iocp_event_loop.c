@@ -150,7 +150,7 @@ bool rs__iocp_skip_on_success(HANDLE handle, bool is_socket)
 void rs__iocp_complete_inline(rs_event_loop *loop, struct rs__iocp_op *op, DWORD bytes)
 {
     struct iocp_loop *il = loop->impl;
-    if (!rs_event_loop_is_on_thread(loop)) {
+    if (!rs__event_loop_is_on_thread(loop)) {
         /* The list is the loop thread's: from elsewhere, a packet of our own
          * (its status is 0, its byte count `bytes`). */
         if (!PostQueuedCompletionStatus(il->port, bytes, KEY_IO, &op->overlapped)) {
@@ -192,7 +192,7 @@ int rs__iocp_associate(rs_event_loop *loop, HANDLE handle)
      * misuse (that handle value only creates new ports); refuse it here so
      * that its error is not taken for the one below. */
     if (!handle || handle == INVALID_HANDLE_VALUE) {
-        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+        return rs__raise(RS_ERROR_INVALID_ARGUMENT);
     }
     struct iocp_loop *il = loop->impl;
     if (CreateIoCompletionPort(handle, il->port, KEY_IO, 0)) {
@@ -210,7 +210,7 @@ int rs__iocp_associate(rs_event_loop *loop, HANDLE handle)
      * never moves one: each handle is associated once, with its final loop.
      */
     if (err == ERROR_INVALID_PARAMETER) {
-        return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
+        return rs__raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
     }
     return rs__iocp_raise_win32(err);
 }

@@ -97,7 +97,7 @@ static int open_handles(HANDLE *server, HANDLE *client)
 {
     for (int attempt = 0; attempt < RS__IOCP_PIPE_NAME_TRIES; attempt++) {
         char name[RS_PIPE_NAME_MAX];
-        if (rs_pipe_unique_name(name, sizeof name) != 0) {
+        if (rs__pipe_unique_name(name, sizeof name) != 0) {
             return -1;
         }
         HANDLE s = create_server(name);
@@ -129,7 +129,7 @@ static int open_handles(HANDLE *server, HANDLE *client)
         return 0;
     }
     RS__LOG(RS_LOG_ERROR, "no unique pipe name after %d attempts", RS__IOCP_PIPE_NAME_TRIES);
-    return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+    return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
 }
 
 /* ---- read end ---- */
@@ -216,7 +216,7 @@ int rs__backend_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, 
 {
     struct iocp_read_end *r = read_end->impl;
     if (r->count == 0) {
-        return rs_raise(r->eof ? r->eof_error : RS_ERROR_WOULD_BLOCK);
+        return rs__raise(r->eof ? r->eof_error : RS_ERROR_WOULD_BLOCK);
     }
     size_t n = len < r->count ? len : r->count;
     memcpy(buffer, r->buffer + r->start, n);

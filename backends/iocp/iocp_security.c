@@ -53,7 +53,7 @@ int rs__iocp_security_init(void)
     size_t acl_len = sizeof(ACL) + SIDS * (sizeof(ACCESS_ALLOWED_ACE) + SECURITY_MAX_SID_SIZE);
     block = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, SIDS * SECURITY_MAX_SID_SIZE + acl_len);
     if (!block) {
-        return rs_raise(RS_ERROR_OUT_OF_MEMORY);
+        return rs__raise(RS_ERROR_OUT_OF_MEMORY);
     }
     unsigned char *sid[SIDS];
     for (int i = 0; i < SIDS; i++) {
@@ -75,7 +75,7 @@ int rs__iocp_security_init(void)
         RS__LOG(RS_LOG_ERROR, "building the named pipes' security descriptor failed: %lu",
                 (unsigned long)GetLastError());
         rs__iocp_security_clean_up();
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     attributes.nLength = sizeof attributes;
     attributes.lpSecurityDescriptor = &descriptor;

@@ -307,7 +307,7 @@ void rs__iocp_sock_op_complete(struct rs__iocp_sock_op *op, int error)
      * so that the result, too, is reported once and never inside the call. */
     if (rs__iocp_post_completion(op->loop, &op->base) != 0) {
         RS__LOG(RS_LOG_ERROR, "socket operation lost: its completion could not be queued: %s",
-                rs_error_name(rs_last_error()));
+                rs__error_name(rs__last_error()));
     }
 }
 
@@ -385,7 +385,7 @@ static int set_int(SOCKET sock, int level, int name, int value, const char *what
 {
     if (setsockopt(sock, level, name, (const char *)&value, (int)sizeof value) != 0) {
         RS__LOG(RS_LOG_ERROR, "socket option %s refused: %d", what, WSAGetLastError());
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     return 0;
 }
@@ -395,7 +395,7 @@ static int set_int(SOCKET sock, int level, int name, int value, const char *what
 static int set_v6only(SOCKET sock, const rs_socket_options *o)
 {
     if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     return set_int(sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
 }
@@ -419,7 +419,7 @@ static int set_keepalive(SOCKET sock, const rs_socket_options *o)
         if (WSAIoctl(sock, SIO_KEEPALIVE_VALS, &vals, sizeof vals, NULL, 0, &bytes, NULL, NULL) !=
             0) {
             RS__LOG(RS_LOG_ERROR, "SIO_KEEPALIVE_VALS refused: %d", WSAGetLastError());
-            return rs_raise(RS_ERROR_SOCKET_OPTION);
+            return rs__raise(RS_ERROR_SOCKET_OPTION);
         }
     }
     if (o->keep_alive_probes) {
@@ -431,7 +431,7 @@ static int set_keepalive(SOCKET sock, const rs_socket_options *o)
              * count is fixed by the system (10) and cannot be requested. */
             if (err != WSAENOPROTOOPT) {
                 RS__LOG(RS_LOG_ERROR, "TCP_KEEPCNT refused: %d", err);
-                return rs_raise(RS_ERROR_SOCKET_OPTION);
+                return rs__raise(RS_ERROR_SOCKET_OPTION);
             }
             RS__LOG(RS_LOG_WARN, "TCP_KEEPCNT is not available: the system's probe count applies");
         }
@@ -443,7 +443,7 @@ static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
 {
     unsigned int index = rs__network_interface_index(o->network_interface_name);
     if (index == 0) {
-        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
     /* IP_UNICAST_IF takes the index in network byte order, IPV6_UNICAST_IF
      * in host order (their documentation). Wine 8 reads the IPv6 one in
@@ -458,7 +458,7 @@ static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
 int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
 {
     if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     if (o->domain == RS_SOCKET_LOCAL) {
         return 0;
@@ -559,8 +559,7 @@ void rs__iocp_arm_retry(rs_socket *s, uint64_t delay_ns)
     struct rs__iocp_socket *im = s->impl;
     im->retry_armed = true;
     rs__socket_acquire(s);
-    if (rs_event_loop_schedule_at(s->loop, &im->retry_task,
-                                  rs_event_loop_now(s->loop) + delay_ns) != 0) {
+    if (rs__event_loop_schedule_at(s->loop, &im->retry_task, rs__clock_now_ns() + delay_ns) != 0) {
         im->retry_armed = false;
         rs__socket_release(s);
     }
@@ -569,9 +568,9 @@ void rs__iocp_arm_retry(rs_socket *s, uint64_t delay_ns)
 void rs__iocp_socket_init_tasks(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    rs_task_init(&im->accept_task, rs__iocp_accept_task, s, "socket accept");
-    rs_task_init(&im->retry_task, retry_task, s,
-                 im->kind == RS__IOCP_PIPE ? "pipe connect retry" : "socket send retry");
+    rs__task_init(&im->accept_task, rs__iocp_accept_task, s, "socket accept");
+    rs__task_init(&im->retry_task, retry_task, s,
+                  im->kind == RS__IOCP_PIPE ? "pipe connect retry" : "socket send retry");
 }
 
 int rs__backend_socket_init(rs_socket *s)
@@ -756,7 +755,7 @@ int rs__backend_socket_attach(rs_socket *s)
     case RS__IOCP_PIPE:
         return rs__iocp_pipe_attach(s);
     }
-    return rs_raise(RS_ERROR_INVALID_STATE);
+    return rs__raise(RS_ERROR_INVALID_STATE);
 }
 
 /* ---- accepting (TCP and LOCAL) ---- */
@@ -801,7 +800,7 @@ void rs__iocp_schedule_accept_task(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     rs__socket_acquire(s);
-    if (rs_event_loop_schedule_now(s->loop, &im->accept_task) != 0) {
+    if (rs__event_loop_schedule_now(s->loop, &im->accept_task) != 0) {
         rs__socket_release(s); /* scheduled already */
     }
 }
@@ -863,7 +862,7 @@ void rs__backend_socket_stop_accept(rs_socket *s)
     struct rs__iocp_socket *im = s->impl;
     /* The posted accepts stay: what they accept meanwhile waits in the
      * ready list for the next start_accept, so no connection is lost. */
-    rs_event_loop_cancel_task(s->loop, &im->accept_task);
+    rs__event_loop_cancel_task(s->loop, &im->accept_task);
 }
 
 /* ---- I/O ---- */
@@ -903,7 +902,7 @@ int rs__backend_socket_read(rs_socket *s, void *buffer, size_t len, size_t *amou
     case RS__IOCP_PIPE:
         return rs__iocp_pipe_read(s, buffer, len, amount_read);
     }
-    return rs_raise(RS_ERROR_INVALID_STATE);
+    return rs__raise(RS_ERROR_INVALID_STATE);
 }
 
 int rs__backend_socket_write(rs_socket *s, struct rs__socket_write *req)
@@ -923,7 +922,7 @@ int rs__backend_socket_try_write(rs_socket *s, const void *data, size_t len, siz
          * (PIPE_NOWAIT is documented as kept for LAN Manager 2.0
          * compatibility only, and applies to the whole handle): every write
          * is an overlapped operation with a completion. */
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     return rs__iocp_wsa_try_write(s, data, len, written);
 }
@@ -934,7 +933,7 @@ int rs__backend_socket_shutdown(rs_socket *s, rs_socket_direction direction)
     struct rs__iocp_socket *im = s->impl;
     if (im->kind == RS__IOCP_PIPE) {
         /* A named pipe has no half-close: only closing the handle ends it. */
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     /* Writes still queued end with the sending side (socket.h). A posted
      * send is already the kernel's: cancel it before the FIN is queued. */
@@ -983,10 +982,10 @@ void rs__backend_socket_close(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     if (s->loop) {
-        rs_event_loop_cancel_task(s->loop, &im->accept_task);
+        rs__event_loop_cancel_task(s->loop, &im->accept_task);
         if (im->retry_armed) {
             im->retry_armed = false;
-            rs_event_loop_cancel_task(s->loop, &im->retry_task);
+            rs__event_loop_cancel_task(s->loop, &im->retry_task);
         }
     }
     if (im->kind == RS__IOCP_PIPE) {
@@ -1053,7 +1052,7 @@ int rs__backend_socket_get_tcp_nodelay(const rs_socket *s, bool *on)
     const struct rs__iocp_socket *im = s->impl;
     if (im->kind == RS__IOCP_PIPE) {
         /* As getsockopt(TCP_NODELAY) on a Unix socket (EOPNOTSUPP). */
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     DWORD value = 0;
     int len = (int)sizeof value;
@@ -1070,10 +1069,10 @@ int rs__backend_socket_resolve_local(const rs_socket *s, struct rs__sockaddr_ip 
     SOCKADDR_STORAGE ss;
     int ss_len = 0;
     if (im->kind == RS__IOCP_PIPE || rs__iocp_getsockname(im->sock, &ss, &ss_len) != 0) {
-        return im->kind == RS__IOCP_PIPE ? rs_raise(RS_ERROR_INVALID_STATE) : -1;
+        return im->kind == RS__IOCP_PIPE ? rs__raise(RS_ERROR_INVALID_STATE) : -1;
     }
     if ((size_t)ss_len > sizeof out->u.bytes) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     memcpy(out->u.bytes, &ss, (size_t)ss_len);
     *len = (size_t)ss_len;

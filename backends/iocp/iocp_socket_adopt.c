@@ -37,14 +37,14 @@ static int check_kind(rs_socket *s, SOCKET sock)
          * information (GetHandleInformation fails with
          * ERROR_INVALID_HANDLE). */
         DWORD flags = 0;
-        return rs_raise(GetHandleInformation((HANDLE)sock, &flags) ? RS_ERROR_NOT_A_SOCKET
-                                                                   : RS_ERROR_INVALID_ARGUMENT);
+        return rs__raise(GetHandleInformation((HANDLE)sock, &flags) ? RS_ERROR_NOT_A_SOCKET
+                                                                    : RS_ERROR_INVALID_ARGUMENT);
     }
     bool stream = s->options.type == RS_SOCKET_STREAM;
     if (info.iAddressFamily != family_of(s->options.domain) ||
         info.iSocketType != (stream ? SOCK_STREAM : SOCK_DGRAM) ||
         info.iProtocol != (stream ? IPPROTO_TCP : IPPROTO_UDP)) {
-        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
     return 0;
 }
@@ -66,19 +66,19 @@ static int check_state(SOCKET sock, rs_socket_adopt_kind kind, SOCKADDR_STORAGE 
     }
     switch (kind) {
     case RS_SOCKET_ADOPT_CONNECTED:
-        return connected && bound ? 0 : rs_raise(RS_ERROR_NOT_CONNECTED);
+        return connected && bound ? 0 : rs__raise(RS_ERROR_NOT_CONNECTED);
     case RS_SOCKET_ADOPT_LISTENING: {
         BOOL listening = FALSE;
         int len = (int)sizeof listening;
         if (getsockopt(sock, SOL_SOCKET, SO_ACCEPTCONN, (char *)&listening, &len) != 0) {
             return rs__iocp_raise_wsa(WSAGetLastError());
         }
-        return listening ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+        return listening ? 0 : rs__raise(RS_ERROR_INVALID_STATE);
     }
     case RS_SOCKET_ADOPT_BOUND:
-        return bound && !connected ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+        return bound && !connected ? 0 : rs__raise(RS_ERROR_INVALID_STATE);
     }
-    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    return rs__raise(RS_ERROR_INVALID_ARGUMENT);
 }
 
 int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_kind kind,
@@ -86,7 +86,7 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
 {
     /* reseau's LOCAL sockets are named pipes on Windows, not sockets. */
     if (s->options.domain == RS_SOCKET_LOCAL) {
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     SOCKET sock = (SOCKET)handle;
     SOCKADDR_STORAGE local, peer;

@@ -181,7 +181,7 @@ int rs__iocp_pipe_start_accept(rs_socket *s)
             op->next = NULL;
         } else if (!(op = new_instance(im, false))) {
             if (im->accepts_posted == 0) {
-                rs__iocp_accept_failed(s, rs_last_error());
+                rs__iocp_accept_failed(s, rs__last_error());
             }
             return 0;
         }
@@ -230,7 +230,7 @@ static void instance_connected(rs_socket *s, struct rs__iocp_sock_op *op, int er
         rs__iocp_deliver_accepted(s, a);
     } else {
         RS__LOG(RS_LOG_WARN, "accepted pipe connection dropped: %s",
-                rs_error_name(rs_last_error()));
+                rs__error_name(rs__last_error()));
     }
     rs__iocp_pipe_start_accept(s);
 }
@@ -269,7 +269,7 @@ int rs__iocp_pipe_connect(rs_socket *s, const rs_socket_endpoint *remote)
             return 0;
         }
         rs__mem_release(name);
-        return rs_raise(rs__iocp_error_from_pipe_open(err));
+        return rs__raise(rs__iocp_error_from_pipe_open(err));
     }
     rs__mem_release(name);
     im->pipe = h;
@@ -284,7 +284,7 @@ static void client_connected(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
     if (rs__iocp_socket_associate(s, im->pipe) != 0) {
-        rs__iocp_connect_failed(s, rs_last_error());
+        rs__iocp_connect_failed(s, rs__last_error());
         return;
     }
     rs__socket_set_local_path(s, ""); /* a client end has no name of its own */
@@ -327,7 +327,7 @@ int rs__iocp_pipe_attach(rs_socket *s)
         return 0;
     }
     if (im->pipe == INVALID_HANDLE_VALUE) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     if (rs__iocp_socket_associate(s, im->pipe) != 0) {
         return -1;
@@ -376,20 +376,20 @@ int rs__iocp_pipe_read(rs_socket *s, void *buffer, size_t len, size_t *amount_re
 {
     struct rs__iocp_socket *im = s->impl;
     if (im->eof) {
-        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+        return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     if (!im->read_ready) {
         post_read(s);
-        return rs_raise(RS_ERROR_WOULD_BLOCK);
+        return rs__raise(RS_ERROR_WOULD_BLOCK);
     }
     struct rs__iocp_sock_op *op = im->read_op;
     if (op->error) {
         /* The writer closed its end: the stream ended after every byte. */
         if (op->error == RS_ERROR_BROKEN_PIPE) {
             im->eof = true;
-            return rs_raise(RS_ERROR_SOCKET_CLOSED);
+            return rs__raise(RS_ERROR_SOCKET_CLOSED);
         }
-        return rs_raise(op->error);
+        return rs__raise(op->error);
     }
     if (rs__iocp_take_held(im, buffer, len, amount_read)) {
         post_read(s);
@@ -406,7 +406,7 @@ int rs__iocp_pipe_write(rs_socket *s, struct rs__socket_write *req)
 {
     struct rs__iocp_socket *im = s->impl;
     if (!im->associated || im->pipe == INVALID_HANDLE_VALUE) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     /* WriteFile takes a DWORD length: a longer write goes in parts. It has
      * no gather either: a vectored write is one WriteFile per buffer, all

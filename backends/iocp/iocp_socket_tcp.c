@@ -95,7 +95,7 @@ static void connected(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
         if (setsockopt(im->sock, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0) {
             error = rs__iocp_error_from_wsa(WSAGetLastError());
         } else if (prepare_connected(s, &self) != 0) {
-            error = rs_last_error();
+            error = rs__last_error();
         } else if (self) {
             /* ConnectEx needs a bound socket, and bind(port 0) may hand out
              * the very port being connected to when nothing listens there:
@@ -116,7 +116,7 @@ static void start_connect(rs_socket *s)
     struct rs__iocp_socket *im = s->impl;
     struct rs__iocp_sock_op *op = rs__iocp_sock_op_new(0);
     if (!op) {
-        rs__iocp_connect_failed(s, rs_last_error());
+        rs__iocp_connect_failed(s, rs__last_error());
         return;
     }
     rs__iocp_sock_op_start(s, op, connected);
@@ -206,7 +206,7 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
                                   &local, &local_len, &remote, &remote_len);
     /* The options first: a refusal then needs no socket taken apart. */
     if (rs__iocp_apply_options(sock, &listener->options) != 0) {
-        RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
+        RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs__error_name(rs__last_error()));
         closesocket(sock);
         return NULL;
     }
@@ -300,7 +300,7 @@ static void post_accepts(rs_socket *s)
     int target = im->backlog < MAX_POSTED_ACCEPTS ? im->backlog : MAX_POSTED_ACCEPTS;
     while (rs__iocp_accepting(s) && im->sock != INVALID_SOCKET && im->accepts_posted < target) {
         if (post_accept(s) != 0) {
-            int err = rs_last_error();
+            int err = rs__last_error();
             bool listener_failed = rs__accept_error_kind(err) == RS__ACCEPT_ERROR_LISTENER;
             if (im->accepts_posted > 0 && listener_failed) {
                 return; /* a completion will try again */
@@ -472,7 +472,7 @@ static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
     }
     if (n == 0) {
         im->eof = true;
-        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+        return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     if (err == WSAEWOULDBLOCK) {
         repost_read(s);
@@ -570,15 +570,15 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
         return 0;
     }
     if (im->read_error) {
-        return rs_raise(im->read_error);
+        return rs__raise(im->read_error);
     }
     if (im->eof) {
-        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+        return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     if (!im->buffered_loop && im->sock != INVALID_SOCKET && im->read_op) {
         return recv_now(s, buffer, len, amount_read);
     }
-    return rs_raise(RS_ERROR_WOULD_BLOCK);
+    return rs__raise(RS_ERROR_WOULD_BLOCK);
 }
 
 /* ---- writes ---- */
@@ -742,7 +742,7 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
 {
     struct rs__iocp_socket *im = s->impl;
     if (!im->associated) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req, RS__IOCP_SEND_BUFS);
     if (!first) {
@@ -775,7 +775,7 @@ int rs__iocp_wsa_try_write(rs_socket *s, const void *data, size_t len, size_t *w
 {
     struct rs__iocp_socket *im = s->impl;
     if (im->sock == INVALID_SOCKET || !im->associated) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     int err = make_nonblocking(im);
     if (err != 0) {

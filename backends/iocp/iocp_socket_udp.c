@@ -122,7 +122,7 @@ static int take_datagram(rs_socket *s, void *buffer, size_t len, size_t *amount_
     struct rs__iocp_socket *im = s->impl;
     if (!im->read_ready) {
         post_receive(s);
-        return rs_raise(RS_ERROR_WOULD_BLOCK);
+        return rs__raise(RS_ERROR_WOULD_BLOCK);
     }
     struct rs__iocp_sock_op *op = im->read_op;
     im->read_ready = false;
@@ -139,7 +139,7 @@ static int take_datagram(rs_socket *s, void *buffer, size_t len, size_t *amount_
         }
     }
     post_receive(s);
-    return error ? rs_raise(error) : 0;
+    return error ? rs__raise(error) : 0;
 }
 
 int rs__iocp_udp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)

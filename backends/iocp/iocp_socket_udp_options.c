@@ -18,7 +18,7 @@ static int raise_option_error(int err)
     case WSAENOBUFS:       /* the limit of memberships per socket */
         return rs__iocp_raise_wsa(err);
     default:
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
 }
 
@@ -31,7 +31,7 @@ static int raise_option_error(int err)
 static int raise_not_available(int err)
 {
     if (err == WSAEINVAL) {
-        return rs_raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
+        return rs__raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
     }
     return raise_option_error(err);
 }
@@ -145,7 +145,7 @@ static int source_membership(rs_socket *socket, const struct rs__udp_membership 
     int err = WSAGetLastError();
     if (err == WSAENOPROTOOPT || err == WSAEOPNOTSUPP) {
         /* No source-specific membership on this system (udp.h). */
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     return join ? raise_option_error(err) : raise_not_available(err);
 }

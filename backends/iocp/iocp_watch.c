@@ -95,7 +95,7 @@ static int open_afd(rs_event_loop *loop, HANDLE *out)
     if (!NT_SUCCESS(status)) {
         RS__LOG(RS_LOG_ERROR, "watch: opening the AFD driver failed: 0x%08lx",
                 (unsigned long)status);
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     if (rs__iocp_associate(loop, afd) != 0) {
         CloseHandle(afd);
@@ -189,7 +189,7 @@ static int arm(struct iocp_watch *iw)
         iw->polled = want;
         return 0;
     }
-    return rs_raise(rs__iocp_error_from_ntstatus((uint32_t)status));
+    return rs__raise(rs__iocp_error_from_ntstatus((uint32_t)status));
 }
 
 static void release(struct iocp_watch *iw)
@@ -226,7 +226,7 @@ static void on_poll(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status
         /* Cancelled for a change of events (the only cancel of a watch not
          * stopped): the poll for the new ones. */
         if (arm(iw) != 0) {
-            end(iw, rs_last_error());
+            end(iw, rs__last_error());
         }
         return;
     }
@@ -248,7 +248,7 @@ static void on_poll(rs_event_loop *loop, struct rs__iocp_op *op, uint32_t status
         return;
     }
     if (arm(iw) != 0) {
-        end(iw, rs_last_error());
+        end(iw, rs__last_error());
     }
 }
 
@@ -285,13 +285,13 @@ int rs__backend_watch_init(struct rs_watch *w)
      * both checks change nothing. */
     DWORD flags;
     if (!GetHandleInformation((HANDLE)s, &flags)) {
-        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+        return rs__raise(RS_ERROR_INVALID_ARGUMENT);
     }
     int type = 0;
     int len = sizeof type;
     if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) != 0) {
         int err = WSAGetLastError();
-        return err == WSAENOTSOCK ? rs_raise(RS_ERROR_NOT_A_SOCKET) : rs__iocp_raise_wsa(err);
+        return err == WSAENOTSOCK ? rs__raise(RS_ERROR_NOT_A_SOCKET) : rs__iocp_raise_wsa(err);
     }
     HANDLE base;
     if (base_handle(s, &base) != 0) {
@@ -299,7 +299,7 @@ int rs__backend_watch_init(struct rs_watch *w)
                 "watch: a layered service provider hides the base handle of socket %llu "
                 "(SIO_BASE_HANDLE and SIO_BSP_HANDLE_POLL refused): AFD cannot poll it",
                 (unsigned long long)s);
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     HANDLE *afd = rs__iocp_loop_afd(w->loop);
     if (!*afd && open_afd(w->loop, afd) != 0) {

@@ -101,7 +101,7 @@ static int load_ext(SOCKET s, GUID guid, void *fn, size_t fn_size, const char *n
                  &bytes, NULL, NULL) != 0) {
         RS__LOG(RS_LOG_ERROR, "WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER, %s) failed: %d", name,
                 WSAGetLastError());
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     return 0;
 }
@@ -126,7 +126,7 @@ static int load_extensions(int family, struct rs__winsock_ext *out)
             return 0;
         }
         RS__LOG(RS_LOG_ERROR, "WSASocketW(%d) for the extension functions failed: %d", family, err);
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     struct rs__winsock_ext ext = {0};
     ext.family = family;
@@ -141,7 +141,7 @@ static int load_extensions(int family, struct rs__winsock_ext *out)
     }
     if (rc == 0 && (!ext.accept_ex || !ext.connect_ex || !ext.get_accept_ex_sockaddrs)) {
         RS__LOG(RS_LOG_ERROR, "WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER) returned NULL");
-        rc = rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        rc = rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     closesocket(s);
     if (rc == 0) {
@@ -158,9 +158,9 @@ int rs__backend_library_init(void)
     int err = WSAStartup(MAKEWORD(2, 2), &wsa);
     if (err != 0) {
         RS__LOG(RS_LOG_ERROR, "WSAStartup(2.2) failed: %d", err);
-        return rs_raise(err == WSASYSNOTREADY || err == WSAVERNOTSUPPORTED
-                            ? RS_ERROR_PLATFORM_NOT_SUPPORTED
-                            : RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(err == WSASYSNOTREADY || err == WSAVERNOTSUPPORTED
+                             ? RS_ERROR_PLATFORM_NOT_SUPPORTED
+                             : RS_ERROR_SYS_CALL_FAILURE);
     }
     rs__atomic_add(&startup_count, 1);
     /* WSAStartup also succeeds when the DLL offers only a version below the
@@ -171,7 +171,7 @@ int rs__backend_library_init(void)
         RS__LOG(RS_LOG_ERROR, "Winsock negotiated version %u.%u, reseau needs 2.2",
                 (unsigned)LOBYTE(version), (unsigned)HIBYTE(version));
         cleanup();
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     if (load_extensions(AF_INET, &rs__winsock_ipv4) != 0 ||
         load_extensions(AF_INET6, &rs__winsock_ipv6) != 0) {

@@ -140,7 +140,7 @@ int rs__le_local_connect_error_from_errno(int err)
 
 int rs__le_raise_errno(int err)
 {
-    return rs_raise(rs__le_error_from_errno(err));
+    return rs__raise(rs__le_error_from_errno(err));
 }
 
 int rs__le_fd_cloexec_nonblock(int fd)

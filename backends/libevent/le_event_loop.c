@@ -106,7 +106,7 @@ int rs__backend_loop_init(rs_event_loop *loop)
     }
     if (!le->base) {
         rs__mem_release(le);
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     if (open_wake_channel(le->wake_fds) != 0) {
         goto fail_base;
@@ -114,7 +114,7 @@ int rs__backend_loop_init(rs_event_loop *loop)
     le->wake_event = event_new(le->base, le->wake_fds[0], EV_READ | EV_PERSIST, on_wake, le);
     le->timer_event = evtimer_new(le->base, on_timer, le);
     if (!le->wake_event || !le->timer_event || event_add(le->wake_event, NULL) != 0) {
-        rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        rs__raise(RS_ERROR_SYS_CALL_FAILURE);
         goto fail_events;
     }
     loop->impl = le;

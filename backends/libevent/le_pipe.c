@@ -113,12 +113,12 @@ int rs__backend_pipe_watch_readable(rs_pipe_read_end *read_end)
     r->ev = event_new(base_of(read_end->loop), r->fd, EV_READ | EV_PERSIST | EV_ET, on_read_event,
                       read_end);
     if (!r->ev) {
-        return rs_raise(RS_ERROR_OUT_OF_MEMORY);
+        return rs__raise(RS_ERROR_OUT_OF_MEMORY);
     }
     if (event_add(r->ev, NULL) != 0) {
         event_free(r->ev);
         r->ev = NULL;
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     return 0;
 }
@@ -154,10 +154,10 @@ int rs__backend_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, 
             return 0;
         }
         if (n == 0) {
-            return rs_raise(RS_ERROR_BROKEN_PIPE);
+            return rs__raise(RS_ERROR_BROKEN_PIPE);
         }
         if (errno != EINTR) {
-            return rs_raise(rs__le_pipe_error_from_errno(errno));
+            return rs__raise(rs__le_pipe_error_from_errno(errno));
         }
     }
 }

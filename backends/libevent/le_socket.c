@@ -66,7 +66,7 @@ static int set_int(int fd, int level, int name, int value, const char *what)
 {
     if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
         RS__LOG(RS_LOG_ERROR, "socket option %s refused: %s", what, strerror(errno));
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     return 0;
 }
@@ -76,7 +76,7 @@ static int set_int(int fd, int level, int name, int value, const char *what)
 static int set_v6only(int fd, const rs_socket_options *o)
 {
     if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     return set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
 }
@@ -87,13 +87,13 @@ static int bind_to_interface(int fd, const rs_socket_options *o)
 #if defined(__linux__)
     if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, (socklen_t)strlen(name)) != 0) {
         RS__LOG(RS_LOG_ERROR, "SO_BINDTODEVICE %s refused: %s", name, strerror(errno));
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     return 0;
 #elif defined(__APPLE__)
     unsigned index = if_nametoindex(name);
     if (index == 0) {
-        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
     if (o->domain == RS_SOCKET_IPV6) {
         return set_int(fd, IPPROTO_IPV6, IPV6_BOUND_IF, (int)index, "IPV6_BOUND_IF");
@@ -103,14 +103,14 @@ static int bind_to_interface(int fd, const rs_socket_options *o)
     (void)fd;
     (void)name;
     (void)o;
-    return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+    return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
 #endif
 }
 
 int rs__le_apply_options(int fd, const rs_socket_options *o)
 {
     if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
     bool tcp = o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL;
     if (tcp && o->keepalive) {
@@ -280,7 +280,7 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
          * reported through the callback, as for a remote peer. */
         le->connect_error = rs__le_error_from_errno(errno);
     } else if (o->domain == RS_SOCKET_LOCAL) {
-        return rs_raise(rs__le_local_connect_error_from_errno(errno));
+        return rs__raise(rs__le_local_connect_error_from_errno(errno));
     } else {
         return rs__le_raise_errno(errno);
     }
@@ -303,13 +303,13 @@ int rs__backend_socket_attach(rs_socket *socket)
     bool listener = rs__socket_state(socket) == RS__SOCKET_LISTENING;
     short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
     if (event_assign(ev, ll->base, le->fd, what, rs__le_socket_on_event, socket) != 0) {
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     if (listener) {
         return 0;
     }
     if (event_add(ev, NULL) != 0) {
-        return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     le->event = ev;
     if (le->connect_error && rs__socket_state(socket) == RS__SOCKET_CONNECTING) {
@@ -361,7 +361,7 @@ int rs__backend_socket_resolve_local(const rs_socket *socket, struct rs__sockadd
         return rs__le_raise_errno(errno);
     }
     if ((size_t)ss_len > sizeof out->u.bytes) {
-        return rs_raise(RS_ERROR_INVALID_STATE); /* not an IP socket */
+        return rs__raise(RS_ERROR_INVALID_STATE); /* not an IP socket */
     }
     memcpy(out->u.bytes, &ss, ss_len);
     *len = ss_len;

@@ -40,10 +40,10 @@ static int check_kind(rs_socket *s, int fd, struct sockaddr_storage *local, sock
     struct stat st;
     if (fstat(fd, &st) != 0) {
         /* EBADF: not an open descriptor (closed, or never opened). */
-        return errno == EBADF ? rs_raise(RS_ERROR_INVALID_ARGUMENT) : rs__le_raise_errno(errno);
+        return errno == EBADF ? rs__raise(RS_ERROR_INVALID_ARGUMENT) : rs__le_raise_errno(errno);
     }
     if (!S_ISSOCK(st.st_mode)) {
-        return rs_raise(RS_ERROR_NOT_A_SOCKET);
+        return rs__raise(RS_ERROR_NOT_A_SOCKET);
     }
     int type = 0;
     if (get_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0) {
@@ -51,14 +51,14 @@ static int check_kind(rs_socket *s, int fd, struct sockaddr_storage *local, sock
     }
     int want = s->options.type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
     if (type != want) {
-        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
     *local_len = sizeof *local;
     if (getsockname(fd, (struct sockaddr *)local, local_len) != 0) {
         return rs__le_raise_errno(errno);
     }
     if (local->ss_family != family_of(s->options.domain)) {
-        return rs_raise(RS_ERROR_INVALID_OPTIONS);
+        return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
 #ifdef SO_PROTOCOL
     /* A stream of AF_INET may be SCTP, a datagram socket UDP-Lite: only TCP
@@ -69,7 +69,7 @@ static int check_kind(rs_socket *s, int fd, struct sockaddr_storage *local, sock
             return -1;
         }
         if (proto != (type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP)) {
-            return rs_raise(RS_ERROR_INVALID_OPTIONS);
+            return rs__raise(RS_ERROR_INVALID_OPTIONS);
         }
     }
 #endif
@@ -87,23 +87,23 @@ static int check_state(int fd, rs_socket_adopt_kind kind, const struct sockaddr_
     }
     switch (kind) {
     case RS_SOCKET_ADOPT_CONNECTED:
-        return connected ? 0 : rs_raise(RS_ERROR_NOT_CONNECTED);
+        return connected ? 0 : rs__raise(RS_ERROR_NOT_CONNECTED);
     case RS_SOCKET_ADOPT_LISTENING: {
         int listening = 0;
         if (get_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening) != 0) {
             return -1;
         }
-        return listening ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+        return listening ? 0 : rs__raise(RS_ERROR_INVALID_STATE);
     }
     case RS_SOCKET_ADOPT_BOUND: {
         /* An unbound UDP socket reads as the wildcard address, port 0. */
         uint16_t port = local->ss_family == AF_INET
                             ? ((const struct sockaddr_in *)local)->sin_port
                             : ((const struct sockaddr_in6 *)local)->sin6_port;
-        return !connected && port != 0 ? 0 : rs_raise(RS_ERROR_INVALID_STATE);
+        return !connected && port != 0 ? 0 : rs__raise(RS_ERROR_INVALID_STATE);
     }
     }
-    return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+    return rs__raise(RS_ERROR_INVALID_ARGUMENT);
 }
 
 int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_kind kind,

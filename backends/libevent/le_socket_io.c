@@ -74,7 +74,7 @@ static void finish_connect(rs_socket *s)
         } else if (s->options.domain == RS_SOCKET_LOCAL) {
             /* A Unix socket's name (a path, or none) is read now: it is no
              * IP address that rs__backend_socket_resolve_local could return. */
-            err = rs__le_set_local_from_fd(s, le->fd) != 0 ? rs_last_error() : 0;
+            err = rs__le_set_local_from_fd(s, le->fd) != 0 ? rs__last_error() : 0;
         } else {
             /* Read from the OS when first asked for (rs__backend_socket_resolve_local). */
             rs__socket_set_local_lazy(s);
@@ -222,7 +222,8 @@ static void accept_one(rs_socket *listener)
         rs__socket_accept_shortage_over(listener);
         rs_socket *s = wrap_accepted(listener, fd, &ss, len);
         if (!s) {
-            RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs_error_name(rs_last_error()));
+            RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s",
+                    rs__error_name(rs__last_error()));
             return;
         }
         if (rs__socket_accepting(listener)) {
@@ -242,7 +243,7 @@ int rs__backend_socket_start_accept(rs_socket *socket)
     if (!le->event) {
         struct event *ev = (struct event *)le->event_storage;
         if (event_add(ev, NULL) != 0) {
-            return rs_raise(RS_ERROR_SYS_CALL_FAILURE);
+            return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
         }
         le->event = ev;
     }
@@ -545,7 +546,7 @@ int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len
 {
     struct le_socket *le = socket->impl;
     if (le->fd < 0) {
-        return rs_raise(RS_ERROR_INVALID_STATE);
+        return rs__raise(RS_ERROR_INVALID_STATE);
     }
     if (socket->options.type == RS_SOCKET_STREAM && len > WRITE_MAX_BYTES) {
         len = WRITE_MAX_BYTES;
@@ -597,7 +598,7 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
         return rs__le_raise_errno(errno);
     }
     if (n == 0 && !dgram) {
-        return rs_raise(RS_ERROR_SOCKET_CLOSED);
+        return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     *amount_read = (size_t)n > len ? len : (size_t)n;
     return 0;

@@ -21,9 +21,9 @@ static int raise_option_errno(int err)
     case ENOBUFS:       /* the limit of memberships per socket (igmp_max_memberships) */
         return rs__le_raise_errno(err);
     case ENODEV: /* an interface index of no interface */
-        return rs_raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
+        return rs__raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
     default:
-        return rs_raise(RS_ERROR_SOCKET_OPTION);
+        return rs__raise(RS_ERROR_SOCKET_OPTION);
     }
 }
 
@@ -36,7 +36,7 @@ static int raise_option_errno(int err)
 static int raise_not_available(int err)
 {
     if (err == EINVAL) {
-        return rs_raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
+        return rs__raise(RS_ERROR_ADDRESS_NOT_AVAILABLE);
     }
     return raise_option_errno(err);
 }
@@ -164,7 +164,7 @@ static int source_membership(rs_socket *socket, const struct rs__udp_membership 
     }
     if (err == ENOPROTOOPT || err == EOPNOTSUPP) {
         /* The system has no source-specific membership (udp.h). */
-        return rs_raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
+        return rs__raise(RS_ERROR_PLATFORM_NOT_SUPPORTED);
     }
     return join ? raise_option_errno(err) : raise_not_available(err);
 }

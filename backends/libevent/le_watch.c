@@ -50,12 +50,13 @@ int rs__backend_watch_init(struct rs_watch *w)
     /* An open descriptor (F_GETFD fails only with EBADF) that is a socket
      * (SO_TYPE fails with ENOTSOCK otherwise): both checks change nothing. */
     if (fcntl(w->socket, F_GETFD) < 0) {
-        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
+        return rs__raise(RS_ERROR_INVALID_ARGUMENT);
     }
     int type;
     socklen_t len = sizeof type;
     if (getsockopt(w->socket, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-        return rs_raise(errno == ENOTSOCK ? RS_ERROR_NOT_A_SOCKET : rs__le_error_from_errno(errno));
+        return rs__raise(errno == ENOTSOCK ? RS_ERROR_NOT_A_SOCKET
+                                           : rs__le_error_from_errno(errno));
     }
     struct le_watch *lw = rs__mem_calloc(1, sizeof *lw);
     if (!lw) {
