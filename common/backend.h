@@ -11,9 +11,10 @@
  * the `seam` test, fails the build otherwise), writes no field of a
  * common/ record (it reads options, loop and impl, and reports everything
  * else through these calls) and calls no function of the public API (rs_*:
- * the utilities at the end are the internal forms of the few it needs). An upcall never calls the
- * backend again: the backend finishes its own work (closing the OS socket of a failed connect,
- * stopping after a listener error) before it reports.
+ * the utilities at the end are the internal forms of the few it needs). An
+ * upcall never calls the backend again: the backend finishes its own work
+ * (closing the OS socket of a failed connect, stopping after a listener
+ * error) before it reports.
  *
  * Threading: "loop thread" means the thread running the loop (or the thread
  * destroying it); "any thread" functions must be safe concurrently with the
@@ -27,6 +28,7 @@
 #include "compat.h"
 #include "error.h"
 #include "log.h"
+#include "os_socket.h"
 #include "pipe_impl.h"
 #include "socket_impl.h"
 #include "thread.h"
@@ -344,6 +346,9 @@ int rs__backend_socket_set_membership(rs_socket *socket,
 /* Sets the outgoing multicast interface of membership (group unused). */
 int rs__backend_socket_set_multicast_interface(rs_socket *socket,
                                                const struct rs__udp_membership *membership);
+/* Offered by common/ (os_socket.c): the level and name of option for a
+ * socket of the family ipv6 says. Any thread. */
+void rs__os_socket_udp_option_name(bool ipv6, enum rs__udp_option option, int *level, int *name);
 
 /* ---- readiness watches ----
  * common/watch.c validates arguments and threads, keeps one watch per
@@ -411,6 +416,11 @@ int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint
                                struct sockaddr_storage *out, size_t *len);
 void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket_endpoint *ep);
 unsigned int rs__network_interface_index(const char *name);
+/* The OS-socket work both backends share (os_socket.h; the UDP option names
+ * are with the UDP options above). */
+int rs__os_socket_set_int(rs__os_socket sock, int level, int name, int value, const char *what);
+int rs__os_socket_set_v6only(rs__os_socket sock, const rs_socket_options *o);
+void rs__os_socket_address(bool ipv6, const uint8_t address[16], struct sockaddr_storage *out);
 
 /* The backend's own tasks (what rs_task_init, rs_event_loop_schedule_now,
  * _schedule_at, _cancel_task and _is_on_thread do, with their threading

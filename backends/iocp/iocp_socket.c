@@ -381,28 +381,9 @@ int rs__iocp_set_local_from_socket(rs_socket *s, SOCKET sock)
 
 /* ---- options ---- */
 
-static int set_int(SOCKET sock, int level, int name, int value, const char *what)
-{
-    if (setsockopt(sock, level, name, (const char *)&value, (int)sizeof value) != 0) {
-        RS__LOG(RS_LOG_ERROR, "socket option %s refused: %d", what, WSAGetLastError());
-        return rs__raise(RS_ERROR_SOCKET_OPTION);
-    }
-    return 0;
-}
-
-/* An option applied when the socket is made: the option-fault hook stands
- * for the OS refusing it, as where the other options are applied. */
-static int set_v6only(SOCKET sock, const rs_socket_options *o)
-{
-    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs__raise(RS_ERROR_SOCKET_OPTION);
-    }
-    return set_int(sock, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
-}
-
 static int set_keepalive(SOCKET sock, const rs_socket_options *o)
 {
-    if (set_int(sock, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
+    if (rs__os_socket_set_int(sock, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
         return -1;
     }
     if (o->keep_alive_idle_s || o->keep_alive_interval_s) {
@@ -450,9 +431,11 @@ static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
      * network order too and refuses the documented form with WSAEINVAL;
      * the documented order is kept. */
     if (o->domain == RS_SOCKET_IPV6) {
-        return set_int(sock, IPPROTO_IPV6, IPV6_UNICAST_IF, (int)index, "IPV6_UNICAST_IF");
+        return rs__os_socket_set_int(sock, IPPROTO_IPV6, IPV6_UNICAST_IF, (int)index,
+                                     "IPV6_UNICAST_IF");
     }
-    return set_int(sock, IPPROTO_IP, IP_UNICAST_IF, (int)htonl(index), "IP_UNICAST_IF");
+    return rs__os_socket_set_int(sock, IPPROTO_IP, IP_UNICAST_IF, (int)htonl(index),
+                                 "IP_UNICAST_IF");
 }
 
 int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
@@ -468,8 +451,8 @@ int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
         return -1;
     }
     if (tcp && o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT &&
-        set_int(sock, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
-                "TCP_NODELAY") != 0) {
+        rs__os_socket_set_int(sock, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
+                              "TCP_NODELAY") != 0) {
         return -1;
     }
     if (o->network_interface_name[0] && bind_to_interface(sock, o) != 0) {
@@ -590,7 +573,7 @@ int rs__backend_socket_init(rs_socket *s)
         }
         /* IPV6_V6ONLY defaults on on Windows and off on Linux: always set,
          * so that the option means the same on every system. */
-        if (o->domain == RS_SOCKET_IPV6 && set_v6only(im->sock, o) != 0) {
+        if (o->domain == RS_SOCKET_IPV6 && rs__os_socket_set_v6only(im->sock, o) != 0) {
             impl_free(im);
             return -1;
         }

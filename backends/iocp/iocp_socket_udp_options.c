@@ -47,34 +47,11 @@ static SOCKET sock_of(const rs_socket *socket)
     return im->sock;
 }
 
-/* The level and name of option for the socket's family. */
-static void option_name(const rs_socket *socket, enum rs__udp_option option, int *level, int *name)
-{
-    bool v6 = is_ipv6(socket);
-    *level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    switch (option) {
-    case RS__UDP_MULTICAST_TTL:
-        *name = v6 ? IPV6_MULTICAST_HOPS : IP_MULTICAST_TTL;
-        break;
-    case RS__UDP_MULTICAST_LOOP:
-        *name = v6 ? IPV6_MULTICAST_LOOP : IP_MULTICAST_LOOP;
-        break;
-    case RS__UDP_BROADCAST:
-        *level = SOL_SOCKET;
-        *name = SO_BROADCAST;
-        break;
-    case RS__UDP_TTL:
-    default:
-        *name = v6 ? IPV6_UNICAST_HOPS : IP_TTL;
-        break;
-    }
-}
-
 int rs__backend_socket_set_udp_option(rs_socket *socket, enum rs__udp_option option, int value)
 {
     int level = 0;
     int name = 0;
-    option_name(socket, option, &level, &name);
+    rs__os_socket_udp_option_name(is_ipv6(socket), option, &level, &name);
     /* Every one of these options takes a DWORD (IPPROTO_IP, IPPROTO_IPV6
      * and SOL_SOCKET socket options, Microsoft Learn). */
     DWORD dword = (DWORD)value;
@@ -89,7 +66,7 @@ int rs__backend_socket_get_udp_option(const rs_socket *socket, enum rs__udp_opti
 {
     int level = 0;
     int name = 0;
-    option_name(socket, option, &level, &name);
+    rs__os_socket_udp_option_name(is_ipv6(socket), option, &level, &name);
     DWORD dword = 0;
     int len = (int)sizeof dword;
     if (getsockopt(sock_of(socket), level, name, (char *)&dword, &len) != 0) {
@@ -99,20 +76,6 @@ int rs__backend_socket_get_udp_option(const rs_socket *socket, enum rs__udp_opti
      * as a BOOL, the IP options as DWORDs); the zeroed rest reads the same. */
     *value = (int)dword;
     return 0;
-}
-
-static void store_address(const rs_socket *socket, const uint8_t address[16], SOCKADDR_STORAGE *out)
-{
-    memset(out, 0, sizeof *out);
-    if (is_ipv6(socket)) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, address, 16);
-    } else {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out;
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, address, 4);
-    }
 }
 
 static int source_membership(rs_socket *socket, const struct rs__udp_membership *m, bool join)
@@ -133,8 +96,8 @@ static int source_membership(rs_socket *socket, const struct rs__udp_membership 
         GROUP_SOURCE_REQ req;
         memset(&req, 0, sizeof req);
         req.gsr_interface = m->interface_index;
-        store_address(socket, m->group, &req.gsr_group);
-        store_address(socket, m->source, &req.gsr_source);
+        rs__os_socket_address(is_ipv6(socket), m->group, &req.gsr_group);
+        rs__os_socket_address(is_ipv6(socket), m->source, &req.gsr_source);
         rc = setsockopt(sock_of(socket), IPPROTO_IPV6,
                         join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
                         (const char *)&req, (int)sizeof req);

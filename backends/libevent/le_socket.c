@@ -62,25 +62,6 @@ int rs__le_prepare_fd(int fd, bool flags_done)
     return 0;
 }
 
-static int set_int(int fd, int level, int name, int value, const char *what)
-{
-    if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
-        RS__LOG(RS_LOG_ERROR, "socket option %s refused: %s", what, strerror(errno));
-        return rs__raise(RS_ERROR_SOCKET_OPTION);
-    }
-    return 0;
-}
-
-/* An option applied when the socket is made: the option-fault hook stands
- * for the OS refusing it, as where the other options are applied. */
-static int set_v6only(int fd, const rs_socket_options *o)
-{
-    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs__raise(RS_ERROR_SOCKET_OPTION);
-    }
-    return set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !o->ipv6_dual_stack, "IPV6_V6ONLY");
-}
-
 static int bind_to_interface(int fd, const rs_socket_options *o)
 {
     const char *name = o->network_interface_name;
@@ -96,9 +77,9 @@ static int bind_to_interface(int fd, const rs_socket_options *o)
         return rs__raise(RS_ERROR_INVALID_OPTIONS);
     }
     if (o->domain == RS_SOCKET_IPV6) {
-        return set_int(fd, IPPROTO_IPV6, IPV6_BOUND_IF, (int)index, "IPV6_BOUND_IF");
+        return rs__os_socket_set_int(fd, IPPROTO_IPV6, IPV6_BOUND_IF, (int)index, "IPV6_BOUND_IF");
     }
-    return set_int(fd, IPPROTO_IP, IP_BOUND_IF, (int)index, "IP_BOUND_IF");
+    return rs__os_socket_set_int(fd, IPPROTO_IP, IP_BOUND_IF, (int)index, "IP_BOUND_IF");
 #else
     (void)fd;
     (void)name;
@@ -114,32 +95,36 @@ int rs__le_apply_options(int fd, const rs_socket_options *o)
     }
     bool tcp = o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL;
     if (tcp && o->keepalive) {
-        if (set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
+        if (rs__os_socket_set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
             return -1;
         }
 #if defined(TCP_KEEPIDLE)
         if (o->keep_alive_idle_s &&
-            set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keep_alive_idle_s, "TCP_KEEPIDLE") != 0) {
+            rs__os_socket_set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keep_alive_idle_s,
+                                  "TCP_KEEPIDLE") != 0) {
             return -1;
         }
 #elif defined(TCP_KEEPALIVE)
         if (o->keep_alive_idle_s &&
-            set_int(fd, IPPROTO_TCP, TCP_KEEPALIVE, o->keep_alive_idle_s, "TCP_KEEPALIVE") != 0) {
+            rs__os_socket_set_int(fd, IPPROTO_TCP, TCP_KEEPALIVE, o->keep_alive_idle_s,
+                                  "TCP_KEEPALIVE") != 0) {
             return -1;
         }
 #endif
-        if (o->keep_alive_interval_s && set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL,
-                                                o->keep_alive_interval_s, "TCP_KEEPINTVL") != 0) {
+        if (o->keep_alive_interval_s &&
+            rs__os_socket_set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keep_alive_interval_s,
+                                  "TCP_KEEPINTVL") != 0) {
             return -1;
         }
         if (o->keep_alive_probes &&
-            set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keep_alive_probes, "TCP_KEEPCNT") != 0) {
+            rs__os_socket_set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keep_alive_probes,
+                                  "TCP_KEEPCNT") != 0) {
             return -1;
         }
     }
     if (tcp && o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT &&
-        set_int(fd, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
-                "TCP_NODELAY") != 0) {
+        rs__os_socket_set_int(fd, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
+                              "TCP_NODELAY") != 0) {
         return -1;
     }
     if (o->network_interface_name[0] && o->domain != RS_SOCKET_LOCAL &&
@@ -183,7 +168,8 @@ int rs__backend_socket_init(rs_socket *s)
      * sysctl elsewhere): always set, so that the option means the same on
      * every system. */
     if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0 ||
-        (s->options.domain == RS_SOCKET_IPV6 && set_v6only(le->fd, &s->options) != 0)) {
+        (s->options.domain == RS_SOCKET_IPV6 &&
+         rs__os_socket_set_v6only(le->fd, &s->options) != 0)) {
         close(le->fd);
         rs__mem_release(le);
         return -1;
@@ -217,7 +203,7 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
      * for UDP, where SO_REUSEADDR would let two sockets share a port. */
     if (o->reuse == RS_SOCKET_REUSE_DEFAULT && o->type == RS_SOCKET_STREAM &&
         o->domain != RS_SOCKET_LOCAL &&
-        set_int(le->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") != 0) {
+        rs__os_socket_set_int(le->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") != 0) {
         return -1;
     }
     if (bind(le->fd, (struct sockaddr *)&ss, (socklen_t)len) != 0) {

@@ -46,35 +46,12 @@ static bool is_ipv6(const rs_socket *socket)
     return socket->options.domain == RS_SOCKET_IPV6;
 }
 
-/* The level and name of option for the socket's family. */
-static void option_name(const rs_socket *socket, enum rs__udp_option option, int *level, int *name)
-{
-    bool v6 = is_ipv6(socket);
-    *level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    switch (option) {
-    case RS__UDP_MULTICAST_TTL:
-        *name = v6 ? IPV6_MULTICAST_HOPS : IP_MULTICAST_TTL;
-        break;
-    case RS__UDP_MULTICAST_LOOP:
-        *name = v6 ? IPV6_MULTICAST_LOOP : IP_MULTICAST_LOOP;
-        break;
-    case RS__UDP_BROADCAST:
-        *level = SOL_SOCKET;
-        *name = SO_BROADCAST;
-        break;
-    case RS__UDP_TTL:
-    default:
-        *name = v6 ? IPV6_UNICAST_HOPS : IP_TTL;
-        break;
-    }
-}
-
 int rs__backend_socket_set_udp_option(rs_socket *socket, enum rs__udp_option option, int value)
 {
     const struct le_socket *le = socket->impl;
     int level = 0;
     int name = 0;
-    option_name(socket, option, &level, &name);
+    rs__os_socket_udp_option_name(is_ipv6(socket), option, &level, &name);
     /* Linux takes an int for IP_MULTICAST_TTL / IP_MULTICAST_LOOP (and a
      * byte as well); the BSDs and macOS insist on a u_char (ip(4)). */
 #if !defined(__linux__)
@@ -98,7 +75,7 @@ int rs__backend_socket_get_udp_option(const rs_socket *socket, enum rs__udp_opti
     const struct le_socket *le = socket->impl;
     int level = 0;
     int name = 0;
-    option_name(socket, option, &level, &name);
+    rs__os_socket_udp_option_name(is_ipv6(socket), option, &level, &name);
     /* Room for an int; a system that answers with a byte (the BSDs'
      * IP_MULTICAST_TTL / LOOP) fills only the first, read as such. */
     union {
@@ -112,21 +89,6 @@ int rs__backend_socket_get_udp_option(const rs_socket *socket, enum rs__udp_opti
     }
     *value = len == sizeof out.byte ? out.byte : out.i;
     return 0;
-}
-
-static void store_group(const rs_socket *socket, const uint8_t address[16],
-                        struct sockaddr_storage *out)
-{
-    memset(out, 0, sizeof *out);
-    if (is_ipv6(socket)) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
-        sin6->sin6_family = AF_INET6;
-        memcpy(&sin6->sin6_addr, address, 16);
-    } else {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out;
-        sin->sin_family = AF_INET;
-        memcpy(&sin->sin_addr, address, 4);
-    }
 }
 
 static int source_membership(rs_socket *socket, const struct rs__udp_membership *m, bool join)
@@ -151,8 +113,8 @@ static int source_membership(rs_socket *socket, const struct rs__udp_membership 
         struct group_source_req req;
         memset(&req, 0, sizeof req);
         req.gsr_interface = m->interface_index;
-        store_group(socket, m->group, &req.gsr_group);
-        store_group(socket, m->source, &req.gsr_source);
+        rs__os_socket_address(is_ipv6(socket), m->group, &req.gsr_group);
+        rs__os_socket_address(is_ipv6(socket), m->source, &req.gsr_source);
         rc =
             setsockopt(le->fd, IPPROTO_IPV6,
                        join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP, &req, sizeof req);
