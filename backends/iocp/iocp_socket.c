@@ -267,14 +267,14 @@ struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *s, rs__iocp_sock_op_fn *
 {
     struct rs__iocp_socket *im = s->impl;
     rs__iocp_sock_op_start(s, im->read_op, handler);
-    im->read_in_flight = true;
+    rs__iocp_set(im, RS__IOCP_F_READ_IN_FLIGHT, true);
     return im->read_op;
 }
 
 void rs__iocp_sock_op_succeeded(struct rs__iocp_sock_op *op)
 {
     struct rs__iocp_socket *im = op->socket->impl;
-    if (im->skip) {
+    if (rs__iocp_is(im, RS__IOCP_F_SKIP)) {
         /* The byte count of a request that completed without error is in
          * the OVERLAPPED's InternalHigh (OVERLAPPED's documentation), the
          * same number the call's own out-parameter would give. */
@@ -295,7 +295,7 @@ bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, si
     if (op->off < op->len) {
         return false;
     }
-    im->read_ready = false;
+    rs__iocp_set(im, RS__IOCP_F_READ_READY, false);
     return true;
 }
 
@@ -526,8 +526,8 @@ static void retry_task(rs_task *task, void *arg, rs_task_status status)
     (void)task;
     rs_socket *s = arg;
     struct rs__iocp_socket *im = s->impl;
-    if (status == RS_TASK_STATUS_RUN && im->retry_armed) {
-        im->retry_armed = false;
+    if (status == RS_TASK_STATUS_RUN && rs__iocp_is(im, RS__IOCP_F_RETRY_ARMED)) {
+        rs__iocp_set(im, RS__IOCP_F_RETRY_ARMED, false);
         if (im->kind == RS__IOCP_PIPE) {
             rs__iocp_pipe_retry(s);
         } else {
@@ -540,10 +540,10 @@ static void retry_task(rs_task *task, void *arg, rs_task_status status)
 void rs__iocp_arm_retry(rs_socket *s, uint64_t delay_ns)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->retry_armed = true;
+    rs__iocp_set(im, RS__IOCP_F_RETRY_ARMED, true);
     rs__socket_acquire(s);
     if (rs__event_loop_schedule_at(s->loop, &im->retry_task, rs__clock_now_ns() + delay_ns) != 0) {
-        im->retry_armed = false;
+        rs__iocp_set(im, RS__IOCP_F_RETRY_ARMED, false);
         rs__socket_release(s);
     }
 }
@@ -621,7 +621,7 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
     if (bind(im->sock, (struct sockaddr *)&ss, (int)len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
-    im->bound = true;
+    rs__iocp_set(im, RS__IOCP_F_BOUND, true);
     return rs__iocp_set_local_from_socket(s, im->sock);
 }
 
@@ -660,7 +660,7 @@ static int bind_wildcard(rs_socket *s)
     if (bind(im->sock, (struct sockaddr *)&ss, len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
-    im->bound = true;
+    rs__iocp_set(im, RS__IOCP_F_BOUND, true);
     return 0;
 }
 
@@ -679,7 +679,7 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
     if (im->kind == RS__IOCP_UDP) {
         return rs__iocp_udp_connect(s);
     }
-    if (!im->bound && bind_wildcard(s) != 0) {
+    if (!rs__iocp_is(im, RS__IOCP_F_BOUND) && bind_wildcard(s) != 0) {
         return -1;
     }
     return 0;
@@ -691,7 +691,7 @@ int rs__iocp_socket_associate(rs_socket *s, HANDLE handle)
     if (rs__iocp_associate(s->loop, handle) != 0) {
         return -1;
     }
-    im->associated = true;
+    rs__iocp_set(im, RS__IOCP_F_ASSOCIATED, true);
     /* A TCP connection sets its mode before its first read or write
      * (rs__iocp_socket_skip_mode): one that only connects and closes never
      * pays the system call. */
@@ -705,12 +705,12 @@ int rs__iocp_socket_associate(rs_socket *s, HANDLE handle)
 void rs__iocp_socket_skip_mode(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->skip_decided) {
+    if (!rs__iocp_is(im, RS__IOCP_F_SKIP_DECIDED)) {
         /* Skip-on-success where allowed; every call site then handles a
          * success at once with rs__iocp_sock_op_succeeded (iocp_socket.h). */
-        im->skip_decided = true;
+        rs__iocp_set(im, RS__IOCP_F_SKIP_DECIDED, true);
         HANDLE h = im->kind == RS__IOCP_PIPE ? im->pipe : (HANDLE)im->sock;
-        im->skip = rs__iocp_skip_on_success(h, im->kind != RS__IOCP_PIPE);
+        rs__iocp_set(im, RS__IOCP_F_SKIP, rs__iocp_skip_on_success(h, im->kind != RS__IOCP_PIPE));
     }
 }
 
@@ -856,7 +856,7 @@ int rs__backend_socket_subscribe(rs_socket *s)
     if (im->kind == RS__IOCP_TCP) {
         /* A TCP read is posted only from here (or a first rs_socket_read):
          * a connection nobody reads costs no receive. */
-        im->want_read = true;
+        rs__iocp_set(im, RS__IOCP_F_WANT_READ, true);
         rs__iocp_tcp_post_read(s);
     }
     return 0;
@@ -871,7 +871,7 @@ int rs__backend_socket_subscribe(rs_socket *s)
 void rs__backend_socket_unsubscribe(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->want_read = false;
+    rs__iocp_set(im, RS__IOCP_F_WANT_READ, false);
 }
 
 int rs__backend_socket_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
@@ -953,10 +953,11 @@ static bool unread_bytes_held(const struct rs__iocp_socket *im)
     if (im->kind != RS__IOCP_TCP || !op) {
         return false;
     }
-    if (im->read_ready) {
+    if (rs__iocp_is(im, RS__IOCP_F_READ_READY)) {
         return op->off < op->len;
     }
-    return im->read_in_flight && !im->read_claimed &&
+    return rs__iocp_is(im, RS__IOCP_F_READ_IN_FLIGHT) &&
+           !rs__iocp_is(im, RS__IOCP_F_READ_CLAIMED) &&
            HasOverlappedIoCompleted(&op->base.overlapped) && op->base.overlapped.Internal == 0 &&
            op->base.overlapped.InternalHigh > 0;
 }
@@ -966,8 +967,8 @@ void rs__backend_socket_close(rs_socket *s)
     struct rs__iocp_socket *im = s->impl;
     if (s->loop) {
         rs__event_loop_cancel_task(s->loop, &im->accept_task);
-        if (im->retry_armed) {
-            im->retry_armed = false;
+        if (rs__iocp_is(im, RS__IOCP_F_RETRY_ARMED)) {
+            rs__iocp_set(im, RS__IOCP_F_RETRY_ARMED, false);
             rs__event_loop_cancel_task(s->loop, &im->retry_task);
         }
     }
@@ -1019,8 +1020,8 @@ void rs__backend_socket_close(rs_socket *s)
     /* A completed read held for rs_socket_read is no longer in flight. */
     rs__iocp_sock_op_free(im->read_op);
     im->read_op = NULL;
-    im->read_in_flight = false;
-    im->read_ready = false;
+    rs__iocp_set(im, RS__IOCP_F_READ_IN_FLIGHT, false);
+    rs__iocp_set(im, RS__IOCP_F_READ_READY, false);
     drop_ready(im);
 }
 

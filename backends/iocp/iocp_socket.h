@@ -135,14 +135,43 @@ struct rs__iocp_sock_op {
     unsigned char buf[];
 };
 
+/* What the handle and its one read operation are doing: the bits of
+ * rs__iocp_socket.flags. The socket's life cycle itself is common/'s
+ * (rs__socket_state); these are the backend's own, all read and written on
+ * the loop thread (or, before the socket has a loop, by its one thread). */
+enum rs__iocp_flag {
+    /* The handle's set-up: each is set once and never cleared. */
+    RS__IOCP_F_BOUND = 1u << 0,        /* TCP: bound (by the user, or for ConnectEx) */
+    RS__IOCP_F_ASSOCIATED = 1u << 1,   /* with socket->loop's completion port */
+    RS__IOCP_F_SKIP_DECIDED = 1u << 2, /* rs__iocp_socket_skip_mode ran */
+    RS__IOCP_F_SKIP = 1u << 3,         /* the handle is in skip-on-success mode */
+    /* FIONBIO set (zero-byte mode reads with recv, rs_socket_try_write). */
+    RS__IOCP_F_NONBLOCKING = 1u << 4,
+    /* The read operation (read_op): posted (READ_IN_FLIGHT), then completed
+     * and holding data or, UDP/LOCAL, an error (READ_READY) until read. */
+    RS__IOCP_F_READ_IN_FLIGHT = 1u << 5,
+    RS__IOCP_F_READ_READY = 1u << 6,
+    /* TCP: a read took the result of read_op while it was still in flight
+     * (its completion had come but was not dequeued yet); the dispatch of
+     * that completion then only ends the operation. */
+    RS__IOCP_F_READ_CLAIMED = 1u << 7,
+    RS__IOCP_F_EOF = 1u << 8,       /* the peer ended the stream: no read is posted again */
+    RS__IOCP_F_WANT_READ = 1u << 9, /* TCP: subscribed, or read: keep a read posted */
+    /* TCP: the readable callback of a read completion runs; a read in that
+     * callback drained the socket (the read is posted again after it). */
+    RS__IOCP_F_IN_READ_CALLBACK = 1u << 10,
+    RS__IOCP_F_REPOST = 1u << 11,
+    /* The retry task is scheduled (retry_task). */
+    RS__IOCP_F_RETRY_ARMED = 1u << 12,
+    /* LOCAL client: the connect found every instance busy and waits to retry. */
+    RS__IOCP_F_PIPE_BUSY = 1u << 13,
+};
+
 struct rs__iocp_socket {
     enum rs__iocp_kind kind;
     SOCKET sock;                       /* TCP / UDP */
     HANDLE pipe;                       /* LOCAL: a connected client or accepted instance */
-    bool bound;                        /* TCP: bound (by the user, or for ConnectEx) */
-    bool associated;                   /* with socket->loop's completion port */
-    bool skip;                         /* the handle is in skip-on-success mode */
-    bool skip_decided;                 /* rs__iocp_socket_skip_mode ran */
+    unsigned flags;                    /* enum rs__iocp_flag */
     struct rs__iocp_sock_op *ops_head; /* in flight, oldest first */
     struct rs__iocp_sock_op *ops_tail;
     /* Every write not yet handed to common/, in submission order, in flight,
@@ -155,18 +184,7 @@ struct rs__iocp_socket {
      * pipe chunk for UDP and LOCAL), in flight or completed and held until
      * read. */
     struct rs__iocp_sock_op *read_op;
-    bool read_in_flight;
-    bool read_ready; /* read_op completed and holds data (or, UDP/LOCAL, an error) */
-    /* TCP: a read took the result of read_op while it was still in flight
-     * (its completion had come but was not dequeued yet); the dispatch of
-     * that completion then only ends the operation. */
-    bool read_claimed;
-    bool eof;
     int read_error;
-    bool want_read;        /* TCP: subscribed, or read: keep a read posted */
-    bool in_read_callback; /* TCP: the readable callback of a read completion runs */
-    bool repost;           /* TCP: a read in that callback drained the socket */
-    bool nonblocking;      /* FIONBIO set (zero-byte mode reads with recv, rs_socket_try_write) */
     rs_event_loop *buffered_loop;      /* TCP: reads are buffered, holding a place of this loop */
     enum rs__iocp_read_tier read_tier; /* TCP: which place */
 
@@ -176,11 +194,9 @@ struct rs__iocp_socket {
     /* LOCAL: retries a connect that found every instance busy; TCP and UDP:
      * retries held sends (iocp_socket_tcp.c). */
     rs_task retry_task;
-    bool retry_armed;
     struct rs__iocp_sock_op *held_head; /* sends WSASend held back, oldest first */
     struct rs__iocp_sock_op *held_tail;
     uint64_t send_backoff_ns;
-    bool pipe_busy;
 
     /* Listener. */
     int backlog;
@@ -196,6 +212,20 @@ struct rs__iocp_socket {
     struct rs__iocp_sock_op *idle_instances;
 };
 
+static inline bool rs__iocp_is(const struct rs__iocp_socket *im, enum rs__iocp_flag flag)
+{
+    return (im->flags & (unsigned)flag) != 0;
+}
+/* Whether any of the flags in mask (enum rs__iocp_flag values or-ed) is set. */
+static inline bool rs__iocp_any(const struct rs__iocp_socket *im, unsigned mask)
+{
+    return (im->flags & mask) != 0;
+}
+static inline void rs__iocp_set(struct rs__iocp_socket *im, enum rs__iocp_flag flag, bool on)
+{
+    im->flags = on ? im->flags | (unsigned)flag : im->flags & ~(unsigned)flag;
+}
+
 /* ---- iocp_socket.c ---- */
 
 /* A new operation with cap bytes of buffer, or NULL (raised). */
@@ -210,7 +240,7 @@ void rs__iocp_sock_op_start(rs_socket *socket, struct rs__iocp_sock_op *op,
  * attached, then reused) with handler; the caller posts it. */
 struct rs__iocp_sock_op *rs__iocp_read_start(rs_socket *socket, rs__iocp_sock_op_fn *handler);
 /* Copies up to len bytes of the data the completed read holds into buffer;
- * true when that used it up (read_ready is then cleared and the caller posts
+ * true when that used it up (READ_READY is then cleared and the caller posts
  * the next read). */
 bool rs__iocp_take_held(struct rs__iocp_socket *im, void *buffer, size_t len, size_t *amount_read);
 /* The write operations for req, one per RS__IOCP_SEND_CHUNK of a stream

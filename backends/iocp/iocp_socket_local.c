@@ -265,7 +265,7 @@ int rs__iocp_pipe_connect(rs_socket *s, const rs_socket_endpoint *remote)
         if (err == ERROR_PIPE_BUSY) {
             rs__mem_release(im->pipe_name);
             im->pipe_name = name;
-            im->pipe_busy = true;
+            rs__iocp_set(im, RS__IOCP_F_PIPE_BUSY, true);
             return 0;
         }
         rs__mem_release(name);
@@ -273,7 +273,7 @@ int rs__iocp_pipe_connect(rs_socket *s, const rs_socket_endpoint *remote)
     }
     rs__mem_release(name);
     im->pipe = h;
-    im->pipe_busy = false;
+    rs__iocp_set(im, RS__IOCP_F_PIPE_BUSY, false);
     return 0;
 }
 
@@ -298,7 +298,7 @@ void rs__iocp_pipe_retry(rs_socket *s)
     HANDLE h = open_pipe(im->pipe_name);
     if (h != INVALID_HANDLE_VALUE) {
         im->pipe = h;
-        im->pipe_busy = false;
+        rs__iocp_set(im, RS__IOCP_F_PIPE_BUSY, false);
         client_connected(s);
         return;
     }
@@ -319,7 +319,7 @@ int rs__iocp_pipe_attach(rs_socket *s)
         return 0;
     }
     if (state == RS__SOCKET_CONNECTING) {
-        if (im->pipe_busy) {
+        if (rs__iocp_is(im, RS__IOCP_F_PIPE_BUSY)) {
             rs__iocp_arm_retry(s, BUSY_RETRY_NS);
         } else {
             client_connected(s);
@@ -341,13 +341,13 @@ int rs__iocp_pipe_attach(rs_socket *s)
 static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->read_in_flight = false;
+    rs__iocp_set(im, RS__IOCP_F_READ_IN_FLIGHT, false);
     if (error == 0 && bytes == 0) {
         /* A zero-length write of the peer: nothing to report. */
         post_read(s);
         return;
     }
-    im->read_ready = true;
+    rs__iocp_set(im, RS__IOCP_F_READ_READY, true);
     op->len = bytes;
     op->off = 0;
     op->error = error;
@@ -357,7 +357,8 @@ static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_
 static void post_read(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->associated || im->read_in_flight || im->read_ready || im->eof ||
+    if (!rs__iocp_is(im, RS__IOCP_F_ASSOCIATED) ||
+        rs__iocp_any(im, RS__IOCP_F_READ_IN_FLIGHT | RS__IOCP_F_READ_READY | RS__IOCP_F_EOF) ||
         im->pipe == INVALID_HANDLE_VALUE) {
         return;
     }
@@ -375,10 +376,10 @@ static void post_read(rs_socket *s)
 int rs__iocp_pipe_read(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (im->eof) {
+    if (rs__iocp_is(im, RS__IOCP_F_EOF)) {
         return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
-    if (!im->read_ready) {
+    if (!rs__iocp_is(im, RS__IOCP_F_READ_READY)) {
         post_read(s);
         return rs__raise(RS_ERROR_WOULD_BLOCK);
     }
@@ -386,7 +387,7 @@ int rs__iocp_pipe_read(rs_socket *s, void *buffer, size_t len, size_t *amount_re
     if (op->error) {
         /* The writer closed its end: the stream ended after every byte. */
         if (op->error == RS_ERROR_BROKEN_PIPE) {
-            im->eof = true;
+            rs__iocp_set(im, RS__IOCP_F_EOF, true);
             return rs__raise(RS_ERROR_SOCKET_CLOSED);
         }
         return rs__raise(op->error);
@@ -405,7 +406,7 @@ static void pipe_written(rs_socket *s, struct rs__iocp_sock_op *op, int error, s
 int rs__iocp_pipe_write(rs_socket *s, struct rs__socket_write *req)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->associated || im->pipe == INVALID_HANDLE_VALUE) {
+    if (!rs__iocp_is(im, RS__IOCP_F_ASSOCIATED) || im->pipe == INVALID_HANDLE_VALUE) {
         return rs__raise(RS_ERROR_INVALID_STATE);
     }
     /* WriteFile takes a DWORD length: a longer write goes in parts. It has

@@ -344,11 +344,11 @@ static void keep_result(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op,
         if (bytes == 0) {
             /* Zero bytes into a buffer on a stream socket: the peer closed
              * gracefully (WSARecv's documentation). */
-            im->eof = true;
+            rs__iocp_set(im, RS__IOCP_F_EOF, true);
         } else {
             op->len = bytes;
             op->off = 0;
-            im->read_ready = true;
+            rs__iocp_set(im, RS__IOCP_F_READ_READY, true);
         }
     }
 }
@@ -356,12 +356,12 @@ static void keep_result(struct rs__iocp_socket *im, struct rs__iocp_sock_op *op,
 static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->read_in_flight = false;
-    if (im->read_claimed) {
+    rs__iocp_set(im, RS__IOCP_F_READ_IN_FLIGHT, false);
+    if (rs__iocp_is(im, RS__IOCP_F_READ_CLAIMED)) {
         /* A read took this result already (take_completed_receive) and
          * reported it; the operation is over, and the next receive is
          * posted if that read drained it. */
-        im->read_claimed = false;
+        rs__iocp_set(im, RS__IOCP_F_READ_CLAIMED, false);
         rs__iocp_tcp_post_read(s);
         return;
     }
@@ -371,12 +371,12 @@ static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
      * then sent before the receive is posted, as a hand-written IOCP loop
      * does, and under Wine the reply's completion on the peer is usually
      * queued by the time the loop asks the port (no empty dequeue). */
-    im->in_read_callback = true;
-    im->repost = false;
+    rs__iocp_set(im, RS__IOCP_F_IN_READ_CALLBACK, true);
+    rs__iocp_set(im, RS__IOCP_F_REPOST, false);
     rs__socket_readable(s);
-    im->in_read_callback = false;
-    if (im->repost) {
-        im->repost = false;
+    rs__iocp_set(im, RS__IOCP_F_IN_READ_CALLBACK, false);
+    if (rs__iocp_is(im, RS__IOCP_F_REPOST)) {
+        rs__iocp_set(im, RS__IOCP_F_REPOST, false);
         rs__iocp_tcp_post_read(s);
     }
 }
@@ -386,8 +386,8 @@ static void read_done(rs_socket *s, struct rs__iocp_sock_op *op, int error, size
 static void repost_read(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (im->in_read_callback) {
-        im->repost = true;
+    if (rs__iocp_is(im, RS__IOCP_F_IN_READ_CALLBACK)) {
+        rs__iocp_set(im, RS__IOCP_F_REPOST, true);
     } else {
         rs__iocp_tcp_post_read(s);
     }
@@ -396,7 +396,8 @@ static void repost_read(rs_socket *s)
 void rs__iocp_tcp_post_read(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->want_read || !im->associated || im->read_in_flight || im->read_ready || im->eof ||
+    if (!rs__iocp_is(im, RS__IOCP_F_WANT_READ) || !rs__iocp_is(im, RS__IOCP_F_ASSOCIATED) ||
+        rs__iocp_any(im, RS__IOCP_F_READ_IN_FLIGHT | RS__IOCP_F_READ_READY | RS__IOCP_F_EOF) ||
         im->read_error || im->sock == INVALID_SOCKET) {
         return;
     }
@@ -429,7 +430,7 @@ void rs__iocp_tcp_post_read(rs_socket *s)
  * direct recv, rs_socket_try_write): 0, or the WSA error. */
 static int make_nonblocking(struct rs__iocp_socket *im)
 {
-    if (!im->nonblocking) {
+    if (!rs__iocp_is(im, RS__IOCP_F_NONBLOCKING)) {
         /* Set on the first such call, so that sockets that never make one
          * never pay for it. The socket's overlapped calls are unaffected:
          * on them WSAEWOULDBLOCK only means too many outstanding requests
@@ -438,7 +439,7 @@ static int make_nonblocking(struct rs__iocp_socket *im)
         if (ioctlsocket(im->sock, FIONBIO, &on) != 0) {
             return WSAGetLastError();
         }
-        im->nonblocking = true;
+        rs__iocp_set(im, RS__IOCP_F_NONBLOCKING, true);
     }
     return 0;
 }
@@ -471,7 +472,7 @@ static int recv_now(rs_socket *s, void *buffer, size_t len, size_t *amount_read)
         return 0;
     }
     if (n == 0) {
-        im->eof = true;
+        rs__iocp_set(im, RS__IOCP_F_EOF, true);
         return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     if (err == WSAEWOULDBLOCK) {
@@ -517,11 +518,11 @@ static void read_on_directly(rs_socket *s, unsigned char *rest, size_t len, size
 static void take_completed_receive(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->read_in_flight) {
-        im->repost = false;
+    if (!rs__iocp_is(im, RS__IOCP_F_READ_IN_FLIGHT)) {
+        rs__iocp_set(im, RS__IOCP_F_REPOST, false);
         rs__iocp_tcp_post_read(s);
     }
-    if (!im->read_in_flight || im->read_claimed) {
+    if (!rs__iocp_is(im, RS__IOCP_F_READ_IN_FLIGHT) || rs__iocp_is(im, RS__IOCP_F_READ_CLAIMED)) {
         return;
     }
     struct rs__iocp_sock_op *op = im->read_op;
@@ -543,7 +544,7 @@ static void take_completed_receive(rs_socket *s)
         error = rs__iocp_error_from_ntstatus((uint32_t)op->base.overlapped.Internal);
         bytes = got;
     }
-    im->read_claimed = true;
+    rs__iocp_set(im, RS__IOCP_F_READ_CLAIMED, true);
     keep_result(im, op, error, bytes);
 }
 
@@ -551,11 +552,12 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
 {
     struct rs__iocp_socket *im = s->impl;
     /* A read without a subscription wants data too. */
-    im->want_read = true;
-    if (im->buffered_loop && !im->read_ready && !im->eof && !im->read_error) {
+    rs__iocp_set(im, RS__IOCP_F_WANT_READ, true);
+    if (im->buffered_loop && !rs__iocp_any(im, RS__IOCP_F_READ_READY | RS__IOCP_F_EOF) &&
+        !im->read_error) {
         take_completed_receive(s);
     }
-    if (im->read_ready) {
+    if (rs__iocp_is(im, RS__IOCP_F_READ_READY)) {
         /* Bytes received before an error or the end of the stream come
          * first (docs/readable-events.md, rule 4). */
         bool filled = im->read_op->len == im->read_op->cap;
@@ -572,7 +574,7 @@ int rs__iocp_tcp_read(rs_socket *s, void *buffer, size_t len, size_t *amount_rea
     if (im->read_error) {
         return rs__raise(im->read_error);
     }
-    if (im->eof) {
+    if (rs__iocp_is(im, RS__IOCP_F_EOF)) {
         return rs__raise(RS_ERROR_SOCKET_CLOSED);
     }
     if (!im->buffered_loop && im->sock != INVALID_SOCKET && im->read_op) {
@@ -604,7 +606,7 @@ static bool send_in_flight(const struct rs__iocp_socket *im)
 static void arm_send_retry(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (im->retry_armed || send_in_flight(im)) {
+    if (rs__iocp_is(im, RS__IOCP_F_RETRY_ARMED) || send_in_flight(im)) {
         return;
     }
     im->send_backoff_ns = im->send_backoff_ns ? im->send_backoff_ns * 2 : SEND_RETRY_FIRST_NS;
@@ -741,7 +743,7 @@ void rs__iocp_write_completed(rs_socket *s, struct rs__iocp_sock_op *op, int err
 int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->associated) {
+    if (!rs__iocp_is(im, RS__IOCP_F_ASSOCIATED)) {
         return rs__raise(RS_ERROR_INVALID_STATE);
     }
     struct rs__iocp_sock_op *first = rs__iocp_write_ops_new(s, req, RS__IOCP_SEND_BUFS);
@@ -774,7 +776,7 @@ int rs__iocp_wsa_write(rs_socket *s, struct rs__socket_write *req)
 int rs__iocp_wsa_try_write(rs_socket *s, const void *data, size_t len, size_t *written)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (im->sock == INVALID_SOCKET || !im->associated) {
+    if (im->sock == INVALID_SOCKET || !rs__iocp_is(im, RS__IOCP_F_ASSOCIATED)) {
         return rs__raise(RS_ERROR_INVALID_STATE);
     }
     int err = make_nonblocking(im);

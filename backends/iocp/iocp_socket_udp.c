@@ -67,8 +67,8 @@ int rs__iocp_udp_connect(rs_socket *s)
 static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_t bytes)
 {
     struct rs__iocp_socket *im = s->impl;
-    im->read_in_flight = false;
-    im->read_ready = true;
+    rs__iocp_set(im, RS__IOCP_F_READ_IN_FLIGHT, false);
+    rs__iocp_set(im, RS__IOCP_F_READ_READY, true);
     /* The buffer holds the largest datagram UDP carries, so an overflow
      * cannot happen; if it did, what arrived is what the caller gets. */
     if (error == RS_ERROR_MESSAGE_TOO_LARGE) {
@@ -82,7 +82,9 @@ static void received(rs_socket *s, struct rs__iocp_sock_op *op, int error, size_
 static void post_receive(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->associated || im->read_in_flight || im->read_ready || im->sock == INVALID_SOCKET) {
+    if (!rs__iocp_is(im, RS__IOCP_F_ASSOCIATED) ||
+        rs__iocp_any(im, RS__IOCP_F_READ_IN_FLIGHT | RS__IOCP_F_READ_READY) ||
+        im->sock == INVALID_SOCKET) {
         return;
     }
     struct rs__iocp_sock_op *op = rs__iocp_read_start(s, received);
@@ -120,12 +122,12 @@ static int take_datagram(rs_socket *s, void *buffer, size_t len, size_t *amount_
                          rs_socket_endpoint *from)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (!im->read_ready) {
+    if (!rs__iocp_is(im, RS__IOCP_F_READ_READY)) {
         post_receive(s);
         return rs__raise(RS_ERROR_WOULD_BLOCK);
     }
     struct rs__iocp_sock_op *op = im->read_op;
-    im->read_ready = false;
+    rs__iocp_set(im, RS__IOCP_F_READ_READY, false);
     int error = op->error;
     if (error == 0) {
         size_t n = op->len < len ? op->len : len;
