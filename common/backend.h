@@ -16,6 +16,19 @@
  * (closing the OS socket of a failed connect, stopping after a listener
  * error) before it reports.
  *
+ * The fields of common/'s records a backend writes, and no others (the
+ * `seam` test reads these lines and looks for every other write in
+ * backends/):
+ * backend-writes: rs_socket.impl rs_event_loop.impl
+ * backend-writes: rs_pipe_read_end.impl rs_pipe_write_end.impl
+ * and, while it holds a write request (from rs__backend_*_write to its
+ * rs__*_write_done), the request's link, count and first error:
+ * backend-writes: rs__socket_write.next rs__socket_write.written
+ * backend-writes: rs__socket_write.error
+ * backend-writes: rs__pipe_write_req.backend_next rs__pipe_write_req.written
+ * backend-writes: rs__pipe_write_req.backend_pending
+ * backend-writes: rs__pipe_write_req.backend_error
+ *
  * Threading: "loop thread" means the thread running the loop (or the thread
  * destroying it); "any thread" functions must be safe concurrently with the
  * loop thread.
