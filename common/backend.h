@@ -20,7 +20,7 @@
  * `seam` test reads these lines and looks for every other write in
  * backends/):
  * backend-writes: rs_socket.impl rs_event_loop.impl
- * backend-writes: rs_pipe_read_end.impl rs_pipe_write_end.impl
+ * backend-writes: rs_pipe_read_end.impl rs_pipe_write_end.impl rs_watch.impl
  * and, while it holds a write request (from rs__backend_*_write to its
  * rs__*_write_done), the request's link, count and first error:
  * backend-writes: rs__socket_write.next rs__socket_write.written
@@ -431,8 +431,8 @@ void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket
 unsigned int rs__network_interface_index(const char *name);
 /* The OS-socket work both backends share (os_socket.h; the UDP option names
  * are with the UDP options above). */
-int rs__os_socket_set_int(rs__os_socket sock, int level, int name, int value, const char *what);
-int rs__os_socket_set_v6only(rs__os_socket sock, const rs_socket_options *o);
+int rs__os_socket_set_int(rs_os_socket sock, int level, int name, int value, const char *what);
+int rs__os_socket_set_v6only(rs_os_socket sock, const rs_socket_options *o);
 void rs__os_socket_address(bool ipv6, const uint8_t address[16], struct sockaddr_storage *out);
 
 /* The backend's own tasks (what rs_task_init, rs_event_loop_schedule_now,

@@ -15,14 +15,14 @@
 #include <winsock2.h>
 #include <ws2ipdef.h>
 #include <ws2tcpip.h>
-_Static_assert(sizeof(SOCKET) == sizeof(rs__os_socket), "rs__os_socket holds a SOCKET");
+_Static_assert(sizeof(SOCKET) == sizeof(rs_os_socket), "rs_os_socket holds a SOCKET");
 #else
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #endif
 
-int rs__os_socket_set_int(rs__os_socket sock, int level, int name, int value, const char *what)
+int rs__os_socket_set_int(rs_os_socket sock, int level, int name, int value, const char *what)
 {
 #ifdef _WIN32
     if (setsockopt((SOCKET)sock, level, name, (const char *)&value, (int)sizeof value) != 0) {
@@ -38,7 +38,7 @@ int rs__os_socket_set_int(rs__os_socket sock, int level, int name, int value, co
     return 0;
 }
 
-int rs__os_socket_set_v6only(rs__os_socket sock, const rs_socket_options *o)
+int rs__os_socket_set_v6only(rs_os_socket sock, const rs_socket_options *o)
 {
     if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
         return rs__raise(RS_ERROR_SOCKET_OPTION);

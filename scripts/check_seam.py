@@ -12,7 +12,7 @@ internal form that backend.h declares.
 
 With --sources, it also reads the backends' C files under ROOT/backends and
 fails on a write (=, op=, ++, --) to a field of a record common/ owns
-(rs_socket, rs_event_loop, the pipe ends, the write requests) other than
+(rs_socket, rs_event_loop, the pipe ends, the write requests, rs_watch) other than
 those the header's "backend-writes:" lines give the backend. The record of
 `x->a->field` is found from the type x was declared with last before the
 write (a local or a parameter) and the declared types of the fields on the
@@ -55,6 +55,8 @@ COMMON_RECORDS = {
     "struct rs_pipe_write_end": "rs_pipe_write_end",
     "struct rs__socket_write": "rs__socket_write",
     "struct rs__pipe_write_req": "rs__pipe_write_req",
+    "rs_watch": "rs_watch",
+    "struct rs_watch": "rs_watch",
 }
 
 
