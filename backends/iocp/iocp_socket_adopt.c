@@ -111,7 +111,7 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
         return -1;
     }
     im->sock = sock;
-    im->bound = true;
+    rs__iocp_set(im, RS__IOCP_F_BOUND, true);
     /* The backlog the application listened with cannot be read back; it
      * only bounds the accepts kept posted, which are at most
      * RS__IOCP_ADOPTED_BACKLOG for an adopted listener. */
