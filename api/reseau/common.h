@@ -163,6 +163,19 @@ typedef struct rs_allocator {
     void *impl;
 } rs_allocator;
 
+/* An operating-system socket, as rs_socket_adopt and rs_watch_start take it. */
+#ifdef _WIN32
+/** An operating-system socket: a Winsock SOCKET (UINT_PTR) on Windows. */
+typedef uintptr_t rs_os_socket;
+/** The value that is no socket (INVALID_SOCKET). */
+#define RS_OS_SOCKET_INVALID (~(rs_os_socket)0)
+#else
+/** An operating-system socket: a file descriptor on POSIX. */
+typedef int rs_os_socket;
+/** The value that is no socket. */
+#define RS_OS_SOCKET_INVALID (-1)
+#endif
+
 /** Installs allocator (NULL: malloc/free). Errors: RS_ERROR_INVALID_STATE
  * (library initialised, or blocks of the current allocator still live),
  * RS_ERROR_INVALID_ARGUMENT (a NULL function). */

@@ -196,22 +196,6 @@ RS_API int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdo
 
 /* ---- adopting an OS socket ---- */
 
-#ifndef RS_OS_SOCKET_DEFINED
-/** Defined with rs_os_socket, which more than one header declares. */
-#define RS_OS_SOCKET_DEFINED
-#ifdef _WIN32
-/** An operating-system socket: a Winsock SOCKET (UINT_PTR) on Windows. */
-typedef uintptr_t rs_os_socket;
-/** The value that is no socket (INVALID_SOCKET). */
-#define RS_OS_SOCKET_INVALID (~(rs_os_socket)0)
-#else
-/** An operating-system socket: a file descriptor on POSIX. */
-typedef int rs_os_socket;
-/** The value that is no socket. */
-#define RS_OS_SOCKET_INVALID (-1)
-#endif
-#endif
-
 /** What an adopted OS socket is (rs_socket_adopt). */
 typedef enum rs_socket_adopt_kind {
     /** A connected stream (TCP, or LOCAL on POSIX) or a connected UDP socket. */

@@ -51,22 +51,6 @@
 extern "C" {
 #endif
 
-#ifndef RS_OS_SOCKET_DEFINED
-/** Defined with rs_os_socket, which more than one header declares. */
-#define RS_OS_SOCKET_DEFINED
-#ifdef _WIN32
-/** An operating-system socket: a Winsock SOCKET (UINT_PTR) on Windows. */
-typedef uintptr_t rs_os_socket;
-/** The value that is no socket (INVALID_SOCKET). */
-#define RS_OS_SOCKET_INVALID (~(rs_os_socket)0)
-#else
-/** An operating-system socket: a file descriptor on POSIX. */
-typedef int rs_os_socket;
-/** The value that is no socket. */
-#define RS_OS_SOCKET_INVALID (-1)
-#endif
-#endif
-
 /** A readiness watch of one socket (opaque). */
 typedef struct rs_watch rs_watch;
 
