@@ -19,6 +19,8 @@
  */
 #include <reseau/reseau.h>
 
+#include "interrupts.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,46 +236,6 @@ static void close_all(rs_task *task, void *arg, rs_task_status status)
         conn_destroy(server.conns);
     }
 }
-
-#ifdef _WIN32
-static HANDLE interrupted;
-
-static BOOL WINAPI on_console_event(DWORD type)
-{
-    (void)type;
-    SetEvent(interrupted);
-    return TRUE;
-}
-
-static void block_interrupts(void)
-{
-    interrupted = CreateEventA(NULL, TRUE, FALSE, NULL);
-    SetConsoleCtrlHandler(on_console_event, TRUE);
-}
-
-static void wait_for_interrupt(void)
-{
-    WaitForSingleObject(interrupted, INFINITE);
-}
-#else
-static sigset_t interrupts;
-
-/* Blocked before the loop thread starts, so that it inherits the mask and
- * only sigwait sees the signals. */
-static void block_interrupts(void)
-{
-    sigemptyset(&interrupts);
-    sigaddset(&interrupts, SIGINT);
-    sigaddset(&interrupts, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &interrupts, NULL);
-}
-
-static void wait_for_interrupt(void)
-{
-    int sig = 0;
-    sigwait(&interrupts, &sig);
-}
-#endif
 
 static int usage(FILE *out, int code)
 {
