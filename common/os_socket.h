@@ -2,7 +2,7 @@
  * What both backends do the same way to an OS socket: set an integer
  * option, IPV6_V6ONLY as the options ask, the names of the UDP options and
  * a group or interface address as a socket address. The descriptor is an
- * rs_os_socket (reseau/watch.h): an int on POSIX, a SOCKET on Windows,
+ * rs_os_socket (reseau/common.h): an int on POSIX, a SOCKET on Windows,
  * without the system's socket headers in every file.
  */
 #ifndef RS_COMMON_OS_SOCKET_H
@@ -15,6 +15,18 @@
 #include <stdint.h>
 
 struct sockaddr_storage;
+
+/* Whether sock can name a socket at all: RS_OS_SOCKET_INVALID, and on POSIX
+ * every negative value, cannot (whether it is open is the backend's to ask).
+ * Any thread. */
+static inline bool rs__os_socket_in_range(rs_os_socket sock)
+{
+#ifdef _WIN32
+    return sock != RS_OS_SOCKET_INVALID;
+#else
+    return sock >= 0;
+#endif
+}
 
 /* setsockopt(level, name) of an int. A refusal is logged with what and the
  * system's error and raises RS_ERROR_SOCKET_OPTION. Any thread. */

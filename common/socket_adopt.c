@@ -12,6 +12,7 @@
 #include "error.h"
 #include "event_loop_impl.h"
 #include "library.h"
+#include "os_socket.h"
 
 struct adopt_call {
     rs_socket *socket;
@@ -51,16 +52,6 @@ static long state_of(rs_socket_adopt_kind kind)
     return 0;
 }
 
-/* RS_OS_SOCKET_INVALID, and on POSIX every negative value, is no handle. */
-static bool handle_in_range(rs_os_socket handle)
-{
-#ifdef _WIN32
-    return handle != RS_OS_SOCKET_INVALID;
-#else
-    return handle >= 0;
-#endif
-}
-
 rs_socket *rs_socket_adopt(const rs_socket_options *options, rs_os_socket handle,
                            rs_socket_adopt_kind kind, rs_event_loop *loop)
 {
@@ -68,7 +59,7 @@ rs_socket *rs_socket_adopt(const rs_socket_options *options, rs_os_socket handle
         return NULL;
     }
     long state = state_of(kind);
-    if (!options || !loop || !state || !handle_in_range(handle)) {
+    if (!options || !loop || !state || !rs__os_socket_in_range(handle)) {
         return rs__raise_null(RS_ERROR_INVALID_ARGUMENT);
     }
     if (rs__socket_validate_options(options) != 0) {

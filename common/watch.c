@@ -21,6 +21,7 @@
 #include "error.h"
 #include "event_loop_impl.h"
 #include "library.h"
+#include "os_socket.h"
 #include "thread.h"
 
 #include <string.h>
@@ -108,15 +109,6 @@ static bool list_claim_stop(rs_watch *watch)
 
 #define KNOWN_EVENTS (RS_WATCH_READABLE | RS_WATCH_WRITABLE)
 
-static bool socket_in_range(rs_os_socket socket)
-{
-#ifdef _WIN32
-    return socket != RS_OS_SOCKET_INVALID;
-#else
-    return socket >= 0;
-#endif
-}
-
 static void stop_task_fn(rs_task *task, void *arg, rs_task_status status);
 
 rs_watch *rs_watch_start(rs_event_loop *loop, rs_os_socket socket, unsigned events,
@@ -125,7 +117,7 @@ rs_watch *rs_watch_start(rs_event_loop *loop, rs_os_socket socket, unsigned even
     if (rs__library_check() != 0) {
         return NULL;
     }
-    if (!loop || !on_event || (events & ~KNOWN_EVENTS) || !socket_in_range(socket)) {
+    if (!loop || !on_event || (events & ~KNOWN_EVENTS) || !rs__os_socket_in_range(socket)) {
         return rs__raise_null(RS_ERROR_INVALID_ARGUMENT);
     }
     if (!rs_event_loop_is_on_thread(loop)) {
