@@ -214,6 +214,18 @@ void bench_thread_join(struct bench_thread *t)
 }
 #endif
 
+void bench_prefault(void *p, size_t bytes)
+{
+    /* volatile: a store of what calloc already gave must not be elided. */
+    volatile unsigned char *b = p;
+    for (size_t i = 0; i < bytes; i += 4096) {
+        b[i] = 0;
+    }
+    if (bytes) {
+        b[bytes - 1] = 0;
+    }
+}
+
 void bench_fail(struct bench_result *r, const char *fmt, ...)
 {
     if (r->status == BENCH_FAILED) {
@@ -330,6 +342,8 @@ struct cell {
     double values[64];
     uint64_t lost;
     uint64_t sent;
+    uint64_t wakeups, wake_ops; /* summed over the runs that counted them */
+    bool has_wakeups;
     double median, min, max;
     char note[160];
 };
@@ -443,6 +457,10 @@ static void print_table(const struct cell *cells, size_t n, int reps)
             snprintf(extra, sizeof extra, " (lost %llu of %llu)", (unsigned long long)c->lost,
                      (unsigned long long)c->sent);
         }
+        if (c->has_wakeups && c->wake_ops) {
+            snprintf(extra, sizeof extra, " (%.0f wake-ups per 1M)",
+                     (double)c->wakeups * 1e6 / (double)c->wake_ops);
+        }
         printf("%-9s %-11s %10s %25s %7s  %s%s%s%s\n", wname, c->impl->name, med, range, ratio_text,
                workloads[c->w].unit, extra, c->note[0] ? "; " : "", c->note);
     }
@@ -475,6 +493,10 @@ static void print_json(const struct cell *cells, size_t n, int reps, bool quick)
             if (c->w == BW_UDP || c->w == BW_UDP_TO) {
                 printf(",\"lost\":%llu,\"sent\":%llu", (unsigned long long)c->lost,
                        (unsigned long long)c->sent);
+            }
+            if (c->has_wakeups && c->wake_ops) {
+                printf(",\"wakeups_per_million\":%.1f",
+                       (double)c->wakeups * 1e6 / (double)c->wake_ops);
             }
         }
         printf(",\"note\":");
@@ -648,6 +670,11 @@ int main(int argc, char **argv)
                 c->values[c->runs++] = figure(c->w, &r);
                 c->lost += r.lost;
                 c->sent += r.ops + r.lost;
+                if (r.has_wakeups) {
+                    c->has_wakeups = true;
+                    c->wakeups += r.wakeups;
+                    c->wake_ops += r.ops;
+                }
                 if (r.note[0]) {
                     snprintf(c->note, sizeof c->note, "%s", r.note);
                 }

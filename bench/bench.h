@@ -58,6 +58,10 @@ struct bench_result {
     uint64_t ops;
     /* udp: datagrams given up as lost. */
     uint64_t lost;
+    /* tasks: times the consumer was woken by the producer (wake-up signals
+     * consumed or posted), with has_wakeups set by implementations that count. */
+    uint64_t wakeups;
+    bool has_wakeups;
     char note[160]; /* why n/a, or what failed */
 };
 
@@ -83,6 +87,10 @@ extern const struct bench_impl bench_impl_libevent;
 extern const struct bench_impl bench_impl_libuv;
 extern const struct bench_impl bench_impl_blocking;
 #endif
+
+/* Writes every page of a fresh allocation, so that the kernel's first-touch
+ * page faults are taken during set-up rather than inside the clock. */
+void bench_prefault(void *p, size_t bytes);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -172,6 +172,7 @@ struct queue {
     struct bl_task *head, *tail;
     bool sleeping; /* under lock: the consumer waits on cond */
     long n;
+    long wakeups; /* condition signals (producer thread) */
 };
 
 static void consumer_main(void *arg)
@@ -204,6 +205,7 @@ static void bl_tasks(const struct bench_params *p, struct bench_result *r)
         bench_fail(r, "out of memory");
         return;
     }
+    bench_prefault(items, ((size_t)q.n + 1) * sizeof *items);
     pthread_mutex_init(&q.lock, NULL);
     pthread_cond_init(&q.cond, NULL);
     uint64_t start = bench_now_ns();
@@ -220,12 +222,15 @@ static void bl_tasks(const struct bench_params *p, struct bench_result *r)
         bool wake = q.sleeping;
         pthread_mutex_unlock(&q.lock);
         if (wake) {
+            q.wakeups++;
             pthread_cond_signal(&q.cond);
         }
     }
     bench_thread_join(t);
     r->elapsed_ns = bench_now_ns() - start;
     r->ops = (uint64_t)q.n;
+    r->wakeups = (uint64_t)q.wakeups;
+    r->has_wakeups = true;
     pthread_cond_destroy(&q.cond);
     pthread_mutex_destroy(&q.lock);
     free(items);

@@ -478,6 +478,7 @@ struct tasks {
     bool wake_pending; /* under lock: a packet is queued and not yet drained */
     struct iocp_op wake;
     long n, done;
+    long wakeups; /* packets posted (producer thread) */
 };
 
 static void tasks_wake(struct iocp_op *op, DWORD n, bool ok)
@@ -514,6 +515,7 @@ static void tasks_producer(void *arg)
         t->wake_pending = true;
         ReleaseSRWLockExclusive(&t->lock);
         if (wake) {
+            t->wakeups++;
             PostQueuedCompletionStatus(t->l.port, 0, 0, &t->wake.ov);
         }
     }
@@ -533,6 +535,7 @@ static void io_tasks(const struct bench_params *p, struct bench_result *r)
     }
     InitializeSRWLock(&t->lock);
     t->n = p->tasks;
+    bench_prefault(t->items, ((size_t)t->n + 1) * sizeof *t->items);
     iocp_op_arm(&t->wake, tasks_wake, t);
     t->l.start_ns = bench_now_ns();
     if (t->n == 0) {
@@ -542,6 +545,8 @@ static void io_tasks(const struct bench_params *p, struct bench_result *r)
         iocp_loop_run(&t->l);
         bench_thread_join(producer);
     }
+    r->wakeups = (uint64_t)t->wakeups;
+    r->has_wakeups = true;
     iocp_loop_close(&t->l);
     free(t->items);
     free(t);

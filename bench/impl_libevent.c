@@ -435,6 +435,7 @@ struct tasks {
     pthread_mutex_t lock;
     struct le_task *head, *tail;
     bool wake_pending; /* under lock: the eventfd was written since the last drain */
+    long wakeups;      /* eventfd writes (producer thread) */
     int efd;
     struct le_task *items;
     long n, done;
@@ -478,6 +479,7 @@ static void le_tasks(const struct bench_params *p, struct bench_result *r)
         bench_fail(r, "set-up: %s", strerror(errno));
         goto out;
     }
+    bench_prefault(t.items, ((size_t)t.n + 1) * sizeof *t.items);
     pthread_mutex_init(&t.lock, NULL);
     struct event *wake = event_new(t.run.base, t.efd, EV_READ | EV_PERSIST, tasks_wake_cb, &t);
     event_add(wake, NULL);
@@ -500,6 +502,7 @@ static void le_tasks(const struct bench_params *p, struct bench_result *r)
             t.wake_pending = true;
             pthread_mutex_unlock(&t.lock);
             if (wake_now) {
+                t.wakeups++;
                 uint64_t one = 1;
                 if (write(t.efd, &one, sizeof one) < 0) {
                     bench_fail(r, "eventfd write: %s", strerror(errno));
@@ -508,6 +511,8 @@ static void le_tasks(const struct bench_params *p, struct bench_result *r)
         }
         bench_thread_join(loop);
     }
+    r->wakeups = (uint64_t)t.wakeups;
+    r->has_wakeups = true;
     event_free(wake);
     event_base_free(t.run.base);
     pthread_mutex_destroy(&t.lock);

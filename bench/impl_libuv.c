@@ -552,11 +552,13 @@ struct tasks {
     uv_mutex_t lock;
     struct uv_task_item *head, *tail, *items;
     long n, done;
+    long wakeups; /* async callbacks: uv_async_send coalesces to one per wake-up */
 };
 
 static void tasks_drain(uv_async_t *a)
 {
     struct tasks *t = a->data;
+    t->wakeups++;
     uv_mutex_lock(&t->lock);
     struct uv_task_item *list = t->head;
     t->head = t->tail = NULL;
@@ -587,6 +589,7 @@ static void uv_tasks_run(const struct bench_params *p, struct bench_result *r)
         return;
     }
     t->n = p->tasks;
+    bench_prefault(t->items, ((size_t)t->n + 1) * sizeof *t->items);
     uv_mutex_init(&t->lock);
     uv_async_init(&t->run.loop, &t->async, tasks_drain);
     t->async.data = t;
@@ -610,6 +613,8 @@ static void uv_tasks_run(const struct bench_params *p, struct bench_result *r)
         }
         bench_thread_join(loop);
     }
+    r->wakeups = (uint64_t)t->wakeups;
+    r->has_wakeups = true;
     run_end(&t->run);
     uv_mutex_destroy(&t->lock);
     free(t->items);

@@ -98,6 +98,9 @@ static void rs_tasks(const struct bench_params *p, struct bench_result *r)
         rsb_run_end(&t.run);
         return;
     }
+    bench_prefault(t.tasks, ((size_t)n + 1) * sizeof *t.tasks);
+    rs_event_loop_metrics before;
+    rs_event_loop_get_metrics(t.run.loop, &before, sizeof before);
     t.run.start_ns = bench_now_ns();
     for (long i = 0; i < n; i++) {
         rs_task_init(&t.tasks[i], task_fired, &t, NULL);
@@ -107,6 +110,11 @@ static void rs_tasks(const struct bench_params *p, struct bench_result *r)
         rsb_run_finish(&t.run, 0);
     }
     rsb_run_wait(&t.run);
+    rs_event_loop_metrics after;
+    if (rs_event_loop_get_metrics(t.run.loop, &after, sizeof after) == 0) {
+        r->wakeups = after.wakeups - before.wakeups;
+        r->has_wakeups = true;
+    }
     rsb_run_end(&t.run);
     free(t.tasks);
 }

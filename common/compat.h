@@ -5,9 +5,12 @@
 #if defined(_MSC_VER) && !defined(__clang__)
 #define RS__THREAD_LOCAL __declspec(thread)
 #define RS__PRINTF(f, a)
+/* A hint only: fetch the cache line at p for writing. */
+#define RS__PREFETCH_FOR_WRITE(p) ((void)(p))
 #else
 #define RS__THREAD_LOCAL _Thread_local
 #define RS__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define RS__PREFETCH_FOR_WRITE(p) __builtin_prefetch((p), 1, 3)
 #endif
 
 #define RS__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -45,7 +45,12 @@ struct rs_event_loop {
         rs_task *cancel_tail;
     } synced;
 
-    volatile long wake_pending;   /* a wake-up is on its way; coalesces wakes */
+    /* Set: the loop looks at the cross-thread queue before it blocks again,
+     * so a thread that queues work need not wake it. Raised by the thread
+     * that finds it clear (which then wakes the loop), cleared by the loop
+     * only just before a wait that may block (docs/event-loop.md,
+     * "Wake-ups"). */
+    volatile long wake_pending;
     volatile long stop_requested; /* the thread leaves after this iteration */
     volatile uint64_t owner_thread;
     volatile long load; /* I/O objects assigned, for group load balancing */
@@ -146,7 +151,9 @@ static inline void rs__event_loop_defer(rs_event_loop *loop, struct rs__deferred
     loop->deferred_tail = d;
 }
 
-/* Wakes the loop unless a wake-up is already pending. Any thread. */
+/* Wakes the loop unless wake_pending is already set. Any thread, after
+ * queueing work under synced.lock (the lock orders the queueing with the
+ * loop's last look before it blocks). */
 void rs__event_loop_wake(rs_event_loop *loop);
 
 #endif

@@ -148,6 +148,7 @@ int rs_event_loop_get_metrics(const rs_event_loop *loop, rs_event_loop_metrics *
     out.io_callbacks = rs__atomic_load_relaxed_u64(&m->io_callbacks);
     out.bytes_read = rs__atomic_load_relaxed_u64(&m->bytes_read);
     out.bytes_written = rs__atomic_load_relaxed_u64(&m->bytes_written);
+    out.wakeups = rs__atomic_load_relaxed_u64(&m->wakeups);
     /* Pipe ends and watches are among the handles too. The counts are read
      * one after the other: a pipe end or watch opened or ended in between
      * may show as a socket (or one socket fewer) in this one reading. */

@@ -32,6 +32,7 @@ struct rs__loop_metrics {
     volatile uint64_t io_callbacks;
     volatile uint64_t bytes_read;
     volatile uint64_t bytes_written;
+    volatile uint64_t wakeups;
 
     /* Times (common/clock.h's clock), under seq: odd while being written. */
     volatile uint64_t seq;

@@ -1,5 +1,7 @@
 #include "scheduler.h"
 
+#include "compat.h"
+
 #include <stddef.h>
 
 /*
@@ -107,19 +109,26 @@ void rs__task_list_append(struct rs__task_list *list, rs_task *task)
     list->tail = task;
 }
 
+/* The head's priv_prev is never read (stale after the head before it
+ * left): taking the head, the common case, writes nothing in the next
+ * task, whose cache line another thread may have written last. */
 void rs__task_list_unlink(struct rs__task_list *list, rs_task *task)
 {
-    if (task->priv_prev) {
-        task->priv_prev->priv_next = task->priv_next;
+    rs_task *next = task->priv_next;
+    if (task == list->head) {
+        list->head = next;
+        if (!next) {
+            list->tail = NULL;
+        }
     } else {
-        list->head = task->priv_next;
+        rs_task *prev = task->priv_prev;
+        prev->priv_next = next;
+        if (next) {
+            next->priv_prev = prev;
+        } else {
+            list->tail = prev;
+        }
     }
-    if (task->priv_next) {
-        task->priv_next->priv_prev = task->priv_prev;
-    } else {
-        list->tail = task->priv_prev;
-    }
-    task->priv_next = task->priv_prev = NULL;
 }
 
 rs_task *rs__task_list_pop(struct rs__task_list *list)
@@ -183,8 +192,9 @@ void rs__scheduler_remove(struct rs__scheduler *s, rs_task *task)
     switch (task->priv_where) {
     case RS__WHERE_NOW:
         if (task == s->batch_last) {
-            /* The batch is a prefix of the FIFO: it now ends one earlier. */
-            s->batch_last = task->priv_prev;
+            /* The batch is a prefix of the FIFO: it now ends one earlier
+             * (or is empty: the head's priv_prev is stale). */
+            s->batch_last = task == s->now.head ? NULL : task->priv_prev;
         }
         rs__task_list_unlink(&s->now, task);
         break;
@@ -208,6 +218,11 @@ rs_task *rs__scheduler_pop_running(struct rs__scheduler *s)
     }
     rs__task_list_unlink(&s->now, t);
     t->priv_where = RS__WHERE_NONE;
+    if (s->now.head) {
+        /* The next task's line is usually still in the cache of the thread
+         * that scheduled it: start moving it while this one runs. */
+        RS__PREFETCH_FOR_WRITE(s->now.head);
+    }
     return t;
 }
 

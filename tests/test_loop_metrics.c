@@ -10,6 +10,7 @@
 
 #include "../common/atomics.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -399,11 +400,21 @@ static void test_rw5_bad_input(void **state)
     assert_fails_with(rs_event_loop_set_metrics_timing(NULL, true), RS_ERROR_INVALID_ARGUMENT);
     assert_fails_with(rs_event_loop_get_metrics(loop, (rs_event_loop_metrics *)buf, 0),
                       RS_ERROR_INVALID_ARGUMENT);
+    /* The first version's struct ended before wakeups: anything smaller fails. */
     assert_fails_with(rs_event_loop_get_metrics(loop, (rs_event_loop_metrics *)buf,
-                                                sizeof(rs_event_loop_metrics) - 1),
+                                                offsetof(rs_event_loop_metrics, wakeups) - 1),
                       RS_ERROR_INVALID_ARGUMENT);
     /* A failed call writes nothing. */
     assert_memory_equal(buf, pattern, sizeof buf);
+
+    /* The first version's struct (a program built against the header
+     * before wakeups): accepted, and nothing beyond it is written. */
+    memcpy(buf, pattern, sizeof buf);
+    size_t first = offsetof(rs_event_loop_metrics, wakeups);
+    assert_int_equal(rs_event_loop_get_metrics(loop, (rs_event_loop_metrics *)buf, first), 0);
+    for (size_t i = first; i < sizeof buf; i++) {
+        assert_int_equal(buf[i], 0xAB);
+    }
 
     /* A larger struct (a newer header): the bytes this version does not know
      * are zeroed; nothing beyond size is written. */

@@ -4,7 +4,7 @@
  * the loop thread dequeues the completions in batches and calls each
  * operation's callback. Timers live in the common scheduler: the wait only
  * sleeps until the next deadline. A cross-thread wake-up is one packet posted
- * to the port (common/ posts at most one per loop iteration).
+ * to the port (common/ posts one only when the loop may be waiting).
  *
  * Handles in FILE_SKIP_COMPLETION_PORT_ON_SUCCESS mode queue no packet for a
  * call that succeeds at once: such operations wait in an in-process list and
@@ -283,6 +283,7 @@ static void dispatch(rs_event_loop *loop, HANDLE port, DWORD timeout)
     for (ULONG i = 0; i < count; i++) {
         const OVERLAPPED_ENTRY *e = &entries[i];
         if (e->lpCompletionKey == KEY_WAKE) {
+            rs__metrics_bump(&loop->metrics.wakeups, 1);
             continue;
         }
         /* OVERLAPPED_ENTRY.Internal is the packet's NTSTATUS (the value the

@@ -3,7 +3,7 @@
  * (so libevent needs no locking: evthread is never enabled). Timers live in
  * the common scheduler; libevent only sleeps until the next deadline.
  * Cross-thread wake-ups go through one eventfd (a pipe where there is no
- * eventfd), written at most once per loop iteration (common/ coalesces).
+ * eventfd), written only when the loop may be waiting (common/ coalesces).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
@@ -73,11 +73,23 @@ static void close_wake_channel(int fds[2])
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
-    (void)arg;
-    /* Empty the channel; the loop drains its queues after this wait. */
-    char buf[64];
-    while (read(fd, buf, sizeof buf) > 0) {
+    rs_event_loop *loop = arg;
+    /* Empty the channel and count the wake-ups it held; the loop drains its
+     * queues after this wait. */
+#if RS_HAVE_EVENTFD
+    /* One read returns the eventfd's counter (the writes since the last
+     * read) and resets it to 0 (eventfd(2), without EFD_SEMAPHORE). */
+    uint64_t count;
+    if (read(fd, &count, sizeof count) == (ssize_t)sizeof count) {
+        rs__metrics_bump(&loop->metrics.wakeups, count);
     }
+#else
+    char buf[64];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        rs__metrics_bump(&loop->metrics.wakeups, (uint64_t)n);
+    }
+#endif
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -111,7 +123,7 @@ int rs__backend_loop_init(rs_event_loop *loop)
     if (open_wake_channel(le->wake_fds) != 0) {
         goto fail_base;
     }
-    le->wake_event = event_new(le->base, le->wake_fds[0], EV_READ | EV_PERSIST, on_wake, le);
+    le->wake_event = event_new(le->base, le->wake_fds[0], EV_READ | EV_PERSIST, on_wake, loop);
     le->timer_event = evtimer_new(le->base, on_timer, le);
     if (!le->wake_event || !le->timer_event || event_add(le->wake_event, NULL) != 0) {
         rs__raise(RS_ERROR_SYS_CALL_FAILURE);
