@@ -28,6 +28,19 @@ static inline bool rs__atomic_cas(volatile long *p, long expected, long desired)
 {
     return _InterlockedCompareExchange(p, desired, expected) == expected;
 }
+/* int fields (rs_task's state word): long is int's size on Windows. */
+static inline int rs__atomic_load_int(const volatile int *p)
+{
+    return (int)_InterlockedCompareExchange((volatile long *)p, 0, 0);
+}
+static inline void rs__atomic_store_int(volatile int *p, int v)
+{
+    _InterlockedExchange((volatile long *)p, v);
+}
+static inline bool rs__atomic_cas_int(volatile int *p, int expected, int desired)
+{
+    return _InterlockedCompareExchange((volatile long *)p, desired, expected) == expected;
+}
 static inline long rs__atomic_add(volatile long *p, long v)
 {
     return _InterlockedExchangeAdd(p, v) + v;
@@ -83,6 +96,20 @@ static inline long rs__atomic_exchange(volatile long *p, long v)
     return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
 }
 static inline bool rs__atomic_cas(volatile long *p, long expected, long desired)
+{
+    return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+/* int fields (rs_task's state word). */
+static inline int rs__atomic_load_int(const volatile int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void rs__atomic_store_int(volatile int *p, int v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline bool rs__atomic_cas_int(volatile int *p, int expected, int desired)
 {
     return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);

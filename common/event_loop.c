@@ -230,7 +230,7 @@ static void run_task(rs_event_loop *loop, rs_task *task, rs_task_status status)
  * first; then the cancel request, still queued, is what calls it. */
 static void run_unlinked(rs_event_loop *loop, rs_task *task)
 {
-    if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+    if (rs__atomic_cas_int(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
         run_task(loop, task, RS_TASK_STATUS_RUN);
     }
 }
@@ -265,7 +265,7 @@ static void drain_synced(rs_event_loop *loop)
         rs_task *next = cancels->priv_cancel_next;
         cancels->priv_cancel_next = NULL;
         rs__scheduler_remove(&loop->scheduler, cancels);
-        rs__atomic_store(&cancels->priv_state, RS__TASK_IDLE);
+        rs__atomic_store_int(&cancels->priv_state, RS__TASK_IDLE);
         run_task(loop, cancels, RS_TASK_STATUS_CANCELED);
         cancels = next;
     }
@@ -661,7 +661,7 @@ static void cancel_all(rs_event_loop *loop)
             }
             continue;
         }
-        if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+        if (rs__atomic_cas_int(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
             run_task(loop, task, RS_TASK_STATUS_CANCELED);
         }
     }
@@ -849,10 +849,9 @@ static int schedule(rs_event_loop *loop, rs_task *task, enum schedule_kind kind,
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (kind != SCHEDULE_SERIALIZED && on_thread(loop)) {
-        if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
+        if (!rs__atomic_cas_int(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
             return rs_raise(RS_ERROR_INVALID_STATE);
         }
-        task->priv_cancel_next = NULL;
         if (kind == SCHEDULE_NOW) {
             rs__scheduler_push_now(&loop->scheduler, task);
         } else {
@@ -864,12 +863,10 @@ static int schedule(rs_event_loop *loop, rs_task *task, enum schedule_kind kind,
      * drain. The state changes under the lock so that a cancel on the loop
      * thread sees either an idle task or one already queued. */
     rs__fastlock_lock(&loop->synced.lock);
-    if (!rs__atomic_cas(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
+    if (!rs__atomic_cas_int(&task->priv_state, RS__TASK_IDLE, RS__TASK_SCHEDULED)) {
         rs__fastlock_unlock(&loop->synced.lock);
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
-    task->priv_cancel_next = NULL;
-    task->priv_child = NULL;
     if (kind == SCHEDULE_AT) {
         task->priv_time_ns = time_ns;
         rs__task_list_append(&loop->synced.incoming_timed, task);
@@ -920,11 +917,11 @@ int rs__event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
     if (on_thread(loop)) {
         /* Not scheduled: nothing to cancel, and no lock to take (a close
          * cancels several tasks that are usually idle). */
-        if (rs__atomic_load(&task->priv_state) != RS__TASK_SCHEDULED) {
+        if (rs__atomic_load_int(&task->priv_state) != RS__TASK_SCHEDULED) {
             return 0;
         }
         rs__fastlock_lock(&loop->synced.lock);
-        if (!rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
+        if (!rs__atomic_cas_int(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_IDLE)) {
             rs__fastlock_unlock(&loop->synced.lock);
             return 0; /* not scheduled, or a foreign cancel already owns it */
         }
@@ -936,7 +933,7 @@ int rs__event_loop_cancel_task(rs_event_loop *loop, rs_task *task)
         run_task(loop, task, RS_TASK_STATUS_CANCELED);
         return 0;
     }
-    if (rs__atomic_cas(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_CANCEL_REQUESTED)) {
+    if (rs__atomic_cas_int(&task->priv_state, RS__TASK_SCHEDULED, RS__TASK_CANCEL_REQUESTED)) {
         rs__fastlock_lock(&loop->synced.lock);
         task->priv_cancel_next = NULL;
         if (loop->synced.cancel_tail) {

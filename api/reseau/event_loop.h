@@ -56,12 +56,12 @@ typedef struct rs_task {
     /** @cond PRIVATE */
     struct rs_task *priv_next;
     struct rs_task *priv_prev;
+    volatile int priv_state;
+    int priv_where;
     struct rs_task *priv_child;
     struct rs_task *priv_cancel_next;
     uint64_t priv_time_ns;
     uint64_t priv_seq;
-    int priv_where;
-    volatile long priv_state;
     /** @endcond */
 } rs_task;
 
