@@ -97,18 +97,6 @@ static void heap_remove(struct rs__scheduler *s, rs_task *t)
     clear_links(t);
 }
 
-void rs__task_list_append(struct rs__task_list *list, rs_task *task)
-{
-    task->priv_next = NULL;
-    task->priv_prev = list->tail;
-    if (list->tail) {
-        list->tail->priv_next = task;
-    } else {
-        list->head = task;
-    }
-    list->tail = task;
-}
-
 /* The head's priv_prev is never read (stale after the head before it
  * left): taking the head, the common case, writes nothing in the next
  * task, whose cache line another thread may have written last. */

@@ -92,8 +92,20 @@ static inline bool rs__scheduler_next_time(const struct rs__scheduler *s, uint64
     return true;
 }
 
-/* Intrusive FIFO helpers shared with the loop's cross-thread queue. */
-void rs__task_list_append(struct rs__task_list *list, rs_task *task);
+/* Intrusive FIFO helpers shared with the loop's cross-thread queue. Append
+ * is inline: a task scheduled from another thread is appended under the
+ * queue's lock. */
+static inline void rs__task_list_append(struct rs__task_list *list, rs_task *task)
+{
+    task->priv_next = NULL;
+    task->priv_prev = list->tail;
+    if (list->tail) {
+        list->tail->priv_next = task;
+    } else {
+        list->head = task;
+    }
+    list->tail = task;
+}
 void rs__task_list_unlink(struct rs__task_list *list, rs_task *task);
 rs_task *rs__task_list_pop(struct rs__task_list *list);
 
