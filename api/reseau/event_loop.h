@@ -253,11 +253,11 @@ typedef struct rs_event_loop_metrics {
     uint64_t live_pipe_ends;
     /** Readiness watches (watch.h) on the loop not yet stopped. */
     uint64_t live_watches;
-    /** Wake-ups: times another thread woke the loop (a task, a cancel or a
-     * stop from a thread that is not the loop's, when the loop might be
-     * waiting), counted as the loop receives them. Work queued by other
-     * threads while the loop is busy costs none: wake-ups are coalesced
-     * until the loop is about to wait again. */
+    /** Wake-ups the loop received: signals sent to it by a task or cancel
+     * from another thread, or by a stop, while it might be waiting (counted
+     * as the loop receives them). Work queued by other threads while the
+     * loop is busy costs none: wake-ups are coalesced until the loop is
+     * about to wait again. */
     uint64_t wakeups;
 } rs_event_loop_metrics;
 
