@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* accept4, MSG_TRUNC */
 #endif
 #include "le_socket.h"
+#include "le_sys.h"
 
 #include "../../common/address.h"
 #include "../../common/alloc.h"
@@ -325,7 +326,7 @@ static ssize_t send_queued(struct le_socket *le)
         gather(req, iov, &count, &room);
     }
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = count};
-    return sendmsg(le->fd, &msg, MSG_NOSIGNAL);
+    return rs__le_sendmsg(le->fd, &msg, MSG_NOSIGNAL);
 }
 
 /* Sends queued stream bytes until the queue is empty or the kernel is full. */
@@ -376,7 +377,7 @@ static ssize_t send_dgram_vec(int fd, const struct rs__socket_write *req)
         iov[i].iov_len = req->bufs[i].len;
     }
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = req->nbufs};
-    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+    return rs__le_sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
 #if HAVE_SENDMMSG
@@ -445,7 +446,7 @@ static void flush_dgram(rs_socket *s)
                     : req->to_len
                         ? sendto(le->fd, req->data, req->len, MSG_NOSIGNAL,
                                  (const struct sockaddr *)req->to.u.bytes, (socklen_t)req->to_len)
-                        : send(le->fd, req->data, req->len, MSG_NOSIGNAL);
+                        : rs__le_send(le->fd, req->data, req->len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -506,10 +507,47 @@ void rs__le_socket_flush_held(rs_socket *socket)
  * one system call per DGRAM_BATCH, at the start of the next iteration,
  * before the loop polls again.
  */
+/*
+ * A single-buffer stream write that finds the queue empty and the kernel
+ * with room (request/response traffic: a write from a readable callback or
+ * a task) is offered to the kernel straight away with one send(2), without
+ * joining the queue: when the kernel takes it whole, or refuses it with an
+ * error, its completion is reported now (delivered on the next iteration
+ * as any other). Returns false when the write must be queued: the kernel
+ * took part of it (or none, EAGAIN / EINTR), and the queue sends the rest.
+ */
+static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
+{
+    size_t len = req->len < WRITE_MAX_BYTES ? req->len : WRITE_MAX_BYTES;
+    ssize_t n = rs__le_send(le->fd, req->data, len, MSG_NOSIGNAL);
+    if ((size_t)n == req->len) {
+        req->written = req->len;
+        rs__socket_write_done(req, 0);
+        return true;
+    }
+    if (n >= 0) {
+        rs__socket_write_advance(req, (size_t)n);
+        return false;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        le->writable = false; /* resume on the next EV_WRITE edge */
+        return false;
+    }
+    if (errno == EINTR) {
+        return false;
+    }
+    rs__socket_write_done(req, rs__le_error_from_errno(errno));
+    return true;
+}
+
 int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
 {
     struct le_socket *le = socket->impl;
     bool idle = !le->write_head;
+    if (idle && le->writable && !req->bufs && socket->options.type == RS_SOCKET_STREAM &&
+        !socket->loop->in_deferred && send_lone(le, req)) {
+        return 0;
+    }
     if (le->write_tail) {
         le->write_tail->next = req;
     } else {
@@ -553,7 +591,7 @@ int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len
     }
     ssize_t n;
     do {
-        n = send(le->fd, data, len, MSG_NOSIGNAL);
+        n = rs__le_send(le->fd, data, len, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return rs__le_raise_errno(errno);
@@ -592,7 +630,7 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
 #endif
     ssize_t n;
     do {
-        n = recv(le->fd, buffer, len, flags);
+        n = rs__le_recv(le->fd, buffer, len, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return rs__le_raise_errno(errno);
