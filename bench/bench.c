@@ -4,7 +4,7 @@
  * floor (the blocking-socket version natively, raw IOCP on Windows).
  *
  *   reseau-bench [--quick] [--reps N] [--workload NAME[,NAME]] [--impl NAME[,NAME]]
- *                [--ops N] [--json] [--list]
+ *                [--ops N] [--conns N] [--json] [--list]
  */
 #ifndef _WIN32
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_condattr_setclock */
@@ -26,6 +26,7 @@
 #define fileno _fileno
 #else
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #endif
 
@@ -238,6 +239,49 @@ void bench_fail(struct bench_result *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ---- round-trip latencies ---- */
+
+static unsigned latency_bucket(uint64_t ns)
+{
+    if (ns < BENCH_LATENCY_SUB) {
+        return (unsigned)ns;
+    }
+    unsigned e = 63;
+    while (!(ns >> e)) {
+        e--;
+    }
+    /* e >= 3: the 3 bits below the top one pick the bucket within [2^e, 2^(e+1)). */
+    return (e - 2) * BENCH_LATENCY_SUB + (unsigned)((ns >> (e - 3)) & (BENCH_LATENCY_SUB - 1));
+}
+
+void bench_latency_add(struct bench_latency *h, uint64_t ns)
+{
+    h->bucket[latency_bucket(ns)]++;
+    h->count++;
+}
+
+uint64_t bench_latency_quantile(const struct bench_latency *h, double q)
+{
+    if (h->count == 0) {
+        return 0;
+    }
+    uint64_t rank = (uint64_t)(q * (double)h->count + 0.5);
+    rank = rank < 1 ? 1 : rank > h->count ? h->count : rank;
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < BENCH_LATENCY_BUCKETS; i++) {
+        seen += h->bucket[i];
+        if (seen >= rank) {
+            if (i < BENCH_LATENCY_SUB) {
+                return i;
+            }
+            unsigned e = i / BENCH_LATENCY_SUB + 2;
+            uint64_t low = (1ull << e) + ((uint64_t)(i % BENCH_LATENCY_SUB) << (e - 3));
+            return low + (1ull << (e - 3)) / 2;
+        }
+    }
+    return 0;
+}
+
 /* ---- workloads and implementations ---- */
 
 struct workload_info {
@@ -330,6 +374,43 @@ static void set_ops(struct bench_params *p, long n)
     p->udp_datagrams = n;
     p->pipe_bytes = (uint64_t)n * BENCH_CHUNK;
     p->watch_trips = n;
+    p->fanin_trips = n > 0 ? n : -1;
+}
+
+/*
+ * A fanin of n connections holds 2n descriptors in this one process (both
+ * ends of each), plus a few of the loops' own: the soft RLIMIT_NOFILE (often 1,024)
+ * is raised to the hard limit, and a hard limit too low is reported before
+ * anything runs. Returns false (with the reason in note) when it is too low.
+ */
+static bool descriptors_for(int conns, char *note, size_t len)
+{
+#ifdef _WIN32
+    (void)conns;
+    (void)note;
+    (void)len;
+    return true;
+#else
+    rlim_t need = (rlim_t)conns * 2 + 16;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return true; /* unknown: the run reports what fails */
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        snprintf(note, len,
+                 "RLIMIT_NOFILE is %llu (hard %llu): %d connections need %llu descriptors; "
+                 "raise the hard limit (ulimit -Hn)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, conns,
+                 (unsigned long long)need);
+        return false;
+    }
+    return true;
+#endif
 }
 
 /* ---- results ---- */
@@ -344,6 +425,9 @@ struct cell {
     uint64_t sent;
     uint64_t wakeups, wake_ops; /* summed over the runs that counted them */
     bool has_wakeups;
+    /* fanin: each run's round-trip latency quantiles (ns), and their medians. */
+    double p50[64], p99[64];
+    double p50_median, p99_median;
     double median, min, max;
     char note[160];
 };
@@ -363,18 +447,28 @@ static double figure(enum bench_workload w, const struct bench_result *r)
     return s > 0 ? (double)r->ops / s * workloads[w].scale : 0.0;
 }
 
+static double median_of(const double *values, int n, double *min, double *max)
+{
+    double sorted[64];
+    memcpy(sorted, values, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    if (min) {
+        *min = sorted[0];
+        *max = sorted[n - 1];
+    }
+    return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0;
+}
+
 static void summarize(struct cell *c)
 {
     if (c->runs == 0) {
         return;
     }
-    double sorted[64];
-    memcpy(sorted, c->values, (size_t)c->runs * sizeof *sorted);
-    qsort(sorted, (size_t)c->runs, sizeof *sorted, cmp_double);
-    c->min = sorted[0];
-    c->max = sorted[c->runs - 1];
-    c->median =
-        c->runs % 2 ? sorted[c->runs / 2] : (sorted[c->runs / 2 - 1] + sorted[c->runs / 2]) / 2.0;
+    c->median = median_of(c->values, c->runs, &c->min, &c->max);
+    if (c->w == BW_FANIN) {
+        c->p50_median = median_of(c->p50, c->runs, NULL, NULL);
+        c->p99_median = median_of(c->p99, c->runs, NULL, NULL);
+    }
 }
 
 /* Speed relative to the floor: above 1 is faster than the floor. For a time
@@ -456,6 +550,9 @@ static void print_table(const struct cell *cells, size_t n, int reps)
         if (c->w == BW_UDP || c->w == BW_UDP_TO) {
             snprintf(extra, sizeof extra, " (lost %llu of %llu)", (unsigned long long)c->lost,
                      (unsigned long long)c->sent);
+        } else if (c->w == BW_FANIN) {
+            snprintf(extra, sizeof extra, "; latency p50 %.1f us, p99 %.1f us", c->p50_median / 1e3,
+                     c->p99_median / 1e3);
         }
         if (c->has_wakeups && c->wake_ops) {
             snprintf(extra, sizeof extra, " (%.0f wake-ups per 1M)",
@@ -493,6 +590,9 @@ static void print_json(const struct cell *cells, size_t n, int reps, bool quick)
             if (c->w == BW_UDP || c->w == BW_UDP_TO) {
                 printf(",\"lost\":%llu,\"sent\":%llu", (unsigned long long)c->lost,
                        (unsigned long long)c->sent);
+            } else if (c->w == BW_FANIN) {
+                printf(",\"p50_us\":%.6g,\"p99_us\":%.6g", c->p50_median / 1e3,
+                       c->p99_median / 1e3);
             }
             if (c->has_wakeups && c->wake_ops) {
                 printf(",\"wakeups_per_million\":%.1f",
@@ -517,8 +617,10 @@ static int usage(FILE *out, int code)
                  "  --impl LIST        comma-separated implementations (default: all)\n"
                  "  --ops N            operation count of every selected workload (round\n"
                  "                     trips, 64 KiB chunks, connections, tasks, timers,\n"
-                 "                     datagrams; fanin stays time-bounded), for differential\n"
-                 "                     instruction or request counts\n"
+                 "                     datagrams, fanin round trips in all), for\n"
+                 "                     differential instruction or request counts\n"
+                 "  --conns N          fanin connections (default 200, quick 20; up to 10000\n"
+                 "                     and more, as RLIMIT_NOFILE allows)\n"
                  "  --json             machine-readable output instead of the table\n"
                  "  --list             list workloads and implementations\n");
     return code;
@@ -570,6 +672,7 @@ int main(int argc, char **argv)
     bool quick = false, json = false;
     int reps = 0;
     long ops = -1;
+    long conns = 0;
     const char *wlist = NULL, *ilist = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -583,6 +686,13 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--ops") && v) {
             ops = atol(v);
+            i++;
+        } else if (!strcmp(a, "--conns") && v) {
+            conns = atol(v);
+            if (conns < 1 || conns > 1000000) {
+                fprintf(stderr, "reseau-bench: --conns must be 1..1000000\n");
+                return 2;
+            }
             i++;
         } else if (!strcmp(a, "--workload") && v) {
             wlist = v;
@@ -619,14 +729,31 @@ int main(int argc, char **argv)
     if (ops >= 0) {
         set_ops(&params, ops);
     }
+    if (conns > 0) {
+        params.fanin_connections = (int)conns;
+    }
+    if (params.fanin_trips > 0 && params.fanin_trips < params.fanin_connections) {
+        params.fanin_trips = params.fanin_connections; /* one round trip per connection at least */
+    }
+    char fd_note[160] = "";
+    if (in_list(wlist, workloads[BW_FANIN].name) &&
+        !descriptors_for(params.fanin_connections, fd_note, sizeof fd_note)) {
+        fprintf(stderr, "reseau-bench: fanin: %s\n", fd_note);
+    }
 
     static struct cell cells[BW_COUNT * IMPL_COUNT];
     size_t ncells = 0;
+    int failures = 0;
     for (int w = 0; w < BW_COUNT; w++) {
         for (size_t k = 0; k < IMPL_COUNT; k++) {
             if (in_list(wlist, workloads[w].name) && in_list(ilist, impls[k]->name)) {
                 cells[ncells].impl = impls[k];
                 cells[ncells].w = (enum bench_workload)w;
+                if (w == BW_FANIN && fd_note[0] && impls[k]->run[w]) {
+                    cells[ncells].status = BENCH_FAILED;
+                    snprintf(cells[ncells].note, sizeof cells[ncells].note, "%s", fd_note);
+                    failures++;
+                }
                 ncells++;
             }
         }
@@ -636,7 +763,6 @@ int main(int argc, char **argv)
         ready[k] = !impls[k]->init || impls[k]->init() == 0;
     }
     bool tty = isatty(fileno(stderr));
-    int failures = 0;
     size_t total = ncells * (size_t)reps, step = 0;
     /* Repetitions are the outer loop so that a load change on the machine
      * spreads over every implementation rather than hitting one of them. */
@@ -665,8 +791,13 @@ int main(int argc, char **argv)
             fflush(stderr);
             struct bench_result r;
             memset(&r, 0, sizeof r);
+            static struct bench_latency latency;
+            memset(&latency, 0, sizeof latency);
+            r.latency = c->w == BW_FANIN ? &latency : NULL;
             c->impl->run[c->w](&params, &r);
             if (r.status == BENCH_OK) {
+                c->p50[c->runs] = (double)bench_latency_quantile(&latency, 0.50);
+                c->p99[c->runs] = (double)bench_latency_quantile(&latency, 0.99);
                 c->values[c->runs++] = figure(c->w, &r);
                 c->lost += r.lost;
                 c->sent += r.ops + r.lost;

@@ -34,9 +34,12 @@ struct bench_params {
     long timers;
     uint64_t timer_span_ns; /* deadlines fall in [start, start + span) */
     long udp_datagrams;
-    int udp_window; /* datagrams sent but not yet received (or given up as lost) */
-    int fanin_connections;
+    int udp_window;        /* datagrams sent but not yet received (or given up as lost) */
+    int fanin_connections; /* --conns N */
     uint64_t fanin_ns;
+    /* fanin: round trips in all (--ops), or 0 to run for fanin_ns, or -1 for
+     * none (connections set up and torn down only). */
+    long fanin_trips;
     uint64_t pipe_bytes;
     long watch_trips; /* pingpong driven by readiness of sockets the bench owns */
 };
@@ -62,8 +65,33 @@ struct bench_result {
      * consumed or posted), with has_wakeups set by implementations that count. */
     uint64_t wakeups;
     bool has_wakeups;
+    /* fanin: where the implementation records the latency of every round
+     * trip (set by the caller; NULL for the other workloads). */
+    struct bench_latency *latency;
     char note[160]; /* why n/a, or what failed */
 };
+
+/*
+ * Round-trip latencies in log-linear buckets: 8 per power of two, so a
+ * quantile is within 12.5% of the exact figure, with a fixed 4 KiB of
+ * counts whatever the number of round trips.
+ */
+#define BENCH_LATENCY_SUB 8
+#define BENCH_LATENCY_BUCKETS (64 * BENCH_LATENCY_SUB)
+struct bench_latency {
+    uint64_t count;
+    uint64_t bucket[BENCH_LATENCY_BUCKETS];
+};
+void bench_latency_add(struct bench_latency *h, uint64_t ns);
+/* The q-quantile (0 < q <= 1) in nanoseconds: the middle of its bucket. */
+uint64_t bench_latency_quantile(const struct bench_latency *h, double q);
+
+/* A fanin run to a count: connection i's share of total round trips among
+ * n connections (total >= n, so every connection makes one at least). */
+static inline long bench_share(long total, int n, int i)
+{
+    return total / n + (i < total % n ? 1 : 0);
+}
 
 typedef void(bench_fn)(const struct bench_params *p, struct bench_result *r);
 

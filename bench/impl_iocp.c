@@ -26,6 +26,8 @@ struct pp_conn {
     struct iocp_op csend[SENDS], ssend[SENDS];
     unsigned char cbuf[4096], sbuf[4096], sout[SENDS][4096];
     size_t got;
+    long left;        /* round trips still to make, when the run has a target */
+    uint64_t sent_ns; /* when the ping in flight was sent (latency recorded) */
 };
 
 struct pp {
@@ -33,6 +35,7 @@ struct pp {
     int n, stopped;
     long target, trips;
     bool stop;
+    struct bench_latency *latency; /* fanin: every round trip's latency */
     struct pp_conn *conns;
 };
 
@@ -65,8 +68,13 @@ static bool ping_got(void *owner, DWORD n)
     while (c->got >= BENCH_PINGPONG_SIZE) {
         c->got -= BENCH_PINGPONG_SIZE;
         pp->trips++;
-        if (pp->target ? pp->trips >= pp->target : pp->stop) {
-            if (++pp->stopped == (pp->target ? 1 : pp->n)) {
+        if (pp->latency) {
+            uint64_t now = bench_now_ns();
+            bench_latency_add(pp->latency, now - c->sent_ns);
+            c->sent_ns = now;
+        }
+        if (pp->target ? --c->left == 0 : pp->stop) {
+            if (++pp->stopped == pp->n) {
                 iocp_loop_finish(&pp->l, (uint64_t)pp->trips);
             }
             return false;
@@ -90,6 +98,7 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
     }
     pp->n = n;
     pp->target = target;
+    pp->latency = r->latency;
     unsigned short port = 0;
     SOCKET listener = iocp_listener(&port);
     int made = 0;
@@ -112,8 +121,11 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
         iocp_loop_finish(&pp->l, 0);
         goto out;
     }
+    uint64_t now = pp->latency ? bench_now_ns() : 0;
     for (int i = 0; i < n; i++) {
         struct pp_conn *c = &pp->conns[i];
+        c->left = target > 0 ? bench_share(target, n, i) : 0;
+        c->sent_ns = now;
         iocp_receiver_start(&c->srecv, &pp->l, c->fds[1], c->sbuf, sizeof c->sbuf, echo_got, c);
         iocp_receiver_start(&c->crecv, &pp->l, c->fds[0], c->cbuf, sizeof c->cbuf, ping_got, c);
         iocp_send(&pp->l, c->fds[0], c->csend, SENDS, payload, BENCH_PINGPONG_SIZE,
@@ -150,7 +162,7 @@ static void io_pingpong(const struct bench_params *p, struct bench_result *r)
 
 static void io_fanin(const struct bench_params *p, struct bench_result *r)
 {
-    ping_pong(p, r, p->fanin_connections, 0);
+    ping_pong(p, r, p->fanin_connections, p->fanin_trips);
 }
 
 /* ---- stream and pipe: at most 4 writes pending ---- */

@@ -67,6 +67,8 @@ struct pp_conn {
     int fds[2]; /* client, server */
     struct event *client_ev, *server_ev;
     size_t got;
+    long left;        /* round trips still to make, when the run has a target */
+    uint64_t sent_ns; /* when the ping in flight was sent (latency recorded) */
 };
 
 struct pp {
@@ -74,6 +76,7 @@ struct pp {
     int n;
     long target; /* round trips, or 0 when time-bounded */
     long trips;
+    struct bench_latency *latency; /* fanin: every round trip's latency */
     int stopped;
     bool stop;
     struct pp_conn *conns;
@@ -113,9 +116,14 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg)
     while (c->got >= BENCH_PINGPONG_SIZE) {
         c->got -= BENCH_PINGPONG_SIZE;
         pp->trips++;
-        if (pp->target ? pp->trips >= pp->target : pp->stop) {
+        if (pp->latency) {
+            uint64_t now = bench_now_ns();
+            bench_latency_add(pp->latency, now - c->sent_ns);
+            c->sent_ns = now;
+        }
+        if (pp->target ? --c->left == 0 : pp->stop) {
             event_del(c->client_ev);
-            if (++pp->stopped == (pp->target ? 1 : pp->n)) {
+            if (++pp->stopped == pp->n) {
                 run_finish(&pp->run, (uint64_t)pp->trips);
             }
             return;
@@ -141,6 +149,7 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
     memset(&pp, 0, sizeof pp);
     pp.n = n;
     pp.target = target;
+    pp.latency = r->latency;
     pp.conns = calloc((size_t)n, sizeof *pp.conns);
     uint16_t port;
     int listener = bench_tcp_listener(&port);
@@ -173,7 +182,10 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
         stop_ev = evtimer_new(pp.run.base, pp_stop, &pp);
         evtimer_add(stop_ev, &tv);
     }
+    uint64_t now = pp.latency ? bench_now_ns() : 0;
     for (int i = 0; i < n; i++) {
+        pp.conns[i].left = target > 0 ? bench_share(target, n, i) : 0;
+        pp.conns[i].sent_ns = now;
         if (write(pp.conns[i].fds[0], payload, BENCH_PINGPONG_SIZE) != BENCH_PINGPONG_SIZE) {
             bench_fail(r, "first ping: %s", strerror(errno));
             goto out;
@@ -206,7 +218,7 @@ static void le_pingpong(const struct bench_params *p, struct bench_result *r)
 
 static void le_fanin(const struct bench_params *p, struct bench_result *r)
 {
-    ping_pong(p, r, p->fanin_connections, 0);
+    ping_pong(p, r, p->fanin_connections, p->fanin_trips);
 }
 
 /* ---- stream and pipe: a writer fed by writability, a reader that drains ---- */

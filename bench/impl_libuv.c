@@ -113,13 +113,30 @@ static void alloc_sink(uv_handle_t *h, size_t size, uv_buf_t *buf)
 
 /* ---- pingpong and fanin ---- */
 
+/*
+ * Write requests come from a free list per connection: a request is libuv's
+ * until its callback ran, and with more ready sockets than one epoll_wait
+ * returns (1,024) libuv polls again before it runs the callbacks, so one
+ * connection can make several round trips meanwhile, each with a write
+ * still owed its callback. The list grows to the deepest such run, then
+ * nothing is allocated.
+ */
+struct pp_write {
+    uv_write_t req;
+    struct run *run;
+    struct pp_write **free_list;
+    struct pp_write *next;
+};
+
 struct pp_conn {
     struct pp *pp;
     uv_tcp_t client, server;
     uv_connect_t connect_req;
-    uv_write_t ping_req, echo_req;
+    struct pp_write *free_writes;
     unsigned char echo[4096];
     size_t got;
+    long left;        /* round trips still to make, when the run has a target */
+    uint64_t sent_ns; /* when the ping in flight was sent (latency recorded) */
 };
 
 struct pp {
@@ -129,25 +146,45 @@ struct pp {
     int n, connected, accepted, stopped;
     long target, trips;
     bool stop;
+    struct bench_latency *latency; /* fanin: every round trip's latency */
     struct pp_conn *conns;
 };
 
-static void write_done(uv_write_t *req, int status)
+static void pp_write_done(uv_write_t *req, int status)
 {
-    struct run *run = req->data;
+    struct pp_write *w = (struct pp_write *)req;
+    w->next = *w->free_list;
+    *w->free_list = w;
     if (status) {
-        run_error(run, "write", status);
+        run_error(w->run, "write", status);
+    }
+}
+
+static void pp_write(struct pp_conn *c, uv_stream_t *s, const void *data, size_t len,
+                     const char *what)
+{
+    struct run *run = &c->pp->run;
+    struct pp_write *w = c->free_writes;
+    if (w) {
+        c->free_writes = w->next;
+    } else if (!(w = malloc(sizeof *w))) {
+        run_error(run, what, UV_ENOMEM);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    w->run = run;
+    w->free_list = &c->free_writes;
+    int rc = uv_write(&w->req, s, &b, 1, pp_write_done);
+    if (rc) {
+        w->next = c->free_writes;
+        c->free_writes = w;
+        run_error(run, what, rc);
     }
 }
 
 static void send_ping(struct pp_conn *c)
 {
-    uv_buf_t b = uv_buf_init((char *)payload, BENCH_PINGPONG_SIZE);
-    c->ping_req.data = &c->pp->run;
-    int rc = uv_write(&c->ping_req, (uv_stream_t *)&c->client, &b, 1, write_done);
-    if (rc) {
-        run_error(&c->pp->run, "ping write", rc);
-    }
+    pp_write(c, (uv_stream_t *)&c->client, payload, BENCH_PINGPONG_SIZE, "ping write");
 }
 
 static void echo_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
@@ -167,12 +204,7 @@ static void echo_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
         return;
     }
-    uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
-    c->echo_req.data = &c->pp->run;
-    int rc = uv_write(&c->echo_req, s, &b, 1, write_done);
-    if (rc) {
-        run_error(&c->pp->run, "echo write", rc);
-    }
+    pp_write(c, s, buf->base, (size_t)n, "echo write");
 }
 
 static void ping_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -190,9 +222,14 @@ static void ping_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     while (c->got >= BENCH_PINGPONG_SIZE) {
         c->got -= BENCH_PINGPONG_SIZE;
         pp->trips++;
-        if (pp->target ? pp->trips >= pp->target : pp->stop) {
+        if (pp->latency) {
+            uint64_t now = bench_now_ns();
+            bench_latency_add(pp->latency, now - c->sent_ns);
+            c->sent_ns = now;
+        }
+        if (pp->target ? --c->left == 0 : pp->stop) {
             uv_read_stop(s);
-            if (++pp->stopped == (pp->target ? 1 : pp->n)) {
+            if (++pp->stopped == pp->n) {
                 run_finish(&pp->run, (uint64_t)pp->trips);
             }
             return;
@@ -219,8 +256,11 @@ static void pp_start(struct pp *pp)
         pp->stop_timer.data = pp;
         uv_timer_start(&pp->stop_timer, pp_stop, pp->run.p->fanin_ns / 1000000u, 0);
     }
+    uint64_t now = pp->latency ? bench_now_ns() : 0;
     for (int i = 0; i < pp->n; i++) {
         struct pp_conn *c = &pp->conns[i];
+        c->left = pp->target > 0 ? bench_share(pp->target, pp->n, i) : 0;
+        c->sent_ns = now;
         uv_read_start((uv_stream_t *)&c->client, alloc_small, ping_read);
         send_ping(c);
     }
@@ -272,6 +312,7 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
     }
     pp->n = n;
     pp->target = target;
+    pp->latency = r->latency;
     if (run_begin(&pp->run, p, r)) {
         int port = listen_on(&pp->run, &pp->listener, pp_accept, pp);
         for (int i = 0; port && i < n; i++) {
@@ -289,6 +330,13 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
         }
         run_end(&pp->run);
     }
+    for (int i = 0; i < n; i++) {
+        while (pp->conns[i].free_writes) {
+            struct pp_write *w = pp->conns[i].free_writes;
+            pp->conns[i].free_writes = w->next;
+            free(w);
+        }
+    }
     free(pp->conns);
     free(pp);
 }
@@ -300,7 +348,7 @@ static void uv_pingpong_run(const struct bench_params *p, struct bench_result *r
 
 static void uv_fanin_run(const struct bench_params *p, struct bench_result *r)
 {
-    ping_pong(p, r, p->fanin_connections, 0);
+    ping_pong(p, r, p->fanin_connections, p->fanin_trips);
 }
 
 /* ---- stream and pipe: at most 4 uv_write requests in flight ---- */

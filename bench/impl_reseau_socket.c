@@ -79,14 +79,17 @@ struct ping_client {
     rs_socket *socket;
     struct pp *pp;
     size_t got;
+    long left;        /* round trips still to make, when the run has a target */
+    uint64_t sent_ns; /* when the ping in flight was sent (latency recorded) */
     bool stopped;
 };
 
 struct pp {
     struct rsb_run run;
     int n;
-    long target; /* pingpong: round trips; fanin: 0 (time-bounded) */
+    long target; /* round trips in all, or 0 (time-bounded) */
     long trips;
+    struct bench_latency *latency; /* fanin: every round trip's latency */
     int connected, accepted, stopped;
     bool stop;
     struct ping_client *clients;
@@ -177,9 +180,14 @@ static void client_readable(rs_socket *s, int error_code, void *arg)
         while (c->got >= BENCH_PINGPONG_SIZE) {
             c->got -= BENCH_PINGPONG_SIZE;
             pp->trips++;
-            if (pp->target ? pp->trips >= pp->target : pp->stop) {
+            if (pp->latency) {
+                uint64_t now = bench_now_ns();
+                bench_latency_add(pp->latency, now - c->sent_ns);
+                c->sent_ns = now;
+            }
+            if (pp->target ? --c->left == 0 : pp->stop) {
                 c->stopped = true;
-                if (++pp->stopped == (pp->target ? 1 : pp->n)) {
+                if (++pp->stopped == pp->n) {
                     rsb_run_finish(&pp->run, (uint64_t)pp->trips);
                 }
                 return;
@@ -220,7 +228,10 @@ static void pp_start(struct pp *pp)
         rsb_run_finish(&pp->run, 0);
         return;
     }
+    uint64_t now = pp->latency ? bench_now_ns() : 0;
     for (int i = 0; i < pp->n; i++) {
+        pp->clients[i].left = pp->target > 0 ? bench_share(pp->target, pp->n, i) : 0;
+        pp->clients[i].sent_ns = now;
         send_ping(&pp->clients[i]);
     }
 }
@@ -264,8 +275,8 @@ static void pp_accepted(rs_socket *l, int error_code, rs_socket *s, void *arg)
     }
 }
 
-/* n connections; target round trips in total (pingpong, n == 1, -1 for
- * none), or 0 for time-bounded (fanin). */
+/* n connections; target round trips in total (at least n; -1 for none), or
+ * 0 for time-bounded (fanin without --ops). */
 static void ping_pong(const struct bench_params *p, struct bench_result *r, int n, long target)
 {
     struct pp *pp = calloc(1, sizeof *pp);
@@ -275,6 +286,7 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
     }
     pp->n = n;
     pp->target = target;
+    pp->latency = r->latency;
     pp->clients = calloc((size_t)n, sizeof *pp->clients);
     pp->servers = calloc((size_t)n, sizeof *pp->servers);
     rs_socket *listener = NULL;
@@ -323,7 +335,7 @@ void rsb_pingpong(const struct bench_params *p, struct bench_result *r)
 
 void rsb_fanin(const struct bench_params *p, struct bench_result *r)
 {
-    ping_pong(p, r, p->fanin_connections, 0);
+    ping_pong(p, r, p->fanin_connections, p->fanin_trips);
 }
 
 /* ---- stream ---- */

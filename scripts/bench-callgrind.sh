@@ -13,6 +13,8 @@
 #   IMPLS      implementations (default "reseau libevent libuv blocking")
 #   N_pingpong, N_tasks, N_timers, ...  operations per workload
 #   KEEP=1     keep the callgrind output files (for callgrind_annotate)
+#   BENCH_ARGS extra reseau-bench arguments, e.g. "--conns 1000" for fanin
+#              (whose --ops is the round trips of all connections together)
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +42,7 @@ ops_for() {
     udp) echo "${N_udp:-20000}" ;;
     stream) echo "${N_stream:-2000}" ;; # 64 KiB chunks
     pipe) echo "${N_pipe:-2000}" ;;    # 64 KiB chunks
+    fanin) echo "${N_fanin:-20000}" ;;
     *) echo "${N_other:-10000}" ;;
     esac
 }
@@ -48,7 +51,7 @@ ops_for() {
 instructions() { # impl workload ops
     out=$work/callgrind.$1.$2.$3
     valgrind --tool=callgrind --callgrind-out-file="$out" \
-        "$bench" --impl "$1" --workload "$2" --ops "$3" --reps 1 --json \
+        "$bench" --impl "$1" --workload "$2" --ops "$3" --reps 1 --json ${BENCH_ARGS:-} \
         >"$out.json" 2>"$out.stderr" || true
     if ! grep -q '"status":"ok"' "$out.json"; then
         echo na
@@ -60,7 +63,7 @@ instructions() { # impl workload ops
 # System calls of one run (every thread).
 syscalls() { # impl workload ops
     out=$work/strace.$1.$2.$3
-    strace -f -c -o "$out" "$bench" --impl "$1" --workload "$2" --ops "$3" --reps 1 \
+    strace -f -c -o "$out" "$bench" --impl "$1" --workload "$2" --ops "$3" --reps 1 ${BENCH_ARGS:-} \
         >/dev/null 2>&1 || return 1
     awk '$NF == "total" { print $4 }' "$out"
 }
