@@ -510,7 +510,8 @@ void rs__le_socket_flush_held(rs_socket *socket)
 /*
  * A single-buffer stream write that finds the queue empty and the kernel
  * with room (request/response traffic: a write from a readable callback or
- * a task) is offered to the kernel straight away with one send(2), without
+ * a task) is offered to the kernel straight away with one sendmsg(2) (the
+ * queue's call, of one buffer), without
  * joining the queue: when the kernel takes it whole, or refuses it with an
  * error, its completion is reported now (delivered on the next iteration
  * as any other). Returns false when the write must be queued: the kernel
@@ -518,8 +519,9 @@ void rs__le_socket_flush_held(rs_socket *socket)
  */
 static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
 {
-    size_t len = req->len < WRITE_MAX_BYTES ? req->len : WRITE_MAX_BYTES;
-    ssize_t n = rs__le_send(le->fd, req->data, len, MSG_NOSIGNAL);
+    struct iovec iov = {(void *)req->data, req->len < WRITE_MAX_BYTES ? req->len : WRITE_MAX_BYTES};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = rs__le_sendmsg(le->fd, &msg, MSG_NOSIGNAL);
     if ((size_t)n == req->len) {
         req->written = req->len;
         rs__socket_write_done(req, 0);

@@ -10,7 +10,10 @@
  * is nothing a cancellation could interrupt), and syscall(2) makes the same
  * system call with the same errno convention without the toggles. Elsewhere
  * (or where the system call numbers are missing, as on 32-bit x86, which
- * multiplexes sockets through socketcall) the libc calls are used.
+ * multiplexes sockets through socketcall) the libc calls are used, and so
+ * they are in the test build (RS_TEST_HOOKS), whose fault-injection and
+ * probe libraries (tests/faults/syscall_shim.c, tests/write_probe.c)
+ * interpose the libc functions with LD_PRELOAD.
  */
 #ifndef RS_LE_SYS_H
 #define RS_LE_SYS_H
@@ -24,7 +27,13 @@
 #include <unistd.h>
 #endif
 
-#if defined(__linux__) && defined(SYS_recvfrom) && defined(SYS_sendto)
+#if defined(__linux__) && !defined(RS_TEST_HOOKS)
+#define RS__LE_DIRECT_SYSCALLS 1
+#else
+#define RS__LE_DIRECT_SYSCALLS 0
+#endif
+
+#if RS__LE_DIRECT_SYSCALLS && defined(SYS_recvfrom) && defined(SYS_sendto)
 static inline ssize_t rs__le_recv(int fd, void *buf, size_t len, int flags)
 {
     return (ssize_t)syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
@@ -44,7 +53,7 @@ static inline ssize_t rs__le_send(int fd, const void *buf, size_t len, int flags
 }
 #endif
 
-#if defined(__linux__) && defined(SYS_sendmsg)
+#if RS__LE_DIRECT_SYSCALLS && defined(SYS_sendmsg)
 static inline ssize_t rs__le_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     return (ssize_t)syscall(SYS_sendmsg, fd, msg, flags);
