@@ -19,6 +19,8 @@ native)
         -Dtests=false -Dexamples=false >/dev/null
     ninja -C "$build" >/dev/null
     "$build/bench/reseau-bench" --quick
+    # fanin to a round-trip count (the path of differential counts).
+    "$build/bench/reseau-bench" --quick --workload fanin --conns 50 --ops 500
     ;;
 iocp)
     build=$root/build/bench-quick-iocp
@@ -32,6 +34,8 @@ iocp)
     wine_env_start
     status=0
     wine "$build/bench/reseau-bench.exe" --quick || status=$?
+    wine "$build/bench/reseau-bench.exe" --quick --workload fanin --conns 20 --ops 200 ||
+        status=$?
     wine_env_stop
     exit "$status"
     ;;
