@@ -156,6 +156,10 @@ struct bench_thread;
 struct bench_thread *bench_thread_start(void (*fn)(void *), void *arg);
 void bench_thread_join(struct bench_thread *t);
 
+/* Listen backlog of the peers whose fanin connects every client at once
+ * (Linux caps it at net.core.somaxconn, 4,096 by default). */
+#define BENCH_BACKLOG 4096
+
 /* Every workload gives up after this long: the tool always finishes. */
 #define BENCH_TIMEOUT_NS (120ull * 1000000000ull)
 

@@ -88,7 +88,7 @@ static int listen_on(struct run *run, uv_tcp_t *server, uv_connection_cb cb, voi
     int rc;
     if ((rc = uv_tcp_init(&run->loop, server)) != 0 || !(server->data = data) ||
         (rc = uv_tcp_bind(server, (const struct sockaddr *)&sin, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)server, 1024, cb)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)server, BENCH_BACKLOG, cb)) != 0 ||
         (rc = uv_tcp_getsockname(server, (struct sockaddr *)&bound, &len)) != 0) {
         run_error(run, "listen", rc);
         return 0;

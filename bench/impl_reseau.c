@@ -38,11 +38,15 @@ void rsb_run_finish(struct rsb_run *run, uint64_t ops)
 {
     run->r->elapsed_ns = bench_now_ns() - run->start_ns;
     run->r->ops = ops;
+    run->finished = true;
     bench_latch_signal(run->done);
 }
 
 void rsb_run_error(struct rsb_run *run, const char *what, int code)
 {
+    if (run->finished) {
+        return;
+    }
     bench_fail(run->r, "%s: %s", what, rs_error_name(code));
     bench_latch_signal(run->done);
 }

@@ -18,13 +18,18 @@ struct rsb_run {
     struct bench_result *r;
     const struct bench_params *p;
     uint64_t start_ns;
+    /* rsb_run_finish ran (loop thread): later errors are the teardown's. */
+    bool finished;
 };
 
 /* Creates and runs a loop; false (failure recorded) if that failed. */
 bool rsb_run_begin(struct rsb_run *run, const struct bench_params *p, struct bench_result *r);
 /* Loop thread: stops the clock and wakes the bench thread. */
 void rsb_run_finish(struct rsb_run *run, uint64_t ops);
-/* Loop thread: a failure ends the run (the bench thread wakes up at once). */
+/* Loop thread: a failure ends the run (the bench thread wakes up at once);
+ * after rsb_run_finish it is ignored: the bench thread tears the
+ * connections down in its own order, and a peer's close then reaches
+ * sockets still subscribed. */
 void rsb_run_error(struct rsb_run *run, const char *what, int code);
 /* Bench thread: waits (bounded) for finish or error. */
 void rsb_run_wait(struct rsb_run *run);
