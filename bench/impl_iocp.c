@@ -121,11 +121,11 @@ static void ping_pong(const struct bench_params *p, struct bench_result *r, int 
         iocp_loop_finish(&pp->l, 0);
         goto out;
     }
-    uint64_t now = pp->latency ? bench_now_ns() : 0;
+    uint64_t first_ns = pp->latency ? bench_now_ns() : 0;
     for (int i = 0; i < n; i++) {
         struct pp_conn *c = &pp->conns[i];
         c->left = target > 0 ? bench_share(target, n, i) : 0;
-        c->sent_ns = now;
+        c->sent_ns = first_ns;
         iocp_receiver_start(&c->srecv, &pp->l, c->fds[1], c->sbuf, sizeof c->sbuf, echo_got, c);
         iocp_receiver_start(&c->crecv, &pp->l, c->fds[0], c->cbuf, sizeof c->cbuf, ping_got, c);
         iocp_send(&pp->l, c->fds[0], c->csend, SENDS, payload, BENCH_PINGPONG_SIZE,
