@@ -492,30 +492,14 @@ void rs__le_socket_flush_held(rs_socket *socket)
 }
 
 /*
- * A write is sent at once if the kernel has room, except a stream write
- * issued while the loop runs deferred completions: that is a write callback
- * writing again, and its siblings of the same round (a writer with several
- * writes in flight) usually follow. They are held for one deferred flush,
- * queued behind them, which gathers them into one sendmsg(2): a stream
- * writer with four 64 KiB writes in flight then makes one system call per
- * round instead of four, and the kernel pushes one 256 KiB segment train
- * (docs/sockets.md, "Gathered writes"). Writes from readable callbacks and
- * tasks (request/response traffic) are not delayed.
- *
- * Where sendmmsg(2) exists, every datagram write is held so: the datagrams
- * a callback writes (a server answering what it read) leave together, in
- * one system call per DGRAM_BATCH, at the start of the next iteration,
- * before the loop polls again.
- */
-/*
  * A single-buffer stream write that finds the queue empty and the kernel
  * with room (request/response traffic: a write from a readable callback or
  * a task) is offered to the kernel straight away with one sendmsg(2) (the
- * queue's call, of one buffer), without
- * joining the queue: when the kernel takes it whole, or refuses it with an
- * error, its completion is reported now (delivered on the next iteration
- * as any other). Returns false when the write must be queued: the kernel
- * took part of it (or none, EAGAIN / EINTR), and the queue sends the rest.
+ * queue's call, of one buffer), without joining the queue: when the kernel
+ * takes it whole, or refuses it with an error, its completion is reported
+ * now (delivered on the next iteration as any other). Returns false when
+ * the write must be queued: the kernel took part of it (or none, EAGAIN /
+ * EINTR), and the queue sends the rest.
  */
 static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
 {
@@ -542,6 +526,22 @@ static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
     return true;
 }
 
+/*
+ * A write is sent at once if the kernel has room, except a stream write
+ * issued while the loop runs deferred completions: that is a write callback
+ * writing again, and its siblings of the same round (a writer with several
+ * writes in flight) usually follow. They are held for one deferred flush,
+ * queued behind them, which gathers them into one sendmsg(2): a stream
+ * writer with four 64 KiB writes in flight then makes one system call per
+ * round instead of four, and the kernel pushes one 256 KiB segment train
+ * (docs/sockets.md, "Gathered writes"). Writes from readable callbacks and
+ * tasks (request/response traffic) are not delayed.
+ *
+ * Where sendmmsg(2) exists, every datagram write is held so: the datagrams
+ * a callback writes (a server answering what it read) leave together, in
+ * one system call per DGRAM_BATCH, at the start of the next iteration,
+ * before the loop polls again.
+ */
 int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
 {
     struct le_socket *le = socket->impl;
