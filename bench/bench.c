@@ -304,6 +304,7 @@ static const struct workload_info workloads[BW_COUNT] = {
     [BW_PIPE] = {"pipe", "MB/s", false, 1e-6},
     [BW_WATCH] = {"watch", "round trips/s", false, 1.0},
     [BW_UDP_TO] = {"udp_to", "datagrams/s", false, 1.0},
+    [BW_IDLE] = {"idle", "heap B/conn", true, 1.0},
 };
 
 static const struct bench_impl *const impls[] = {
@@ -339,6 +340,7 @@ static struct bench_params full_params(void)
         .fanin_ns = 3000000000ull,
         .pipe_bytes = 1ull << 30,
         .watch_trips = 200000,
+        .idle_connections = 10000,
     };
     return p;
 }
@@ -358,6 +360,7 @@ static struct bench_params quick_params(void)
         .fanin_ns = 200000000ull,
         .pipe_bytes = 16ull << 20,
         .watch_trips = 2000,
+        .idle_connections = 200,
     };
     return p;
 }
@@ -421,6 +424,8 @@ struct cell {
     enum bench_status status;
     int runs;
     double values[64];
+    double values2[64]; /* idle: resident bytes per connection */
+    double median2;
     uint64_t lost;
     uint64_t sent;
     uint64_t wakeups, wake_ops; /* summed over the runs that counted them */
@@ -440,6 +445,9 @@ static int cmp_double(const void *a, const void *b)
 
 static double figure(enum bench_workload w, const struct bench_result *r)
 {
+    if (w == BW_IDLE) {
+        return r->value;
+    }
     double s = (double)r->elapsed_ns / 1e9;
     if (workloads[w].is_time) {
         return s;
@@ -469,6 +477,9 @@ static void summarize(struct cell *c)
         c->p50_median = median_of(c->p50, c->runs, NULL, NULL);
         c->p99_median = median_of(c->p99, c->runs, NULL, NULL);
     }
+    if (c->w == BW_IDLE) {
+        c->median2 = median_of(c->values2, c->runs, NULL, NULL);
+    }
 }
 
 /* Speed relative to the floor: above 1 is faster than the floor. For a time
@@ -486,7 +497,9 @@ static bool ratio_of(const struct cell *c, const struct cell *floor_cell, double
 
 static void format_value(char *buf, size_t len, enum bench_workload w, double v)
 {
-    if (workloads[w].is_time) {
+    if (w == BW_IDLE) {
+        snprintf(buf, len, "%.0f", v);
+    } else if (workloads[w].is_time) {
         snprintf(buf, len, "%.3f", v);
     } else if (v >= 100) {
         snprintf(buf, len, "%.0f", v);
@@ -553,6 +566,9 @@ static void print_table(const struct cell *cells, size_t n, int reps)
         } else if (c->w == BW_FANIN) {
             snprintf(extra, sizeof extra, "; latency p50 %.1f us, p99 %.1f us", c->p50_median / 1e3,
                      c->p99_median / 1e3);
+        } else if (c->w == BW_IDLE) {
+            snprintf(extra, sizeof extra, ", RSS %.0f B/conn (median), %llu connections",
+                     c->median2, (unsigned long long)(c->sent / (uint64_t)c->runs));
         }
         if (c->has_wakeups && c->wake_ops) {
             snprintf(extra, sizeof extra, " (%.0f wake-ups per 1M)",
@@ -587,6 +603,9 @@ static void print_json(const struct cell *cells, size_t n, int reps, bool quick)
             if (ratio_of(c, find_floor(cells, n, c->w), &ratio)) {
                 printf(",\"speed_vs_floor\":%.4f", ratio);
             }
+            if (c->w == BW_IDLE) {
+                printf(",\"rss_per_conn\":%.6g", c->median2);
+            }
             if (c->w == BW_UDP || c->w == BW_UDP_TO) {
                 printf(",\"lost\":%llu,\"sent\":%llu", (unsigned long long)c->lost,
                        (unsigned long long)c->sent);
@@ -619,8 +638,9 @@ static int usage(FILE *out, int code)
                  "                     trips, 64 KiB chunks, connections, tasks, timers,\n"
                  "                     datagrams, fanin round trips in all), for\n"
                  "                     differential instruction or request counts\n"
-                 "  --conns N          fanin connections (default 200, quick 20; up to 10000\n"
-                 "                     and more, as RLIMIT_NOFILE allows)\n"
+                 "  --conns N          fanin and idle connections (fanin default 200, quick\n"
+                 "                     20; idle default 10000, quick 200; up to 10000 and\n"
+                 "                     more, as RLIMIT_NOFILE allows)\n"
                  "  --json             machine-readable output instead of the table\n"
                  "  --list             list workloads and implementations\n");
     return code;
@@ -731,6 +751,7 @@ int main(int argc, char **argv)
     }
     if (conns > 0) {
         params.fanin_connections = (int)conns;
+        params.idle_connections = conns;
     }
     if (params.fanin_trips > 0 && params.fanin_trips < params.fanin_connections) {
         params.fanin_trips = params.fanin_connections; /* one round trip per connection at least */
@@ -798,6 +819,7 @@ int main(int argc, char **argv)
             if (r.status == BENCH_OK) {
                 c->p50[c->runs] = (double)bench_latency_quantile(&latency, 0.50);
                 c->p99[c->runs] = (double)bench_latency_quantile(&latency, 0.99);
+                c->values2[c->runs] = r.value2;
                 c->values[c->runs++] = figure(c->w, &r);
                 c->lost += r.lost;
                 c->sent += r.ops + r.lost;

@@ -22,6 +22,8 @@ enum bench_workload {
     BW_WATCH,
     /* udp without connect: send-to and receive-from on bound sockets. */
     BW_UDP_TO,
+    /* N idle accepted connections: heap and resident bytes per connection. */
+    BW_IDLE,
     BW_COUNT
 };
 
@@ -42,6 +44,7 @@ struct bench_params {
     long fanin_trips;
     uint64_t pipe_bytes;
     long watch_trips; /* pingpong driven by readiness of sockets the bench owns */
+    long idle_connections;
 };
 
 #define BENCH_PINGPONG_SIZE 64
@@ -69,6 +72,8 @@ struct bench_result {
      * trip (set by the caller; NULL for the other workloads). */
     struct bench_latency *latency;
     char note[160]; /* why n/a, or what failed */
+    /* idle: heap and resident bytes per connection (the figure is value). */
+    double value, value2;
 };
 
 /*
@@ -119,6 +124,12 @@ extern const struct bench_impl bench_impl_blocking;
 /* Writes every page of a fresh allocation, so that the kernel's first-touch
  * page faults are taken during set-up rather than inside the clock. */
 void bench_prefault(void *p, size_t bytes);
+
+#ifndef _WIN32
+/* The idle workload of the native peers (idle_peers.c). */
+void bench_le_idle(const struct bench_params *p, struct bench_result *r);
+void bench_uv_idle(const struct bench_params *p, struct bench_result *r);
+#endif
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

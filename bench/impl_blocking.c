@@ -399,6 +399,7 @@ const struct bench_impl bench_impl_blocking = {
     .na_note =
         {
             [BW_FANIN] = "no blocking equivalent without a thread per connection",
+            [BW_IDLE] = "no blocking equivalent without a thread per connection",
             [BW_WATCH] = "readiness needs a poller: its pingpong row is the kernel floor",
         },
 };

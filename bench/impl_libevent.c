@@ -685,6 +685,7 @@ const struct bench_impl bench_impl_libevent = {
             [BW_UDP] = le_udp,
             [BW_FANIN] = le_fanin,
             [BW_PIPE] = le_pipe,
+            [BW_IDLE] = bench_le_idle,
         },
     .na_note =
         {

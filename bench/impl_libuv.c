@@ -1037,5 +1037,6 @@ const struct bench_impl bench_impl_libuv = {
             [BW_PIPE] = uv_pipe_run,
             [BW_UDP_TO] = uv_udp_to_run,
             [BW_WATCH] = uv_watch_run,
+            [BW_IDLE] = bench_uv_idle,
         },
 };

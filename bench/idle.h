@@ -1,0 +1,41 @@
+/*
+ * The idle workload's measurement, shared by every POSIX implementation so
+ * that each is measured the same way: N TCP connections are opened by a
+ * child process (so that the measured process holds only the accepted ends,
+ * and the descriptor limit is spent once), the implementation accepts each
+ * and subscribes it for reads, and the growth of the heap (every live
+ * malloc chunk of every thread, counted by the interposer in idle_posix.c)
+ * and of the resident set between before and after is divided by N.
+ */
+#ifndef RESEAU_BENCH_IDLE_H
+#define RESEAU_BENCH_IDLE_H
+
+#include "bench.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bench_mem {
+    int64_t heap; /* bytes of live malloc chunks (usable size plus header) */
+    int64_t rss;  /* resident bytes */
+};
+
+/* The current figures. heap is -1 where the interposer is not built in. */
+void bench_mem_sample(struct bench_mem *out);
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard one; false (failure recorded
+ * with the limit and what the run needs) if n connections cannot fit. */
+bool bench_idle_fd_limit(long n, struct bench_result *r);
+
+/* Forks the client process, which connects n times to 127.0.0.1:port and
+ * keeps the connections until bench_idle_clients_stop. -1 (failure
+ * recorded) on error. */
+int bench_idle_clients_start(uint16_t port, long n, struct bench_result *r);
+/* Ends the client process (its connections close) and reaps it. */
+void bench_idle_clients_stop(void);
+
+/* Records the result: before and after are samples around n connections. */
+void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *before,
+                       const struct bench_mem *after);
+
+#endif
