@@ -607,15 +607,3 @@ bool rs__sockaddr_ipv4(const struct sockaddr *sa, size_t len, uint8_t address[4]
     *port = ntohs(sin->sin_port);
     return true;
 }
-
-void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
-                            rs_socket_endpoint *out)
-{
-    struct sockaddr_storage ss;
-    size_t len = 0;
-    if (domain == RS_SOCKET_LOCAL || rs__sockaddr_from_endpoint(domain, ep, &ss, &len) != 0) {
-        *out = *ep;
-        return;
-    }
-    rs__endpoint_from_sockaddr((const struct sockaddr *)&ss, len, out);
-}

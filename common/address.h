@@ -82,10 +82,5 @@ struct rs__sockaddr_ip {
  * rs__sockaddr_from_endpoint, RS_ERROR_INVALID_ARGUMENT (LOCAL). Any thread. */
 int rs__sockaddr_ip_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
                                   struct rs__sockaddr_ip *out, size_t *len);
-/* ep (validated for domain) as the library reports addresses: through the
- * conversion above, so that "fe80::1%lo" reads back as "fe80::1%1" and
- * "0::1" as "::1"; LOCAL copied as is. Raises nothing. Any thread. */
-void rs__endpoint_canonical(const rs_socket_endpoint *ep, rs_socket_domain domain,
-                            rs_socket_endpoint *out);
 
 #endif

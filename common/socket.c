@@ -65,6 +65,31 @@ void rs__socket_update_state_flags(rs_socket *s, long set, long clear)
     }
 }
 
+/* ---- the locks ---- */
+
+/*
+ * The few sections that another thread may run on a socket (the loop's
+ * assignment and handle count, the lazy local address, the close and
+ * destroy callbacks) take one of these, chosen by the socket's address:
+ * a mutex of its own would add 40 bytes and its initialisation to every
+ * connection for sections that run a handful of times in its life. A
+ * holder takes no other lock but the loop's counters (atomics), so sockets
+ * sharing a mutex cannot deadlock.
+ */
+#define SOCKET_LOCKS 32
+#define LOCKS4 RS__MUTEX_INIT, RS__MUTEX_INIT, RS__MUTEX_INIT, RS__MUTEX_INIT
+static rs__mutex socket_locks[SOCKET_LOCKS] = {LOCKS4, LOCKS4, LOCKS4, LOCKS4,
+                                               LOCKS4, LOCKS4, LOCKS4, LOCKS4};
+#undef LOCKS4
+
+rs__mutex *rs__socket_lock(const rs_socket *s)
+{
+    /* Sockets are allocated at least 16 bytes apart: skip the low bits. */
+    uintptr_t h = (uintptr_t)s >> 4;
+    h ^= h >> 7;
+    return &socket_locks[h % SOCKET_LOCKS];
+}
+
 /* An atomic read, no lock: `loop` changes under the lock, by atomic stores,
  * and is read on every call that checks threads (two or three per
  * connection). */
@@ -87,7 +112,7 @@ static void count_handle_locked(rs_socket *s)
 
 void rs__socket_set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
 {
-    rs__mutex_lock(&s->lock);
+    rs__mutex_lock(rs__socket_lock(s));
     if (!s->loop) {
         RS__ATOMIC_STORE_PTR(&s->loop, loop);
         rs__socket_set_flag(s, RS__SF_LOAD_COUNTED, true);
@@ -96,12 +121,12 @@ void rs__socket_set_loop(rs_socket *s, rs_event_loop *loop, bool handle)
     if (handle) {
         count_handle_locked(s);
     }
-    rs__mutex_unlock(&s->lock);
+    rs__mutex_unlock(rs__socket_lock(s));
 }
 
 void rs__socket_unset_loop(rs_socket *s)
 {
-    rs__mutex_lock(&s->lock);
+    rs__mutex_lock(rs__socket_lock(s));
     if (s->flags & RS__SF_LOAD_COUNTED) {
         rs__socket_set_flag(s, RS__SF_LOAD_COUNTED, false);
         rs__event_loop_add_load(s->loop, -1);
@@ -111,10 +136,22 @@ void rs__socket_unset_loop(rs_socket *s)
         rs__event_loop_add_handles(s->loop, -1);
     }
     RS__ATOMIC_STORE_PTR(&s->loop, NULL);
-    rs__mutex_unlock(&s->lock);
+    rs__mutex_unlock(rs__socket_lock(s));
 }
 
 /* ---- references ---- */
+
+/* What rs__socket_alloc's socket may own besides itself. */
+static void release_parts(rs_socket *s)
+{
+    if (s->options.domain == RS_SOCKET_LOCAL) {
+        if (s->remote.path != s->local.path) {
+            rs__mem_release(s->remote.path);
+        }
+        rs__mem_release(s->local.path);
+    }
+    rs__mem_release(s->role);
+}
 
 void rs__socket_free(rs_socket *s)
 {
@@ -122,7 +159,7 @@ void rs__socket_free(rs_socket *s)
     void *user_data = s->destroy_user_data;
     rs__spares_release_all(&s->spare_writes, &s->spare_count);
     rs__backend_socket_clean_up(s);
-    rs__mutex_clean_up(&s->lock);
+    release_parts(s);
     rs__mem_release(s);
     if (on_destroy) {
         on_destroy(user_data);
@@ -163,16 +200,13 @@ rs_socket *rs__socket_alloc(const rs_socket_options *options, long state)
     s->options = *options;
     s->refs = 1;
     s->state = state;
-    rs__mutex_init(&s->lock);
     rs_task_init(&s->readable_task, rs__socket_readable_task, s, "socket readable");
-    rs_task_init(&s->connect_task, connect_task_fn, s, "socket connect");
-    rs_task_init(&s->timeout_task, timeout_task_fn, s, "socket connect timeout");
     return s;
 }
 
 void rs__socket_free_unused(rs_socket *s)
 {
-    rs__mutex_clean_up(&s->lock);
+    release_parts(s);
     rs__mem_release(s);
 }
 
@@ -198,6 +232,35 @@ rs_socket *rs_socket_new(const rs_socket_options *options)
     return s;
 }
 
+/* A heap copy of a LOCAL socket's path; NULL for "" (or without memory,
+ * logged: the name then reads as empty). */
+static char *copy_path(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    if (n == 0) {
+        return NULL;
+    }
+    char *copy = rs__mem_acquire(n + 1);
+    if (!copy) {
+        RS__LOG(RS_LOG_ERROR, "socket: no memory for the path of a Unix socket");
+        return NULL;
+    }
+    memcpy(copy, path, n + 1);
+    return copy;
+}
+
+/* A listener bound to one IPv4 address (not 0.0.0.0): every connection it
+ * accepts has that local address. */
+static bool listener_address_fixed(const rs_socket *listener)
+{
+    uint8_t address[4];
+    uint16_t port;
+    return listener->local_len != 0 &&
+           rs__sockaddr_ipv4((const struct sockaddr *)listener->local.ip.u.bytes,
+                             listener->local_len, address, &port) &&
+           memcmp(address, "\0\0\0\0", 4) != 0;
+}
+
 /*
  * Both addresses of a connection count as known from the start. Its local
  * one: a Unix socket or named pipe has the listener's one name (reported
@@ -215,12 +278,13 @@ rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl)
     s->impl = impl;
     s->local_known = true;
     s->remote_known = true;
-    const struct rs__raw_endpoint *bound = &listener->local_raw;
     if (listener->options.domain == RS_SOCKET_LOCAL) {
+        /* One copy stands for both ends' name (release_parts). */
+        s->local.path = copy_path(listener->local.path);
+        s->remote.path = s->local.path;
+    } else if (listener_address_fixed(listener)) {
         s->local = listener->local;
-        s->remote = listener->local;
-    } else if (bound->family == 4 && memcmp(bound->address, "\0\0\0\0", 4) != 0) {
-        s->local_raw = *bound;
+        s->local_len = listener->local_len;
     } else {
         s->local_lazy = true; /* no other thread knows s yet */
     }
@@ -312,7 +376,7 @@ static void cancel_timeout(rs_socket *s)
 {
     if (rs__socket_flag(s, RS__SF_TIMEOUT_ARMED)) {
         rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, false);
-        rs_event_loop_cancel_task(s->loop, &s->timeout_task);
+        rs_event_loop_cancel_task(s->loop, &rs__socket_client(s)->timeout_task);
     }
 }
 
@@ -325,26 +389,26 @@ static void settle_local(rs_socket *s)
     if (!RS__ATOMIC_LOAD_BOOL(&s->local_lazy)) {
         return;
     }
-    rs__mutex_lock(&s->lock);
+    rs__mutex_lock(rs__socket_lock(s));
     if (s->local_lazy) {
         if (resolve_local_locked(s) != 0) {
             s->local_known = false;
         }
         RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
     }
-    rs__mutex_unlock(&s->lock);
+    rs__mutex_unlock(rs__socket_lock(s));
 }
 
 /* The socket no longer counts among its loop's handles (the ones that make
  * rs_event_loop_destroy refuse). Any thread. */
 static void release_handle(rs_socket *s)
 {
-    rs__mutex_lock(&s->lock);
+    rs__mutex_lock(rs__socket_lock(s));
     if (s->handle_counted) {
         s->handle_counted = false;
         rs__event_loop_add_handles(s->loop, -1);
     }
-    rs__mutex_unlock(&s->lock);
+    rs__mutex_unlock(rs__socket_lock(s));
 }
 
 /* Releases what common/ holds for an open socket whose OS socket is gone:
@@ -356,9 +420,9 @@ static void release_common(rs_socket *s, enum rs__socket_state state)
     rs__socket_set_flag(s, RS__SF_REDELIVER, false);
     if (s->loop) {
         rs_event_loop_cancel_task(s->loop, &s->readable_task);
-        if (state == RS__SOCKET_LISTENING) {
+        if (state == RS__SOCKET_LISTENING && s->role) {
             /* Its reference would keep the socket until the retry's time. */
-            rs_event_loop_cancel_task(s->loop, &s->accept_retry_task);
+            rs_event_loop_cancel_task(s->loop, &rs__socket_listener(s)->accept_retry_task);
         }
     }
     if (rs__socket_flag(s, RS__SF_LOAD_COUNTED)) {
@@ -388,7 +452,7 @@ static int close_now(rs_socket *s, enum rs__call_mode mode)
         /* A pending connect ends without a callback (rs_socket_close). */
         rs__socket_set_flag(s, RS__SF_CONNECT_PENDING, false);
         cancel_timeout(s);
-        rs_event_loop_cancel_task(s->loop, &s->connect_task);
+        rs_event_loop_cancel_task(s->loop, &rs__socket_client(s)->connect_task);
     }
     release_os(s);
     if (!rs__socket_flag(s, RS__SF_CLOSE_NOTIFIED)) {
@@ -457,10 +521,10 @@ int rs_socket_set_close_callback(rs_socket *socket, rs_socket_on_shutdown_comple
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    rs__mutex_lock(&socket->lock);
+    rs__mutex_lock(rs__socket_lock(socket));
     socket->on_close = fn;
     socket->close_user_data = user_data;
-    rs__mutex_unlock(&socket->lock);
+    rs__mutex_unlock(rs__socket_lock(socket));
     return 0;
 }
 
@@ -470,10 +534,10 @@ int rs_socket_set_destroy_callback(rs_socket *socket, rs_socket_on_shutdown_comp
     if (!socket) {
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    rs__mutex_lock(&socket->lock);
+    rs__mutex_lock(rs__socket_lock(socket));
     socket->on_destroy = fn;
     socket->destroy_user_data = user_data;
-    rs__mutex_unlock(&socket->lock);
+    rs__mutex_unlock(rs__socket_lock(socket));
     return 0;
 }
 
@@ -498,48 +562,70 @@ int rs_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
     return 0;
 }
 
-/* The text of an endpoint, from its binary form when the backend left one. */
-static void endpoint_text(const rs_socket_endpoint *text, const struct rs__raw_endpoint *raw,
+/* The text of an address (rs__socket_addr): written here, when asked for. */
+static void endpoint_text(const rs_socket *s, const union rs__socket_addr *a, uint8_t len,
                           rs_socket_endpoint *out)
 {
-    if (!raw->family) {
-        *out = *text;
+    if (s->options.domain == RS_SOCKET_LOCAL) {
+        memset(out, 0, sizeof *out);
+        if (a->path) {
+            size_t n = strlen(a->path);
+            memcpy(out->address, a->path, n < sizeof out->address ? n : sizeof out->address - 1);
+        }
         return;
     }
-    memset(out, 0, sizeof *out);
-    rs__format_ipv4(raw->address, out->address);
-    out->port = raw->port;
+    if (len == 0) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    rs__endpoint_from_sockaddr((const struct sockaddr *)a->ip.u.bytes, len, out);
 }
 
-/* An IPv4 address stays binary until asked for (socket_impl.h); any other
- * is turned into text now. */
-static void store_endpoint(const struct sockaddr *sa, size_t len, rs_socket_endpoint *text,
-                           struct rs__raw_endpoint *raw)
+/* Replaces a LOCAL socket's path (local or remote) by a copy of path. */
+static void set_path(rs_socket *s, bool local, const char *path)
 {
-    if (rs__sockaddr_ipv4(sa, len, raw->address, &raw->port)) {
-        raw->family = 4;
+    char *copy = copy_path(path);
+    char **slot = local ? &s->local.path : &s->remote.path;
+    char *other = local ? s->remote.path : s->local.path;
+    char *old = *slot;
+    *slot = copy;
+    if (old != other) {
+        rs__mem_release(old);
+    }
+}
+
+/* Keeps a socket address as given: IPv4 and IPv6 in binary, a Unix
+ * socket's as its path. */
+static void store_address(rs_socket *s, bool local, const struct sockaddr *sa, size_t len)
+{
+    if (s->options.domain == RS_SOCKET_LOCAL) {
+        rs_socket_endpoint ep;
+        rs__endpoint_from_sockaddr(sa, len, &ep);
+        set_path(s, local, ep.address);
         return;
     }
-    raw->family = 0;
-    rs__endpoint_from_sockaddr(sa, len, text);
+    union rs__socket_addr *a = local ? &s->local : &s->remote;
+    if (len > sizeof a->ip.u.bytes) {
+        len = 0; /* no IPv4 or IPv6 address: reported empty */
+    }
+    memcpy(a->ip.u.bytes, sa, len);
+    if (local) {
+        s->local_len = (uint8_t)len;
+    } else {
+        s->remote_len = (uint8_t)len;
+    }
 }
 
 void rs__socket_set_local(rs_socket *s, const struct sockaddr *sa, size_t len)
 {
-    store_endpoint(sa, len, &s->local, &s->local_raw);
+    store_address(s, true, sa, len);
     RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
     s->local_known = true;
 }
 
 void rs__socket_set_local_path(rs_socket *s, const char *path)
 {
-    memset(&s->local, 0, sizeof s->local);
-    memset(&s->local_raw, 0, sizeof s->local_raw);
-    size_t n = strlen(path);
-    if (n >= sizeof s->local.address) {
-        n = sizeof s->local.address - 1;
-    }
-    memcpy(s->local.address, path, n);
+    set_path(s, true, path);
     s->local_known = true;
 }
 
@@ -551,10 +637,10 @@ void rs__socket_set_local_lazy(rs_socket *s)
 
 void rs__socket_set_remote(rs_socket *s, const struct sockaddr *sa, size_t len)
 {
-    store_endpoint(sa, len, &s->remote, &s->remote_raw);
+    store_address(s, false, sa, len);
 }
 
-/* Under s->lock, local_lazy set: asks the backend for the address. */
+/* Under the lock, local_lazy set: asks the backend for the address. */
 static int resolve_local_locked(rs_socket *s)
 {
     struct rs__sockaddr_ip ss;
@@ -562,7 +648,7 @@ static int resolve_local_locked(rs_socket *s)
     if (rs__backend_socket_resolve_local(s, &ss, &len) != 0) {
         return -1;
     }
-    store_endpoint((const struct sockaddr *)ss.u.bytes, len, &s->local, &s->local_raw);
+    store_address(s, true, (const struct sockaddr *)ss.u.bytes, len);
     return 0;
 }
 
@@ -579,17 +665,17 @@ int rs_socket_get_bound_address(const rs_socket *socket, rs_socket_endpoint *out
          * const. The lock keeps the close from closing the descriptor
          * under the query. */
         rs_socket *s = (rs_socket *)socket;
-        rs__mutex_lock(&s->lock);
+        rs__mutex_lock(rs__socket_lock(s));
         if (s->local_lazy) {
             if (resolve_local_locked(s) != 0) {
-                rs__mutex_unlock(&s->lock);
+                rs__mutex_unlock(rs__socket_lock(s));
                 return -1;
             }
             RS__ATOMIC_STORE_BOOL(&s->local_lazy, false);
         }
-        rs__mutex_unlock(&s->lock);
+        rs__mutex_unlock(rs__socket_lock(s));
     }
-    endpoint_text(&socket->local, &socket->local_raw, out);
+    endpoint_text(socket, &socket->local, socket->local_len, out);
     return 0;
 }
 
@@ -601,7 +687,7 @@ int rs_socket_get_remote_address(const rs_socket *socket, rs_socket_endpoint *ou
     if (!socket->remote_known) {
         return rs_raise(RS_ERROR_NOT_CONNECTED);
     }
-    endpoint_text(&socket->remote, &socket->remote_raw, out);
+    endpoint_text(socket, &socket->remote, socket->remote_len, out);
     return 0;
 }
 
@@ -618,18 +704,35 @@ int rs_socket_listen(rs_socket *socket, int backlog)
     if (rs__backend_socket_listen(socket, backlog) != 0) {
         return -1;
     }
-    rs__socket_init_listener(socket);
     rs__socket_set_state(socket, RS__SOCKET_LISTENING);
     return 0;
 }
 
-void rs__socket_init_listener(rs_socket *s)
+/* The listener record, made by the first start_accept (any thread, so
+ * under the lock) or by adopt: a listener that never accepts needs none. */
+static int make_listener(rs_socket *s)
 {
-    /* A listener never connects: the room of its connect tasks serves its
-     * accepting (socket_impl.h). */
-    rs_task_init(&s->accept_retry_task, accept_retry_fn, s, "socket accept retry");
-    rs__socket_set_flag(s, RS__SF_ACCEPT_SHORTAGE, false);
-    s->accept_backoff_steps = 0;
+    if (RS__ATOMIC_LOAD_PTR(&s->role)) {
+        return 0;
+    }
+    struct rs__socket_listener *l = rs__mem_calloc(1, sizeof *l);
+    if (!l) {
+        return -1;
+    }
+    rs_task_init(&l->accept_retry_task, accept_retry_fn, s, "socket accept retry");
+    rs__mutex_lock(rs__socket_lock(s));
+    if (!s->role) {
+        RS__ATOMIC_STORE_PTR(&s->role, (void *)l);
+        l = NULL;
+    }
+    rs__mutex_unlock(rs__socket_lock(s));
+    rs__mem_release(l);
+    return 0;
+}
+
+int rs__socket_init_listener(rs_socket *s)
+{
+    return make_listener(s);
 }
 
 /* Brings the backend in line with RS__SOCKET_ACCEPTING: whichever of
@@ -647,7 +750,8 @@ static int accept_sync(rs_socket *s, enum rs__call_mode mode)
                 return -1;
             }
             rs__metrics_io_callback(&s->loop->metrics);
-            s->on_accept(s, err, NULL, s->accept_user_data);
+            struct rs__socket_listener *l = rs__socket_listener(s);
+            l->on_accept(s, err, NULL, l->user_data);
             return 0;
         }
         rs__socket_set_flag(s, RS__SF_ATTACHED, true);
@@ -673,8 +777,12 @@ int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
     if (current && current != loop) {
         return rs_raise(RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED);
     }
-    socket->on_accept = on_accept;
-    socket->accept_user_data = user_data;
+    if (make_listener(socket) != 0) {
+        return -1;
+    }
+    struct rs__socket_listener *l = rs__socket_listener(socket);
+    l->on_accept = on_accept;
+    l->user_data = user_data;
     if (!rs__atomic_cas(&socket->state, state, state | RS__SOCKET_ACCEPTING)) {
         return rs_raise(RS_ERROR_INVALID_STATE);
     }
@@ -740,16 +848,16 @@ void rs__socket_accept_back_off(rs_socket *s)
     /* 10, 20, 40, 80, then 100 ms: a shortage that lasts costs ten tries a
      * second, not one per loop iteration, and connections still waiting are
      * taken at most 100 ms after handles free up. */
-    uint64_t ms = RS__ACCEPT_RETRY_MIN_MS
-                  << (s->accept_backoff_steps < 4 ? s->accept_backoff_steps : 4);
+    struct rs__socket_listener *l = rs__socket_listener(s);
+    uint64_t ms = RS__ACCEPT_RETRY_MIN_MS << (l->backoff_steps < 4 ? l->backoff_steps : 4);
     if (ms > RS__ACCEPT_RETRY_MAX_MS) {
         ms = RS__ACCEPT_RETRY_MAX_MS;
     }
-    if (s->accept_backoff_steps < UINT8_MAX) {
-        s->accept_backoff_steps++;
+    if (l->backoff_steps < UINT8_MAX) {
+        l->backoff_steps++;
     }
     rs__socket_acquire(s);
-    if (rs_event_loop_schedule_at(s->loop, &s->accept_retry_task,
+    if (rs_event_loop_schedule_at(s->loop, &l->accept_retry_task,
                                   rs_event_loop_now(s->loop) + ms * 1000000u) != 0) {
         rs__socket_release(s); /* a retry is scheduled already */
     }
@@ -758,7 +866,7 @@ void rs__socket_accept_back_off(rs_socket *s)
 void rs__socket_accept_shortage_over(rs_socket *listener)
 {
     rs__socket_set_flag(listener, RS__SF_ACCEPT_SHORTAGE, false);
-    listener->accept_backoff_steps = 0;
+    rs__socket_listener(listener)->backoff_steps = 0;
 }
 
 bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_socket)
@@ -787,7 +895,8 @@ bool rs__socket_accepted(rs_socket *listener, int error_code, rs_socket *new_soc
         }
     }
     rs__metrics_io_callback(&listener->loop->metrics);
-    listener->on_accept(listener, error_code, new_socket, listener->accept_user_data);
+    struct rs__socket_listener *l = rs__socket_listener(listener);
+    l->on_accept(listener, error_code, new_socket, l->user_data);
     return rs__socket_accepting(listener);
 }
 
@@ -798,11 +907,12 @@ static void connect_lost_loop(rs_socket *s)
 {
     rs__socket_set_flag(s, RS__SF_CONNECT_PENDING, false);
     release_os(s);
-    rs__mutex_lock(&s->lock);
+    rs__mutex_lock(rs__socket_lock(s));
     RS__ATOMIC_STORE_PTR(&s->loop, NULL);
-    rs__mutex_unlock(&s->lock);
+    rs__mutex_unlock(rs__socket_lock(s));
     if (!rs__socket_is_destroyed(s)) {
-        s->on_connect(s, RS_ERROR_EVENT_LOOP_SHUTDOWN, s->connect_user_data);
+        struct rs__socket_client *c = rs__socket_client(s);
+        c->on_connect(s, RS_ERROR_EVENT_LOOP_SHUTDOWN, c->user_data);
     }
 }
 
@@ -840,7 +950,7 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status)
         s->options.connect_timeout_ms ? s->options.connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     rs__socket_set_flag(s, RS__SF_TIMEOUT_ARMED, true);
     rs__socket_acquire(s);
-    rs_event_loop_schedule_at(s->loop, &s->timeout_task,
+    rs_event_loop_schedule_at(s->loop, &rs__socket_client(s)->timeout_task,
                               rs_event_loop_now(s->loop) + (uint64_t)ms * 1000000u);
     if (!rs__socket_flag(s, RS__SF_ATTACHED)) {
         if (rs__backend_socket_attach(s) != 0) {
@@ -875,21 +985,52 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     if (current && !rs_event_loop_is_on_thread(current)) {
         return rs_raise(RS_ERROR_WRONG_THREAD);
     }
-    if (rs__endpoint_validate(remote, socket->options.domain, false) != 0) {
+    rs_socket_domain domain = socket->options.domain;
+    if (rs__endpoint_validate(remote, domain, false) != 0) {
         return -1;
     }
+    /* Allocated before the connect starts, so that running short of memory
+     * leaves the socket as it was (a socket that failed to connect at once
+     * may still bind and listen: it keeps no client record). */
+    struct rs__socket_client *c = rs__mem_calloc(1, sizeof *c);
+    char *path = NULL;
+    if (!c || (domain == RS_SOCKET_LOCAL && !(path = copy_path(remote->address)))) {
+        rs__mem_release(c); /* validated: a LOCAL path is not empty */
+        return -1;
+    }
+    rs_task_init(&c->connect_task, connect_task_fn, socket, "socket connect");
+    rs_task_init(&c->timeout_task, timeout_task_fn, socket, "socket connect timeout");
+    /* The backend may store the peer's address as it connects
+     * (rs__socket_set_remote); otherwise it is the endpoint's, through the
+     * socket address, so that "fe80::1%lo" reads back as "fe80::1%1". */
+    socket->remote_len = 0;
     if (rs__backend_socket_connect(socket, remote) != 0) {
+        rs__mem_release(path);
+        rs__mem_release(c);
         return -1;
     }
-    rs__endpoint_canonical(remote, socket->options.domain, &socket->remote);
+    socket->role = c;
+    if (domain == RS_SOCKET_LOCAL) {
+        char *old = socket->remote.path;
+        socket->remote.path = path;
+        if (old != socket->local.path) {
+            rs__mem_release(old);
+        }
+    } else if (socket->remote_len == 0) {
+        size_t len = 0;
+        if (rs__sockaddr_ip_from_endpoint(domain, remote, &socket->remote.ip, &len) != 0) {
+            len = 0;
+        }
+        socket->remote_len = (uint8_t)len;
+    }
     socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
-    socket->on_connect = on_result;
-    socket->connect_user_data = user_data;
+    c->on_connect = on_result;
+    c->user_data = user_data;
     rs__socket_set_flag(socket, RS__SF_CONNECT_PENDING, true);
     rs__socket_set_state(socket, RS__SOCKET_CONNECTING);
     rs__socket_set_loop(socket, loop, false);
     rs__socket_acquire(socket);
-    if (rs_event_loop_schedule_now(loop, &socket->connect_task) != 0) {
+    if (rs_event_loop_schedule_now(loop, &c->connect_task) != 0) {
         /* Only a task still scheduled fails here: a connect is already running. */
         rs__socket_release(socket);
         return -1;
@@ -909,9 +1050,9 @@ static void connect_finish(rs_socket *s, int error_code, bool os_closed)
     if (error_code == 0) {
         rs__socket_set_state(s, RS__SOCKET_CONNECTED);
         s->remote_known = true;
-        rs__mutex_lock(&s->lock);
+        rs__mutex_lock(rs__socket_lock(s));
         count_handle_locked(s);
-        rs__mutex_unlock(&s->lock);
+        rs__mutex_unlock(rs__socket_lock(s));
     } else if (os_closed) {
         release_common(s, RS__SOCKET_CONNECTING);
     } else {
@@ -920,7 +1061,8 @@ static void connect_finish(rs_socket *s, int error_code, bool os_closed)
     if (!rs__socket_is_destroyed(s)) {
         rs__socket_acquire(s);
         rs__metrics_io_callback(&s->loop->metrics);
-        s->on_connect(s, error_code, s->connect_user_data);
+        struct rs__socket_client *c = rs__socket_client(s);
+        c->on_connect(s, error_code, c->user_data);
         rs__socket_release(s);
     }
 }

@@ -77,8 +77,9 @@ rs_socket *rs_socket_adopt(const rs_socket_options *options, rs_os_socket handle
     if (!s) {
         return NULL;
     }
-    if (kind == RS_SOCKET_ADOPT_LISTENING) {
-        rs__socket_init_listener(s);
+    if (kind == RS_SOCKET_ADOPT_LISTENING && rs__socket_init_listener(s) != 0) {
+        rs__socket_free_unused(s);
+        return NULL;
     }
     rs__socket_set_loop(s, loop, true);
     struct adopt_call c = {s, handle, kind};

@@ -94,39 +94,62 @@ struct rs__socket_write {
 };
 
 /*
- * An IPv4 endpoint kept in binary until someone asks for its text: turning
- * both ends' addresses into text on every connection cost more than the
- * rest of a connect and accept together, and most connections never ask.
- * family 0: not in use, the rs_socket_endpoint next to it holds the text.
+ * A socket's local or remote address, kept as the OS gave it (or as the
+ * endpoint converted): its text is written only when someone asks for it
+ * (rs_socket_get_bound_address / rs_socket_get_remote_address), which most
+ * connections never do. IPv4 and IPv6 sockets keep the socket address
+ * itself; LOCAL sockets a copy of the path on the heap (NULL: the empty
+ * name of an unnamed end).
  */
-struct rs__raw_endpoint {
-    uint8_t family;     /* 0 or 4 */
-    uint8_t address[4]; /* network order */
-    uint16_t port;
+union rs__socket_addr {
+    struct rs__sockaddr_ip ip; /* rs_socket.local_len / remote_len bytes */
+    char *path;
 };
 
+/* What only a connecting socket needs, allocated by rs_socket_connect. */
+struct rs__socket_client {
+    rs_task connect_task; /* starts a connect on the loop */
+    rs_task timeout_task; /* the connect timeout */
+    rs_socket_on_connection_result_fn *on_connect;
+    void *user_data;
+};
+
+/* What only a listener needs, allocated by its first rs_socket_start_accept
+ * (or rs_socket_adopt). */
+struct rs__socket_listener {
+    /* Re-arms accepting after a shortage (rs__socket_accept_back_off). */
+    rs_task accept_retry_task;
+    rs_socket_on_accept_result_fn *on_accept;
+    void *user_data;
+    uint8_t backoff_steps; /* retries since the shortage began */
+};
+
+/*
+ * The record of every socket, kept small because a server holds one per
+ * connection (docs/performance.md, "Memory per connection"): what a
+ * connected or accepted socket does not use lives elsewhere (the connect
+ * and listener state behind `role`, a LOCAL socket's paths on the heap),
+ * and the rare cross-thread sections lock one of a fixed set of mutexes
+ * chosen by the socket's address (rs__socket_lock) instead of a mutex of
+ * its own.
+ */
 struct rs_socket {
     rs_socket_options options;
     /* Loop-thread data, here where it fills padding. */
     uint8_t spare_count; /* length of spare_writes (at most RS__SPARE_WRITES_MAX) */
-    bool handle_counted; /* counted in loop->handles (under `lock`, any thread) */
+    bool handle_counted; /* counted in loop->handles (under the lock, any thread) */
     uint16_t flags;      /* RS__SF_* */
     void *impl;          /* the backend's state */
     rs_event_loop *loop;
     volatile long state; /* enum rs__socket_state | RS__SOCKET_ACCEPTING / _SHUT flags */
     volatile long refs;
     volatile long destroyed;
+    volatile long close_done; /* close finished: later closes return at once */
 
-    rs_socket_endpoint local;
-    rs_socket_endpoint remote;
-    /* When set (family 4), these stand for `local` / `remote`. */
-    struct rs__raw_endpoint local_raw;
-    struct rs__raw_endpoint remote_raw;
+    /* NULL, or a struct rs__socket_client (a socket that connected) or a
+     * struct rs__socket_listener (a listener): a socket is never both. */
+    void *role;
 
-    rs_socket_on_connection_result_fn *on_connect;
-    void *connect_user_data;
-    rs_socket_on_accept_result_fn *on_accept;
-    void *accept_user_data;
     rs_socket_on_readable_fn *on_readable;
     void *readable_user_data;
     rs_socket_on_shutdown_complete_fn *on_close;
@@ -134,47 +157,46 @@ struct rs_socket {
     rs_socket_on_shutdown_complete_fn *on_destroy;
     void *destroy_user_data;
 
-    /* Loop-thread data. */
-    union {
-        struct {
-            rs_task connect_task; /* starts a connect on the loop */
-            rs_task timeout_task; /* the connect timeout */
-        };
-        /* A listener never connects: the same room serves its accepting. */
-        struct {
-            /* Re-arms accepting after a shortage (rs__socket_accept_back_off). */
-            rs_task accept_retry_task;
-            uint8_t accept_backoff_steps; /* retries since the shortage began */
-        };
-    };
     rs_task readable_task; /* calls on_readable again on the next iteration */
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
     void *spare_writes; /* rs__spares_* (alloc.h) */
+    /* Bytes of the writes whose completion has not run yet
+     * (rs_socket_get_write_queue_size). */
+    size_t write_queue_size;
+
+    union rs__socket_addr local;
+    union rs__socket_addr remote;
+    uint8_t local_len;  /* IPv4 / IPv6: bytes of local.ip */
+    uint8_t remote_len; /* IPv4 / IPv6: bytes of remote.ip */
     /* The backend has not read the local address from the OS yet: the
      * first rs_socket_get_bound_address does, or the close, unless the
      * socket is being destroyed (then nobody can ask). Read atomically
-     * (any thread), changed under `lock`. Saves a getsockname(2) per
+     * (any thread), changed under the lock. Saves a getsockname(2) per
      * connection that nobody asks about. */
     bool local_lazy;
     /* Read by the address getters from any thread, so not in `flags`,
      * which the loop thread changes on every read. */
     bool local_known;  /* `local` holds the bound address (or local_lazy) */
     bool remote_known; /* `remote` holds the peer's address */
-    /* Bytes of the writes whose completion has not run yet
-     * (rs_socket_get_write_queue_size). */
-    size_t write_queue_size;
-
-    volatile long close_done; /* close finished: later closes return at once */
-
-    /* `loop` is written under `lock` (with atomic stores, so that
-     * rs__socket_loop reads it without the lock). A foreign thread waiting
-     * for the loop to run a call for it waits under this lock too, on a
-     * condition variable of its own (struct loop_call in socket.c): few
-     * sockets ever see one, and a socket is below the size malloc serves
-     * from its per-thread cache (1,032 bytes with glibc) without it. */
-    rs__mutex lock;
 };
+
+/* The socket's lock: `loop` is written under it (with atomic stores, so
+ * that rs__socket_loop reads it without the lock), and the handle count,
+ * the lazy local address and the close and destroy callbacks change under
+ * it. One of a fixed set shared by all sockets (socket.c): held for a few
+ * instructions, never while another socket's is. */
+rs__mutex *rs__socket_lock(const rs_socket *socket);
+
+/* The role records (NULL before rs_socket_connect / rs_socket_start_accept). */
+static inline struct rs__socket_client *rs__socket_client(const rs_socket *socket)
+{
+    return (struct rs__socket_client *)socket->role;
+}
+static inline struct rs__socket_listener *rs__socket_listener(const rs_socket *socket)
+{
+    return (struct rs__socket_listener *)socket->role;
+}
 
 /* ---- references (inline: several per I/O callback) ---- */
 static inline void rs__socket_acquire(rs_socket *socket)
@@ -214,8 +236,9 @@ void rs__socket_free_unused(rs_socket *s);
  * with handle, among the handles its destroy waits for; unset undoes it. */
 void rs__socket_set_loop(rs_socket *s, rs_event_loop *loop, bool handle);
 void rs__socket_unset_loop(rs_socket *s);
-/* Prepares the accepting tasks of a socket that becomes a listener. */
-void rs__socket_init_listener(rs_socket *s);
+/* Gives a listener its listener record (rs_socket_adopt: the one of
+ * rs_socket_start_accept); -1 (RS_ERROR_OUT_OF_MEMORY raised) without memory. */
+int rs__socket_init_listener(rs_socket *s);
 /* rs_socket.readable_task's function. */
 void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status);
 
