@@ -20,7 +20,8 @@ struct bench_mem {
     int64_t rss;  /* resident bytes */
 };
 
-/* The current figures. heap is -1 where the interposer is not built in. */
+/* The current figures, free heap pages returned to the OS first. heap is
+ * -1 where the interposer is not built in. */
 void bench_mem_sample(struct bench_mem *out);
 
 /* Raises RLIMIT_NOFILE's soft limit to the hard one; false (failure recorded

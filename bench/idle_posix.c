@@ -116,6 +116,12 @@ static int64_t heap_now(void)
 
 void bench_mem_sample(struct bench_mem *out)
 {
+#ifdef __GLIBC__
+    /* Free heap pages (earlier runs') go back to the OS first, so that the
+     * resident set counts the memory in use: otherwise a run reuses pages
+     * an earlier one left resident and shows no growth. */
+    malloc_trim(0);
+#endif
     out->heap = heap_now();
     out->rss = -1;
     FILE *f = fopen("/proc/self/statm", "r");
