@@ -20,9 +20,11 @@ struct bench_mem {
     int64_t rss;  /* resident bytes */
 };
 
-/* The current figures, free heap pages returned to the OS first. heap is
- * -1 where the interposer is not built in. */
-void bench_mem_sample(struct bench_mem *out);
+/* Starts counting the heap and samples (before), or samples (after) and
+ * stops: free heap pages are returned to the OS first. heap is -1 where the
+ * interposer is not built in. */
+void bench_mem_start(struct bench_mem *before);
+void bench_mem_stop(struct bench_mem *after);
 
 /* Raises RLIMIT_NOFILE's soft limit to the hard one; false (failure recorded
  * with the limit and what the run needs) if n connections cannot fit. */
@@ -32,7 +34,8 @@ bool bench_idle_fd_limit(long n, struct bench_result *r);
  * keeps the connections until bench_idle_clients_stop. -1 (failure
  * recorded) on error. */
 int bench_idle_clients_start(uint16_t port, long n, struct bench_result *r);
-/* Ends the client process (its connections close) and reaps it. */
+/* Ends the client process (its connections close) and reaps it; stops
+ * the heap count if a failed run left it on. */
 void bench_idle_clients_stop(void);
 
 /* Records the result: before and after are samples around n connections. */

@@ -80,7 +80,7 @@ void bench_le_idle(const struct bench_params *p, struct bench_result *r)
     }
     accept_ev = event_new(id.base, listener, EV_READ | EV_PERSIST, le_idle_accept, &id);
     struct bench_mem before, after;
-    bench_mem_sample(&before);
+    bench_mem_start(&before);
     event_add(accept_ev, NULL);
     if (bench_idle_clients_start(port, n, r) != 0) {
         goto out;
@@ -89,7 +89,7 @@ void bench_le_idle(const struct bench_params *p, struct bench_result *r)
     event_base_loopexit(id.base, &limit);
     event_base_dispatch(id.base);
     event_del(accept_ev);
-    bench_mem_sample(&after);
+    bench_mem_stop(&after);
     if (r->status == BENCH_OK && id.count < n) {
         bench_fail(r, "timed out with %ld of %ld connections", id.count, n);
     }
@@ -209,7 +209,7 @@ void bench_uv_idle(const struct bench_params *p, struct bench_result *r)
         bench_fail(r, "listener: %s", uv_strerror(rc));
     } else {
         struct bench_mem before, after;
-        bench_mem_sample(&before);
+        bench_mem_start(&before);
         if ((rc = uv_listen((uv_stream_t *)&id->server, IDLE_BACKLOG, uv_idle_connection)) != 0) {
             bench_fail(r, "listen: %s", uv_strerror(rc));
         } else if (bench_idle_clients_start(ntohs(((struct sockaddr_in *)&bound)->sin_port), n,
@@ -217,7 +217,7 @@ void bench_uv_idle(const struct bench_params *p, struct bench_result *r)
             uv_timer_start(&id->limit, uv_idle_limit, BENCH_TIMEOUT_NS / 1000000u, 0);
             uv_run(&id->loop, UV_RUN_DEFAULT);
             uv_timer_stop(&id->limit);
-            bench_mem_sample(&after);
+            bench_mem_stop(&after);
             if (r->status == BENCH_OK && id->count < n) {
                 bench_fail(r, "timed out with %ld of %ld connections", id->count, n);
             }

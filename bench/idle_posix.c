@@ -36,7 +36,11 @@ extern void *__libc_realloc(void *p, size_t size);
 extern void *__libc_memalign(size_t align, size_t size);
 extern void __libc_free(void *p);
 
+/* Counted only between bench_mem_start and bench_mem_stop, so that the
+ * other workloads pay one test per call: the bytes allocated minus the bytes
+ * freed in that window are the growth of the live heap. */
 static long long heap_live;
+static int counting;
 
 static size_t chunk_bytes(void *p)
 {
@@ -45,7 +49,7 @@ static size_t chunk_bytes(void *p)
 
 static void *counted(void *p)
 {
-    if (p) {
+    if (p && __atomic_load_n(&counting, __ATOMIC_RELAXED)) {
         __atomic_add_fetch(&heap_live, (long long)chunk_bytes(p), __ATOMIC_RELAXED);
     }
     return p;
@@ -63,14 +67,17 @@ void *calloc(size_t n, size_t size)
 
 void free(void *p)
 {
-    if (p) {
+    if (p && __atomic_load_n(&counting, __ATOMIC_RELAXED)) {
         __atomic_sub_fetch(&heap_live, (long long)chunk_bytes(p), __ATOMIC_RELAXED);
-        __libc_free(p);
     }
+    __libc_free(p);
 }
 
 void *realloc(void *p, size_t size)
 {
+    if (!__atomic_load_n(&counting, __ATOMIC_RELAXED)) {
+        return __libc_realloc(p, size);
+    }
     size_t old = chunk_bytes(p);
     void *q = __libc_realloc(p, size);
     if (q || size == 0) {
@@ -107,14 +114,24 @@ static int64_t heap_now(void)
 {
     return (int64_t)__atomic_load_n(&heap_live, __ATOMIC_RELAXED);
 }
+
+static void heap_count(bool on)
+{
+    __atomic_store_n(&counting, on ? 1 : 0, __ATOMIC_SEQ_CST);
+}
 #else
+static void heap_count(bool on)
+{
+    (void)on;
+}
+
 static int64_t heap_now(void)
 {
     return -1;
 }
 #endif
 
-void bench_mem_sample(struct bench_mem *out)
+static void sample(struct bench_mem *out)
 {
 #ifdef __GLIBC__
     /* Free heap pages (earlier runs') go back to the OS first, so that the
@@ -132,6 +149,18 @@ void bench_mem_sample(struct bench_mem *out)
         }
         fclose(f);
     }
+}
+
+void bench_mem_start(struct bench_mem *before)
+{
+    heap_count(true);
+    sample(before);
+}
+
+void bench_mem_stop(struct bench_mem *after)
+{
+    sample(after);
+    heap_count(false);
 }
 
 /* The connections plus the loop's own descriptors and stdio. */
@@ -205,6 +234,7 @@ int bench_idle_clients_start(uint16_t port, long n, struct bench_result *r)
 
 void bench_idle_clients_stop(void)
 {
+    heap_count(false); /* a run that failed between start and stop */
     if (client_pid < 0) {
         return;
     }

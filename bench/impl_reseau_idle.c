@@ -79,7 +79,7 @@ void rsb_idle(const struct bench_params *p, struct bench_result *r)
         goto out;
     }
     struct bench_mem before, after;
-    bench_mem_sample(&before);
+    bench_mem_start(&before);
     if (rs_socket_start_accept(listener, id->run.loop, idle_accepted, id) != 0) {
         bench_fail(r, "listener: %s", rs_error_name(rs_last_error()));
         goto out;
@@ -90,7 +90,7 @@ void rsb_idle(const struct bench_params *p, struct bench_result *r)
     rsb_run_wait(&id->run);
     /* Accepting stops first, so that nothing more is allocated meanwhile. */
     rs_socket_stop_accept(listener);
-    bench_mem_sample(&after);
+    bench_mem_stop(&after);
     if (r->status == BENCH_OK) {
         bench_idle_result(r, n, &before, &after);
     }
