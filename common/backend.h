@@ -179,8 +179,8 @@ void rs__backend_socket_close(rs_socket *socket);
 /* Reads the local address of a connected IPv4 or IPv6 socket whose local
  * address was left to be asked for (rs__socket_set_local_lazy, or an
  * accepted socket the backend gave no local address) into *out, *len bytes.
- * common/ calls it under socket->lock, from any thread, while the OS socket
- * is open, and stores the result. Raises the mapped OS error. */
+ * common/ calls it under the socket's lock (rs__socket_lock), from any
+ * thread, while the OS socket is open, and stores the result. Raises the mapped OS error. */
 int rs__backend_socket_resolve_local(const rs_socket *socket, struct rs__sockaddr_ip *out,
                                      size_t *len);
 /* Applies options to the open OS socket (type and domain unchanged). */

@@ -310,7 +310,7 @@ RS_API int rs_socket_listen(rs_socket *socket, int backlog);
  * run); restartable after stop_accept (on the same loop).
  * Errors: RS_ERROR_INVALID_ARGUMENT, RS_ERROR_INVALID_STATE (not listening, or
  * already accepting), RS_ERROR_EVENT_LOOP_ALREADY_ASSIGNED (a different loop
- * than before).
+ * than before), RS_ERROR_OUT_OF_MEMORY.
  */
 RS_API int rs_socket_start_accept(rs_socket *socket, rs_event_loop *loop,
                                   rs_socket_on_accept_result_fn *on_accept, void *user_data);
@@ -340,7 +340,8 @@ RS_API int rs_socket_stop_accept(rs_socket *socket);
  * nobody listens at the path, whether it is missing or names something that
  * is not a listening socket: the same on every backend),
  * RS_ERROR_NO_PERMISSION (LOCAL: the path may not be opened),
- * RS_ERROR_SOCKET_OPTION. A UDP connect completes (asynchronously) at once.
+ * RS_ERROR_SOCKET_OPTION, RS_ERROR_OUT_OF_MEMORY. A UDP connect completes
+ * (asynchronously) at once.
  */
 RS_API int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote,
                              rs_event_loop *loop, rs_socket_on_connection_result_fn *on_result,
