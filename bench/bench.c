@@ -689,6 +689,11 @@ static bool list_valid(const char *list, bool workload)
 
 int main(int argc, char **argv)
 {
+#ifdef _WIN32
+    if (argc == 4 && !strcmp(argv[1], "--idle-client")) {
+        return bench_idle_client_main((uint16_t)atoi(argv[2]), atol(argv[3]));
+    }
+#endif
     bool quick = false, json = false;
     int reps = 0;
     long ops = -1;

@@ -125,7 +125,12 @@ extern const struct bench_impl bench_impl_blocking;
  * page faults are taken during set-up rather than inside the clock. */
 void bench_prefault(void *p, size_t bytes);
 
-#ifndef _WIN32
+#ifdef _WIN32
+/* The idle workload of the raw IOCP floor, and its client process
+ * (idle_win32.c: the program run as --idle-client PORT N). */
+void bench_io_idle(const struct bench_params *p, struct bench_result *r);
+int bench_idle_client_main(uint16_t port, long n);
+#else
 /* The idle workload of the native peers (idle_peers.c). */
 void bench_le_idle(const struct bench_params *p, struct bench_result *r);
 void bench_uv_idle(const struct bench_params *p, struct bench_result *r);

@@ -891,6 +891,10 @@ const struct bench_impl bench_impl_iocp_thread = {
             [BW_WATCH] = io_watch_on_thread,
             [BW_UDP_TO] = io_udp_to_on_thread,
         },
+    .na_note =
+        {
+            [BW_IDLE] = "the iocp row: idle connections cost the same on any thread",
+        },
     .init = io_init,
     .clean_up = io_clean_up,
 };
@@ -910,6 +914,7 @@ const struct bench_impl bench_impl_iocp = {
             [BW_PIPE] = io_pipe,
             [BW_WATCH] = io_watch,
             [BW_UDP_TO] = io_udp_to,
+            [BW_IDLE] = bench_io_idle,
         },
     .init = io_init,
     .clean_up = io_clean_up,

@@ -297,13 +297,8 @@ const struct bench_impl bench_impl_reseau = {
             [BW_FANIN] = rsb_fanin,
             [BW_PIPE] = rs_pipe,
             [BW_WATCH] = rsb_watch,
-#ifndef _WIN32
             [BW_IDLE] = rsb_idle,
-#endif
         },
-#ifdef _WIN32
-    .na_note = {[BW_IDLE] = "the heap counter is glibc's (bench/idle_posix.c)"},
-#endif
     .init = rs_init,
     .clean_up = rs_clean_up,
 };

@@ -39,9 +39,7 @@ void rsb_run_end(struct rsb_run *run);
 bench_fn rsb_pingpong, rsb_fanin, rsb_stream, rsb_connect, rsb_udp, rsb_udp_to;
 /* impl_reseau_watch.c */
 bench_fn rsb_watch;
-#ifndef _WIN32
 /* impl_reseau_idle.c */
 bench_fn rsb_idle;
-#endif
 
 #endif
