@@ -2,10 +2,10 @@
  * The idle workload's measurement on Windows (idle.h), and the raw IOCP
  * floor's idle workload. The clients are a second process (this program
  * started with --idle-client), so that the measured process holds only the
- * accepted ends. The heap figure is the growth of the process's private
- * committed memory (PrivateUsage), which is what the heap takes from the
- * system at page granularity: divided by thousands of connections, fine
- * enough, and the same for reseau and the floor.
+ * accepted ends. The heap figure is the sum of the busy blocks of every
+ * heap of the process (HeapWalk: each block's size and the heap's overhead
+ * for it), the resident one the working set; the same for reseau and the
+ * floor.
  */
 #include "idle.h"
 #include "iocp_loop.h"
@@ -15,13 +15,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int64_t heap_in_use(void)
+{
+    HANDLE heaps[64];
+    DWORD n = GetProcessHeaps(64, heaps);
+    if (n == 0 || n > 64) {
+        return -1;
+    }
+    int64_t total = 0;
+    for (DWORD i = 0; i < n; i++) {
+        PROCESS_HEAP_ENTRY e;
+        memset(&e, 0, sizeof e);
+        if (!HeapLock(heaps[i])) {
+            continue;
+        }
+        while (HeapWalk(heaps[i], &e)) {
+            if (e.wFlags & PROCESS_HEAP_ENTRY_BUSY) {
+                total += (int64_t)e.cbData + e.cbOverhead;
+            }
+        }
+        HeapUnlock(heaps[i]);
+    }
+    return total;
+}
+
 static void sample(struct bench_mem *out)
 {
-    PROCESS_MEMORY_COUNTERS_EX pmc;
+    PROCESS_MEMORY_COUNTERS pmc;
     memset(&pmc, 0, sizeof pmc);
-    out->heap = out->rss = -1;
-    if (K32GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&pmc, sizeof pmc)) {
-        out->heap = (int64_t)pmc.PrivateUsage;
+    out->heap = heap_in_use();
+    out->rss = -1;
+    if (K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) {
         out->rss = (int64_t)pmc.WorkingSetSize;
     }
 }
@@ -122,7 +146,7 @@ void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *b
     r->elapsed_ns = 1;
     if (before->heap < 0) {
         r->status = BENCH_NA;
-        snprintf(r->note, sizeof r->note, "GetProcessMemoryInfo failed");
+        snprintf(r->note, sizeof r->note, "HeapWalk failed");
         return;
     }
     r->value = n ? (double)(after->heap - before->heap) / (double)n : 0;
