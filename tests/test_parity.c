@@ -476,6 +476,39 @@ static void test_pa3_local_connect_regular_file(void **state)
 #endif
 }
 
+/* A connect refused at once leaves nothing behind: the same socket still
+ * binds, listens and accepts, and the accepted connection names the
+ * listener's path for both of its ends. */
+static void test_pa3_refused_socket_still_listens(void **state)
+{
+    rs_event_loop *loop = *state;
+    rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_LOCAL);
+    rs_socket_endpoint path = sk_loopback(RS_SOCKET_LOCAL);
+    struct pa_listener l;
+    memset(&l, 0, sizeof l);
+    rs_test_counter_init(&l.counter);
+    l.socket = rs_socket_new(&options);
+    assert_non_null(l.socket);
+    assert_fails_with(rs_socket_connect(l.socket, &path, loop, sk_never_connected, NULL),
+                      RS_ERROR_CONNECTION_REFUSED);
+    assert_int_equal(rs_socket_bind(l.socket, &path), 0);
+    assert_int_equal(rs_socket_listen(l.socket, 8), 0);
+    assert_int_equal(rs_socket_start_accept(l.socket, loop, pa_on_accept, &l), 0);
+
+    struct sk_peer *client = sk_peer_new(loop, &options);
+    assert_int_equal(sk_peer_connect(client, &path), 0);
+    rs_test_counter_await(&l.counter, 1, "the accept callback");
+    assert_non_null(l.accepted);
+    rs_socket_endpoint local, remote;
+    assert_int_equal(rs_socket_get_bound_address(l.accepted, &local), 0);
+    assert_int_equal(rs_socket_get_remote_address(l.accepted, &remote), 0);
+    assert_string_equal(local.address, path.address);
+    assert_string_equal(remote.address, path.address);
+    sk_peer_free(client);
+    pa_listener_stop(&l);
+    sk_remove_path(RS_SOCKET_LOCAL, &path);
+}
+
 static void test_pa3_local_address_not_terminated(void **state)
 {
     rs_event_loop *loop = *state;
@@ -920,6 +953,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pa3_local_connect_closed_listener, rs_test_setup_loop,
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_pa3_local_connect_regular_file, rs_test_setup_loop,
+                                        rs_test_teardown_loop),
+        cmocka_unit_test_setup_teardown(test_pa3_refused_socket_still_listens, rs_test_setup_loop,
                                         rs_test_teardown_loop),
         cmocka_unit_test_setup_teardown(test_pa3_local_address_not_terminated, rs_test_setup_loop,
                                         rs_test_teardown_loop),
