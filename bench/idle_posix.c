@@ -115,8 +115,12 @@ static int64_t heap_now(void)
     return (int64_t)__atomic_load_n(&heap_live, __ATOMIC_RELAXED);
 }
 
+/* Starting counts from zero: the window's growth is what is read. */
 static void heap_count(bool on)
 {
+    if (on) {
+        __atomic_store_n(&heap_live, 0, __ATOMIC_SEQ_CST);
+    }
     __atomic_store_n(&counting, on ? 1 : 0, __ATOMIC_SEQ_CST);
 }
 #else
