@@ -15,14 +15,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A figure that could not be read. */
+#define BENCH_MEM_NONE INT64_MIN
+
 struct bench_mem {
     int64_t heap; /* bytes of live malloc chunks (usable size plus header) */
     int64_t rss;  /* resident bytes */
 };
 
 /* Starts counting the heap and samples (before), or samples (after) and
- * stops: free heap pages are returned to the OS first. heap is -1 where the
- * interposer is not built in. */
+ * stops: free heap pages are returned to the OS first. heap is
+ * BENCH_MEM_NONE where the interposer is not built in; it may be negative
+ * at the start (another thread freed meanwhile): only the difference
+ * counts. */
 void bench_mem_start(struct bench_mem *before);
 void bench_mem_stop(struct bench_mem *after);
 

@@ -131,7 +131,7 @@ static void heap_count(bool on)
 
 static int64_t heap_now(void)
 {
-    return -1;
+    return BENCH_MEM_NONE;
 }
 #endif
 
@@ -144,7 +144,7 @@ static void sample(struct bench_mem *out)
     malloc_trim(0);
 #endif
     out->heap = heap_now();
-    out->rss = -1;
+    out->rss = BENCH_MEM_NONE;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
         long size, resident;
@@ -255,11 +255,13 @@ void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *b
 {
     r->ops = (uint64_t)n;
     r->elapsed_ns = 1;
-    if (before->heap < 0) {
+    if (before->heap == BENCH_MEM_NONE || after->heap == BENCH_MEM_NONE) {
         r->status = BENCH_NA;
         snprintf(r->note, sizeof r->note, "no heap counter in this build (glibc only)");
         return;
     }
     r->value = n ? (double)(after->heap - before->heap) / (double)n : 0;
-    r->value2 = n && before->rss >= 0 ? (double)(after->rss - before->rss) / (double)n : 0;
+    r->value2 = n && before->rss != BENCH_MEM_NONE && after->rss != BENCH_MEM_NONE
+                    ? (double)(after->rss - before->rss) / (double)n
+                    : 0;
 }

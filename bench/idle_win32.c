@@ -20,7 +20,7 @@ static int64_t heap_in_use(void)
     HANDLE heaps[64];
     DWORD n = GetProcessHeaps(64, heaps);
     if (n == 0 || n > 64) {
-        return -1;
+        return BENCH_MEM_NONE;
     }
     int64_t total = 0;
     for (DWORD i = 0; i < n; i++) {
@@ -44,7 +44,7 @@ static void sample(struct bench_mem *out)
     PROCESS_MEMORY_COUNTERS pmc;
     memset(&pmc, 0, sizeof pmc);
     out->heap = heap_in_use();
-    out->rss = -1;
+    out->rss = BENCH_MEM_NONE;
     if (K32GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) {
         out->rss = (int64_t)pmc.WorkingSetSize;
     }
@@ -144,7 +144,7 @@ void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *b
 {
     r->ops = (uint64_t)n;
     r->elapsed_ns = 1;
-    if (before->heap < 0) {
+    if (before->heap == BENCH_MEM_NONE || after->heap == BENCH_MEM_NONE) {
         r->status = BENCH_NA;
         snprintf(r->note, sizeof r->note, "HeapWalk failed");
         return;
