@@ -10,7 +10,12 @@
 #include <sys/socket.h>
 
 struct le_socket {
+    /* Ordered so that the record has no padding: one per connection
+     * (docs/performance.md, "Memory per connection"). */
     int fd;
+    /* A stream connect that failed inside connect(2): reported once the
+     * socket is attached, through the connection callback. */
+    int connect_error;
     /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
      * from attach to close: edge-triggered, so nothing is re-armed per
      * operation and an idle socket costs the loop nothing. A listener's is
@@ -18,17 +23,14 @@ struct le_socket {
     struct event *event;                 /* NULL, or event_storage once assigned and added */
     struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
     struct rs__socket_write *write_tail;
-    bool writable; /* no send has hit EAGAIN since the last EV_WRITE edge */
-    /* A stream connect that failed inside connect(2): reported once the
-     * socket is attached, through the connection callback. */
-    int connect_error;
-    bool peer_known; /* connect stored the peer's address already */
     /* Stream writes issued by a deferred completion (a write callback that
      * writes again) wait for `flush`, one deferred completion of their own,
      * so that the writes of one round leave in one sendmsg(2) (le_socket_io.c). */
-    bool flush_queued;
     rs_socket *owner; /* set with flush_queued */
     struct rs__deferred flush;
+    bool flush_queued;
+    bool writable;   /* no send has hit EAGAIN since the last EV_WRITE edge */
+    bool peer_known; /* connect stored the peer's address already */
     /* Room for the struct event (event_get_struct_event_size() bytes, in
      * the same allocation: no malloc and free of its own per connection). */
     union {
