@@ -30,6 +30,7 @@
 #include <winsock2.h>
 #include <ws2ipdef.h>
 #include <iphlpapi.h>
+#include <afunix.h>
 #else
 #include <net/if.h>
 #include <netinet/in.h>
@@ -37,7 +38,10 @@
 #include <sys/un.h>
 #endif
 
-#ifdef _WIN32
+/* RS_LOCAL_NAMED_PIPE (meson.build): LOCAL endpoints are named pipes (the
+ * IOCP backend) rather than AF_UNIX socket paths (the libevent backend, on
+ * every system, Windows included). */
+#if RS_LOCAL_NAMED_PIPE
 /* Named pipes live under this prefix; CreateNamedPipe rejects other names. */
 static const char pipe_prefix[] = "\\\\.\\pipe\\";
 /* CreateNamedPipe's limit on the whole name, prefix included. */
@@ -296,7 +300,7 @@ static int validate_local_path(const char *path, size_t len)
     if (len == 0) {
         return rs_raise(RS_ERROR_FILE_INVALID_PATH);
     }
-#ifdef _WIN32
+#if RS_LOCAL_NAMED_PIPE
     size_t prefix_len = sizeof pipe_prefix - 1;
     /* The object manager matches "\\.\pipe\" without regard to case. */
     if (len <= prefix_len || _strnicmp(path, pipe_prefix, prefix_len) != 0) {
@@ -531,7 +535,7 @@ int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint
         return 0;
     }
     case RS_SOCKET_LOCAL: {
-#ifdef _WIN32
+#if RS_LOCAL_NAMED_PIPE
         /* A named pipe has no socket address. */
         break;
 #else
@@ -581,7 +585,7 @@ void rs__endpoint_from_sockaddr(const struct sockaddr *sa, size_t len, rs_socket
                                sizeof ep->address);
         ep->port = ntohs(sin6->sin6_port);
     }
-#ifndef _WIN32
+#if !RS_LOCAL_NAMED_PIPE
     else if (sa->sa_family == AF_UNIX) {
         const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
         size_t offset = offsetof(struct sockaddr_un, sun_path);

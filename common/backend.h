@@ -434,6 +434,16 @@ unsigned int rs__network_interface_index(const char *name);
 int rs__os_socket_set_int(rs_os_socket sock, int level, int name, int value, const char *what);
 int rs__os_socket_set_v6only(rs_os_socket sock, const rs_socket_options *o);
 void rs__os_socket_address(bool ipv6, const uint8_t address[16], struct sockaddr_storage *out);
+/* Whether a value is an open socket, and one of the options' kind (what
+ * rs_socket_adopt and rs_watch_new check, on every backend). */
+int rs__os_socket_check_open(rs_os_socket sock);
+int rs__os_socket_check_kind(rs_os_socket sock, const rs_socket_options *o);
+#ifdef _WIN32
+/* The socket options and datagram modes of both Windows backends. */
+int rs__os_socket_apply_options(rs_os_socket sock, const rs_socket_options *o);
+void rs__os_socket_udp_report_unreachable(rs_os_socket sock, bool on);
+void rs__os_socket_udp_ignore_net_reset(rs_os_socket sock);
+#endif
 
 /* The backend's own tasks (what rs_task_init, rs_event_loop_schedule_now,
  * _schedule_at, _cancel_task and _is_on_thread do, with their threading

@@ -4,6 +4,8 @@
 #   2. libevent, native, under ASan + UBSan
 #   3. libevent, native, under TSan
 #   4. iocp, cross-built with mingw-w64, run under Wine
+#   5. libevent, cross-built with mingw-w64 (libevent from Debian's source
+#      package, subprojects/libevent.wrap), run under Wine
 # plus the API reference, valgrind memcheck on a subset of the plain native
 # build, the IOCP examples under Wine against the native ones, the client
 # torture suite against the examples (scripts/torture), benchmark smoke
@@ -113,6 +115,9 @@ step torture-native --log build/torture-native.log \
     python3 scripts/torture/torture.py build/libevent/examples
 step torture-iocp --log build/torture-iocp.log \
     python3 scripts/torture/torture.py --wine build/iocp/examples
+# The same shared suite on the libevent backend built for Windows: both
+# backends on one system (docs/backends.md).
+run libevent-win -Dwerror=true --cross-file cross/mingw-w64-x86_64.ini -Dio_backend=libevent
 wine_env_stop
 
 # The tool works; speed is not judged.
@@ -125,5 +130,6 @@ for target in fuzz_address fuzz_options fuzz_socket_sequence; do
 done
 
 python3 scripts/summary.py libevent=build/libevent libevent-asan=build/libevent-asan \
-    libevent-tsan=build/libevent-tsan iocp=build/iocp interop=build/interop.log \
+    libevent-tsan=build/libevent-tsan iocp=build/iocp libevent-win=build/libevent-win \
+    interop=build/interop.log \
     --steps "$STEPS" --markdown docs/conformance.md

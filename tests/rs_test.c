@@ -511,3 +511,13 @@ bool rs_test_loopback_interface(char *name, size_t size)
 #endif
     return found;
 }
+
+bool rs_test_under_wine(void)
+{
+#ifdef _WIN32
+    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
+#else
+    return false;
+#endif
+}

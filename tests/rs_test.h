@@ -190,6 +190,11 @@ void rs_test_run_on_loop_after(rs_event_loop *loop, uint64_t ms, void (*fn)(void
  * on Windows the software-loopback adapter's NDIS name); false if none. */
 bool rs_test_loopback_interface(char *name, size_t size);
 
+/* True when the test runs under Wine (ntdll exports wine_get_version); for
+ * skips whose reason is a Wine limitation, the check still running on
+ * Windows. */
+bool rs_test_under_wine(void);
+
 /* Runs a CMocka group and prints the per-backend line the summary script reads.
  * Every test gets the harness's setup and teardown around its own (owned
  * resources, timeout override). The environment variable RS_TEST_FILTER,

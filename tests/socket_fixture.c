@@ -8,14 +8,43 @@
 
 #ifdef _WIN32
 #include <windows.h>
+#include <io.h>
 #else
 #include <unistd.h>
 #endif
 
 static volatile long path_counter;
 
+void sk_require_local(void)
+{
+#if !RS_TEST_IOCP && defined(_WIN32)
+    /* The libevent backend's LOCAL sockets are AF_UNIX ones, which Windows
+     * has from Windows 10 1803 on and Wine 8 does not have at all. */
+    static volatile long known; /* 0 unknown, 1 available, 2 not */
+    if (rs__atomic_load(&known) == 0) {
+        rs_socket_options o;
+        memset(&o, 0, sizeof o);
+        o.type = RS_SOCKET_STREAM;
+        o.domain = RS_SOCKET_LOCAL;
+        rs_socket *s = rs_socket_new(&o);
+        bool ok = s != NULL || rs_last_error() != RS_ERROR_ADDRESS_FAMILY_NOT_SUPPORTED;
+        if (s) {
+            rs_socket_destroy(s);
+        }
+        rs__atomic_store(&known, ok ? 1 : 2);
+    }
+    if (rs__atomic_load(&known) == 2) {
+        RS_TEST_SKIP("no AF_UNIX sockets on this system (Windows has them from Windows 10 1803; "
+                     "Wine 8 has none): LOCAL sockets of the libevent backend need them");
+    }
+#endif
+}
+
 rs_socket_options sk_options(rs_socket_type type, rs_socket_domain domain)
 {
+    if (domain == RS_SOCKET_LOCAL) {
+        sk_require_local();
+    }
     rs_socket_options o;
     memset(&o, 0, sizeof o);
     o.type = type;
@@ -37,9 +66,19 @@ rs_socket_endpoint sk_loopback(rs_socket_domain domain)
         strcpy(ep.address, "::1");
         break;
     case RS_SOCKET_LOCAL:
-#ifdef _WIN32
+        sk_require_local();
+#if RS_TEST_IOCP
         snprintf(ep.address, sizeof ep.address, "\\\\.\\pipe\\rs-sk-%lu-%ld",
                  (unsigned long)GetCurrentProcessId(), n);
+#elif defined(_WIN32)
+        {
+            char dir[MAX_PATH];
+            DWORD len = GetTempPathA(sizeof dir, dir);
+            assert_true(len > 0 && len < sizeof dir);
+            snprintf(ep.address, sizeof ep.address, "%srs-sk-%lu-%ld.sock", dir,
+                     (unsigned long)GetCurrentProcessId(), n);
+            _unlink(ep.address);
+        }
 #else
         snprintf(ep.address, sizeof ep.address, "/tmp/rs-sk-%ld-%ld.sock", (long)getpid(), n);
         unlink(ep.address);
@@ -51,7 +90,11 @@ rs_socket_endpoint sk_loopback(rs_socket_domain domain)
 
 void sk_remove_path(rs_socket_domain domain, const rs_socket_endpoint *ep)
 {
-#ifndef _WIN32
+#if !RS_TEST_IOCP && defined(_WIN32)
+    if (domain == RS_SOCKET_LOCAL) {
+        _unlink(ep->address);
+    }
+#elif !defined(_WIN32)
     if (domain == RS_SOCKET_LOCAL) {
         unlink(ep->address);
     }

@@ -75,6 +75,10 @@ struct sk_server {
  * or a server) holds. */
 #define SK_WAIT(obj, expr, what) rs_test_counter_await_until(&(obj)->counter, expr, what)
 
+/* Reports a skip, with its reason, where this build has no LOCAL sockets
+ * (the libevent backend on a Windows without AF_UNIX, e.g. Wine 8). */
+void sk_require_local(void);
+
 /* Options for type and domain, with a generous connect timeout. */
 rs_socket_options sk_options(rs_socket_type type, rs_socket_domain domain);
 /* A loopback endpoint to bind to: 127.0.0.1 / ::1 port 0, or a fresh LOCAL

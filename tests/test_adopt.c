@@ -647,7 +647,7 @@ static void test_ud7_adopt_wrong_thread(void **state)
 static void test_ud7_adopt_associated_elsewhere(void **state)
 {
     rs_event_loop *loop = *state;
-#ifdef _WIN32
+#if RS_TEST_IOCP
     rs_socket_options u = udp4();
     os_sock d = os_socket(AF_INET, SOCK_DGRAM);
     os_bind_loopback(d);
@@ -660,6 +660,10 @@ static void test_ud7_adopt_associated_elsewhere(void **state)
     assert_true(os_port(d) > 0);
     CloseHandle(port);
     os_close(d);
+#elif defined(_WIN32)
+    (void)loop;
+    RS_TEST_SKIP("the libevent backend on Windows waits with select and associates no "
+                 "completion port: a port of the application's is no conflict there");
 #else
     (void)loop;
     RS_TEST_SKIP("POSIX descriptors have no completion port to be associated with");

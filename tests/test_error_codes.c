@@ -329,10 +329,15 @@ static void test_err_rs_socket_connect_invalid_address(void **state)
 
 static void test_err_rs_socket_connect_no_permission(void **state)
 {
-#ifdef _WIN32
+#if RS_TEST_IOCP
     (void)state;
     RS_TEST_SKIP("a pipe this process creates admits its own user (its DACL names the creating "
                  "user): refusing it needs another user's pipe");
+#elif defined(_WIN32)
+    (void)state;
+    sk_require_local();
+    RS_TEST_SKIP("an AF_UNIX socket file on Windows is guarded by its directory's ACL, which this "
+                 "process's own user may always use: refusing it needs another user's socket");
 #else
     rs_event_loop *loop = *state;
     if (geteuid() == 0) {
@@ -418,6 +423,16 @@ static void test_err_rs_socket_read_connection_reset(void **state)
     SK_WAIT(&r, r.data_arrived, "the bytes on the accepted side");
     sk_peer_free(r.accepted);
     SK_WAIT(client, client->read_error != 0 || client->eof, "the reset");
+#if !RS_TEST_IOCP && defined(_WIN32)
+    if (client->eof && rs_test_under_wine()) {
+        sk_peer_free(client);
+        sk_peer_free(listener);
+        rs_test_counter_clean_up(&r.counter);
+        RS_TEST_SKIP("Wine limitation: after the peer's reset, a recv that select() reported "
+                     "readable returns 0 (end of stream) instead of WSAECONNRESET (the check runs "
+                     "on Windows)");
+    }
+#endif
     assert_false(client->eof);
     assert_string_equal(rs_error_name(client->read_error),
                         rs_error_name(RS_ERROR_CONNECTION_RESET));

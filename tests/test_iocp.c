@@ -4,7 +4,7 @@
  */
 #include "rs_test.h"
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_backend.h"
 
 #include <stdio.h>

@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_socket.h"
 
 #include <aclapi.h>
 #include <sddl.h>
+#elif defined(_WIN32)
+#include <io.h>
 #else
 #include <sys/stat.h>
 #include <unistd.h>
@@ -51,7 +53,7 @@ static void pa5_shutdown_write(void *arg)
     assert_int_equal(rs_socket_shutdown(p->socket, RS_SOCKET_DIRECTION_WRITE), 0);
 }
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 static void pa5_shutdown_write_unsupported(void *arg)
 {
     struct sk_peer *p = arg;
@@ -109,7 +111,7 @@ static void pa5_run(rs_event_loop *loop, rs_socket_domain domain)
 
     /* The writing half still ends the stream normally, except on a LOCAL
      * socket on Windows: a named pipe has no half-close. */
-#ifdef _WIN32
+#if RS_TEST_IOCP
     if (domain == RS_SOCKET_LOCAL) {
         rs_test_run_on_loop(loop, pa5_shutdown_write_unsupported, shut);
         assert_true(rs_socket_is_open(shut->socket));
@@ -405,7 +407,7 @@ static void test_pa7_calls_from_foreign_thread_on_stopped_loop(void **state)
 
 /* ---- PA8: who may connect to a LOCAL listener or a pipe ---- */
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 static bool running_under_wine(void)
 {
     HMODULE ntdll = GetModuleHandleA("ntdll.dll");
@@ -481,7 +483,7 @@ static void test_pa8_local_listener_and_pipe_access(void **state)
     rs_socket_endpoint ep = sk_loopback(RS_SOCKET_LOCAL);
     assert_int_equal(rs_socket_bind(listener, &ep), 0);
     assert_int_equal(rs_socket_listen(listener, 4), 0);
-#ifdef _WIN32
+#if RS_TEST_IOCP
     const char *why = NULL;
     struct rs__iocp_socket *im = listener->impl;
     assert_non_null(im->idle_instances);
@@ -502,6 +504,12 @@ static void test_pa8_local_listener_and_pipe_access(void **state)
         snprintf(reason, sizeof reason, "Wine limitation: %s (the check runs on Windows)", why);
         RS_TEST_SKIP(reason);
     }
+#elif defined(_WIN32)
+    (void)loop;
+    assert_int_equal(rs_socket_destroy(listener), 0);
+    sk_remove_path(RS_SOCKET_LOCAL, &ep);
+    RS_TEST_SKIP("an AF_UNIX socket file on Windows is guarded by its directory's ACL, not by a "
+                 "mode the libevent backend sets: nothing of its own to check");
 #else
     (void)loop;
     /* POSIX: the socket file is the owner's only (0600): connecting needs
@@ -520,7 +528,7 @@ static void test_pa8_local_listener_and_pipe_access(void **state)
 
 static void test_pa10_extension_functions_per_family(void **state)
 {
-#ifdef _WIN32
+#if RS_TEST_IOCP
     rs_event_loop *loop = *state;
     const struct rs__winsock_ext *v4 = rs__winsock_ext_for(RS_SOCKET_IPV4);
     const struct rs__winsock_ext *v6 = rs__winsock_ext_for(RS_SOCKET_IPV6);

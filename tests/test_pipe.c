@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_backend.h"
 #else
 #include <signal.h>
@@ -404,7 +404,7 @@ static void test_pipe_new_needs_library_init(void **state)
 
 /* ---- PI13 ---- */
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 enum { NAME_THREADS = 4, NAMES_PER_THREAD = 2000 };
 
 struct name_batch {
@@ -466,7 +466,7 @@ static void open_and_close(rs_event_loop *loop)
 static void test_pi13_unique_names_and_collision_retry(void **state)
 {
     (void)state;
-#ifdef _WIN32
+#if RS_TEST_IOCP
     char name[RS_PIPE_NAME_MAX];
     assert_int_equal(rs_pipe_unique_name(name, sizeof name), 0);
     assert_name_format(name, rs__thread_current_id());

@@ -8,7 +8,7 @@
 
 #include "../common/atomics.h"
 #include "../common/socket_impl.h"
-#ifdef _WIN32
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_backend.h"
 #endif
 
@@ -435,7 +435,7 @@ struct backlog_full {
     bool stalled;
 };
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 static void stall_next_connect(struct backlog_full *b)
 {
     rs__iocp_test_inject_fault(RS__IOCP_FAULT_CONNECT, RS__IOCP_FAULT_STALL, 1,
@@ -454,7 +454,7 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b, bool use_h
     assert_int_equal(rs_socket_bind(b->listener, &ep), 0);
     assert_int_equal(rs_socket_get_bound_address(b->listener, &b->endpoint), 0);
     assert_int_equal(rs_socket_listen(b->listener, 1), 0);
-#ifdef _WIN32
+#if RS_TEST_IOCP
     if (use_hook) {
         stall_next_connect(b);
         return;
@@ -470,7 +470,7 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b, bool use_h
             sk_peer_free(p);
             return;
         }
-#ifdef _WIN32
+#if RS_TEST_IOCP
         if (rc == RS_ERROR_CONNECTION_REFUSED) {
             sk_peer_free(p);
             stall_next_connect(b);
@@ -485,7 +485,7 @@ static void fill_backlog(rs_event_loop *loop, struct backlog_full *b, bool use_h
 
 static void empty_backlog(struct backlog_full *b)
 {
-#ifdef _WIN32
+#if RS_TEST_IOCP
     if (b->stalled) {
         rs__iocp_test_clear_faults();
     }
@@ -571,7 +571,7 @@ static void test_sk17_destroy_while_connect_pending(void **state)
     sk17_body(*state, false);
 }
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 /* The same three with the connect kept pending by the fault hook, the path
  * real Windows takes (it refuses a connect to a full backlog). */
 static void test_sk8_connect_timeout_stalled_by_hook(void **state)
@@ -723,7 +723,7 @@ int main(void)
         SK_TEST(test_sk15_udp_bind_malformed_address),
         SK_TEST(test_sk16_io_off_the_loop_thread_fails),
         SK_TEST(test_sk17_destroy_while_connect_pending),
-#ifdef _WIN32
+#if RS_TEST_IOCP
         SK_TEST(test_sk8_connect_timeout_stalled_by_hook),
         SK_TEST(test_sk9_loop_destroyed_while_connect_stalled_by_hook),
         SK_TEST(test_sk17_destroy_while_connect_stalled_by_hook),

@@ -16,7 +16,8 @@
 #ifndef _WIN32
 #include <sys/resource.h>
 #include <unistd.h>
-#else
+#endif
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_socket.h"
 #endif
 
@@ -689,7 +690,7 @@ static void test_callbacks_never_inside_calls(void **state)
     sk_server_stop(&server);
 }
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 /* The same storm with skip-on-success off (as with a non-IFS Winsock
  * provider installed): every synchronous success comes back as a packet,
  * whose inline result is ignored. */
@@ -803,7 +804,7 @@ int main(void)
         SK_TEST(test_sk33_bad_input_and_wrong_state),
         SK_TEST(test_w13_synchronous_successes_one_callback_each),
         SK_TEST(test_callbacks_never_inside_calls),
-#ifdef _WIN32
+#if RS_TEST_IOCP
         SK_TEST(test_w13_packet_path_one_callback_each),
         SK_TEST(test_w5_read_modes_by_loop_load),
 #endif

@@ -62,7 +62,7 @@ static void sock_nonblocking(rs_os_socket s)
 }
 #endif
 
-#ifdef _WIN32
+#if RS_TEST_IOCP
 #include "../backends/iocp/iocp_backend.h"
 #endif
 
@@ -600,7 +600,13 @@ static void test_rw2_peer_hang_up_reported(void **state)
     sock_close(r->peer);
     r->peer = RS_OS_SOCKET_INVALID;
     rs_test_counter_await(&r->eofs, 1, "the end of the stream");
+#if !RS_TEST_IOCP && defined(_WIN32)
+    /* select(), which the libevent backend waits in on Windows, reports the
+     * hang-up as readable only (the header's rule for such pollers). */
+    assert_int_equal(rs_test_counter_get(&r->hang_up), 0);
+#else
     assert_true(rs_test_counter_get(&r->hang_up) >= 1);
+#endif
     assert_true(rs__atomic_load(&r->seen) & RS_WATCH_READABLE);
     assert_int_equal(rs_test_counter_get(&r->errors), 0);
     wt_free(t);
@@ -650,8 +656,9 @@ static void close_fn(void *arg)
 static void test_rw2_local_close_reported(void **state)
 {
     if (rs_backend_id() != RS_BACKEND_IOCP) {
-        RS_TEST_SKIP("POSIX pollers drop a closed descriptor silently (epoll, kqueue): there is "
-                     "no local-close notice to report; the header says to stop before closing");
+        RS_TEST_SKIP("readiness pollers drop a closed descriptor silently (epoll, kqueue, and "
+                     "select, which the libevent backend waits in on Windows): there is no "
+                     "local-close notice to report; the header says to stop before closing");
     }
     struct wt *t = wt_new(*state);
     struct slot *r = &t->s[0];
@@ -886,11 +893,11 @@ static void test_rw3_library_not_initialized(void **state)
                      RS_ERROR_LIBRARY_NOT_INITIALIZED);
 }
 
-/* Windows: where a layered service provider hides the socket's base handle
+/* IOCP backend: where a layered service provider hides the socket's base handle
  * (SIO_BASE_HANDLE fails), the AFD driver cannot poll it: a clear error. */
 static void test_rw3_hidden_base_handle(void **state)
 {
-#ifdef _WIN32
+#if RS_TEST_IOCP
     struct wt *t = wt_new(*state);
     struct slot *r = &t->s[0];
     slot_pair(r);
@@ -904,6 +911,10 @@ static void test_rw3_hidden_base_handle(void **state)
     send_bytes(r->peer, 2);
     rs_test_counter_await(&r->bytes, 2, "a watch once the base handle shows");
     wt_free(t);
+#elif defined(_WIN32)
+    (void)state;
+    RS_TEST_SKIP("an IOCP-backend scenario: the AFD poll needs the base handle, while the "
+                 "libevent backend's select() goes through the layered provider");
 #else
     (void)state;
     RS_TEST_SKIP("a Windows scenario: layered service providers exist only in Winsock");

@@ -14,12 +14,6 @@
 #include <mstcpip.h>
 #include <string.h>
 
-/* The Windows SDK's ws2ipdef.h defines it (Windows 10 1703 and later);
- * mingw-w64's does not yet. */
-#ifndef TCP_KEEPCNT
-#define TCP_KEEPCNT 16
-#endif
-
 /* ---- operations ---- */
 
 struct rs__iocp_sock_op *rs__iocp_sock_op_new(size_t cap)
@@ -381,85 +375,9 @@ int rs__iocp_set_local_from_socket(rs_socket *s, SOCKET sock)
 
 /* ---- options ---- */
 
-static int set_keepalive(SOCKET sock, const rs_socket_options *o)
-{
-    if (rs__os_socket_set_int(sock, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE") != 0) {
-        return -1;
-    }
-    if (o->keep_alive_idle_s || o->keep_alive_interval_s) {
-        /* Windows has no per-socket TCP_KEEPIDLE / TCP_KEEPINTVL before
-         * Windows 10 1709 (and Wine has none): SIO_KEEPALIVE_VALS sets both,
-         * in milliseconds; a zero keeps the system's default (2 h idle, 1 s
-         * interval). */
-        struct tcp_keepalive vals;
-        vals.onoff = 1;
-        vals.keepalivetime = o->keep_alive_idle_s ? o->keep_alive_idle_s * 1000u : 7200000u;
-        vals.keepaliveinterval =
-            o->keep_alive_interval_s ? o->keep_alive_interval_s * 1000u : 1000u;
-        DWORD bytes = 0;
-        if (WSAIoctl(sock, SIO_KEEPALIVE_VALS, &vals, sizeof vals, NULL, 0, &bytes, NULL, NULL) !=
-            0) {
-            RS__LOG(RS_LOG_ERROR, "SIO_KEEPALIVE_VALS refused: %d", WSAGetLastError());
-            return rs__raise(RS_ERROR_SOCKET_OPTION);
-        }
-    }
-    if (o->keep_alive_probes) {
-        int value = o->keep_alive_probes;
-        if (setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, (const char *)&value, (int)sizeof value) !=
-            0) {
-            int err = WSAGetLastError();
-            /* TCP_KEEPCNT exists from Windows 10 1703 on; before, the probe
-             * count is fixed by the system (10) and cannot be requested. */
-            if (err != WSAENOPROTOOPT) {
-                RS__LOG(RS_LOG_ERROR, "TCP_KEEPCNT refused: %d", err);
-                return rs__raise(RS_ERROR_SOCKET_OPTION);
-            }
-            RS__LOG(RS_LOG_WARN, "TCP_KEEPCNT is not available: the system's probe count applies");
-        }
-    }
-    return 0;
-}
-
-static int bind_to_interface(SOCKET sock, const rs_socket_options *o)
-{
-    unsigned int index = rs__network_interface_index(o->network_interface_name);
-    if (index == 0) {
-        return rs__raise(RS_ERROR_INVALID_OPTIONS);
-    }
-    /* IP_UNICAST_IF takes the index in network byte order, IPV6_UNICAST_IF
-     * in host order (their documentation). Wine 8 reads the IPv6 one in
-     * network order too and refuses the documented form with WSAEINVAL;
-     * the documented order is kept. */
-    if (o->domain == RS_SOCKET_IPV6) {
-        return rs__os_socket_set_int(sock, IPPROTO_IPV6, IPV6_UNICAST_IF, (int)index,
-                                     "IPV6_UNICAST_IF");
-    }
-    return rs__os_socket_set_int(sock, IPPROTO_IP, IP_UNICAST_IF, (int)htonl(index),
-                                 "IP_UNICAST_IF");
-}
-
-int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *o)
-{
-    if (RS__TEST_HOOK(rs__socket_take_option_fault())) {
-        return rs__raise(RS_ERROR_SOCKET_OPTION);
-    }
-    if (o->domain == RS_SOCKET_LOCAL) {
-        return 0;
-    }
-    bool tcp = o->type == RS_SOCKET_STREAM;
-    if (tcp && o->keepalive && set_keepalive(sock, o) != 0) {
-        return -1;
-    }
-    if (tcp && o->tcp_nodelay != RS_SOCKET_OPTION_DEFAULT &&
-        rs__os_socket_set_int(sock, IPPROTO_TCP, TCP_NODELAY, o->tcp_nodelay == RS_SOCKET_OPTION_ON,
-                              "TCP_NODELAY") != 0) {
-        return -1;
-    }
-    if (o->network_interface_name[0] && bind_to_interface(sock, o) != 0) {
-        return -1;
-    }
-    return 0;
-}
+/* rs__os_socket_apply_options (common/os_socket.c), shared with the libevent
+ * backend built for Windows; for a LOCAL socket (a named pipe) only the
+ * option-fault hook applies. */
 
 /* ---- life cycle ---- */
 
@@ -578,8 +496,8 @@ int rs__backend_socket_init(rs_socket *s)
             return -1;
         }
         if (im->kind == RS__IOCP_UDP) {
-            rs__iocp_udp_report_unreachable(im->sock, false);
-            rs__iocp_udp_ignore_net_reset(im->sock);
+            rs__os_socket_udp_report_unreachable(im->sock, false);
+            rs__os_socket_udp_ignore_net_reset(im->sock);
         }
     }
     s->impl = im;
@@ -605,7 +523,7 @@ int rs__backend_socket_bind(rs_socket *s, const rs_socket_endpoint *local)
     SOCKADDR_STORAGE ss;
     size_t len = 0;
     if (rs__sockaddr_from_endpoint(o->domain, local, &ss, &len) != 0 ||
-        rs__iocp_apply_options(im->sock, o) != 0) {
+        rs__os_socket_apply_options(im->sock, o) != 0) {
         return -1;
     }
     /* RS_SOCKET_REUSE_DEFAULT sets nothing on Windows. SO_REUSEADDR would
@@ -672,7 +590,7 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
     }
     size_t remote_len = 0;
     if (rs__sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &remote_len) != 0 ||
-        rs__iocp_apply_options(im->sock, &s->options) != 0) {
+        rs__os_socket_apply_options(im->sock, &s->options) != 0) {
         return -1;
     }
     im->remote_len = (int)remote_len;
@@ -978,9 +896,9 @@ void rs__backend_socket_close(rs_socket *s)
         /* Cancelled operations still complete, and the orphans free
          * themselves then. closesocket alone is documented to cancel them,
          * but Wine 8 leaves sends waiting for buffer space pending
-         * (docs/windows.md); CancelIoEx first completes every one of them. A receive alone needs no CancelIoEx:
-         * closesocket completes it (cancelled, or 676 under Wine), and the
-         * call would cost a system call on every close. */
+         * (docs/windows.md); CancelIoEx first completes every one of them. A receive alone needs no
+         * CancelIoEx: closesocket completes it (cancelled, or 676 under Wine), and the call would
+         * cost a system call on every close. */
         bool others = false;
         for (struct rs__iocp_sock_op *op = im->ops_head; op && !others; op = op->next) {
             others = op != im->read_op;
@@ -1028,7 +946,7 @@ void rs__backend_socket_close(rs_socket *s)
 int rs__backend_socket_set_options(rs_socket *s, const rs_socket_options *options)
 {
     struct rs__iocp_socket *im = s->impl;
-    return rs__iocp_apply_options(im->sock, options);
+    return rs__os_socket_apply_options(im->sock, options);
 }
 
 int rs__backend_socket_get_tcp_nodelay(const rs_socket *s, bool *on)

@@ -277,9 +277,6 @@ int rs__iocp_socket_associate(rs_socket *socket, HANDLE handle);
 /* Puts the associated handle in skip-on-success mode if allowed (once; no
  * operation may be in flight the first time). */
 void rs__iocp_socket_skip_mode(rs_socket *socket);
-/* Applies options to sock (INVALID_SOCKET for a pipe: only the fault hook);
- * raises RS_ERROR_SOCKET_OPTION on refusal. */
-int rs__iocp_apply_options(SOCKET sock, const rs_socket_options *options);
 /* rs__endpoint_from_sockaddr (common/address.h) for a socket address whose
  * length the caller does not carry (GetAcceptExSockaddrs' results, a
  * SOCKADDR_STORAGE): the family decides how much is read. */
@@ -340,10 +337,6 @@ void rs__iocp_write_completed(rs_socket *socket, struct rs__iocp_sock_op *op, in
                               size_t bytes);
 
 /* ---- iocp_socket_udp.c ---- */
-/* Whether ICMP port-unreachable messages fail the socket's receives. */
-void rs__iocp_udp_report_unreachable(SOCKET sock, bool on);
-/* Keeps ICMP time-exceeded messages from failing the socket's receives. */
-void rs__iocp_udp_ignore_net_reset(SOCKET sock);
 int rs__iocp_udp_connect(rs_socket *socket);
 int rs__iocp_udp_attach(rs_socket *socket);
 int rs__iocp_udp_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read);

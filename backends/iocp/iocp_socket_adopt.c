@@ -16,39 +16,6 @@
  * iocp_socket_tcp.c. */
 #define RS__IOCP_ADOPTED_BACKLOG SOMAXCONN
 
-static int family_of(rs_socket_domain domain)
-{
-    return domain == RS_SOCKET_IPV4 ? AF_INET : AF_INET6;
-}
-
-/* Whether sock is an open socket of the socket's type and domain. */
-static int check_kind(rs_socket *s, SOCKET sock)
-{
-    WSAPROTOCOL_INFOW info;
-    int len = (int)sizeof info;
-    memset(&info, 0, sizeof info);
-    if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &len) != 0) {
-        int err = WSAGetLastError();
-        if (err != WSAENOTSOCK) {
-            return rs__iocp_raise_wsa(err);
-        }
-        /* Winsock says WSAENOTSOCK both for a handle that is not a socket
-         * and for one that is not open; only the second has no handle
-         * information (GetHandleInformation fails with
-         * ERROR_INVALID_HANDLE). */
-        DWORD flags = 0;
-        return rs__raise(GetHandleInformation((HANDLE)sock, &flags) ? RS_ERROR_NOT_A_SOCKET
-                                                                    : RS_ERROR_INVALID_ARGUMENT);
-    }
-    bool stream = s->options.type == RS_SOCKET_STREAM;
-    if (info.iAddressFamily != family_of(s->options.domain) ||
-        info.iSocketType != (stream ? SOCK_STREAM : SOCK_DGRAM) ||
-        info.iProtocol != (stream ? IPPROTO_TCP : IPPROTO_UDP)) {
-        return rs__raise(RS_ERROR_INVALID_OPTIONS);
-    }
-    return 0;
-}
-
 /* Whether sock is in the state kind names; reads its addresses. */
 static int check_state(SOCKET sock, rs_socket_adopt_kind kind, SOCKADDR_STORAGE *local,
                        int *local_len, SOCKADDR_STORAGE *peer, int *peer_len)
@@ -93,7 +60,8 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
     memset(&local, 0, sizeof local);
     memset(&peer, 0, sizeof peer);
     int local_len = 0, peer_len = 0;
-    if (check_kind(s, sock) != 0 ||
+    if (rs__os_socket_check_open(handle) != 0 ||
+        rs__os_socket_check_kind(handle, &s->options) != 0 ||
         check_state(sock, kind, &local, &local_len, &peer, &peer_len) != 0) {
         return -1;
     }
@@ -127,8 +95,8 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
     if (udp) {
         /* As rs_socket_new's sockets: an ICMP port unreachable fails the
          * receives of a connected socket only (POSIX's rule). */
-        rs__iocp_udp_report_unreachable(sock, kind == RS_SOCKET_ADOPT_CONNECTED);
-        rs__iocp_udp_ignore_net_reset(sock);
+        rs__os_socket_udp_report_unreachable(sock, kind == RS_SOCKET_ADOPT_CONNECTED);
+        rs__os_socket_udp_ignore_net_reset(sock);
     }
     rs__socket_set_local(s, (const struct sockaddr *)&local, (size_t)local_len);
     if (kind == RS_SOCKET_ADOPT_CONNECTED) {

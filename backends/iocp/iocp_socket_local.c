@@ -87,7 +87,7 @@ static struct rs__iocp_sock_op *new_instance(struct rs__iocp_socket *im, bool fi
 int rs__iocp_pipe_bind(rs_socket *s, const rs_socket_endpoint *local)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (rs__iocp_apply_options(INVALID_SOCKET, &s->options) != 0) {
+    if (rs__os_socket_apply_options(INVALID_SOCKET, &s->options) != 0) {
         return -1;
     }
     im->pipe_name = widen(local->address);
@@ -195,7 +195,7 @@ int rs__iocp_pipe_start_accept(rs_socket *s)
 static rs_socket *wrap_instance(rs_socket *listener, HANDLE pipe)
 {
     struct rs__iocp_socket *im = NULL;
-    if (rs__iocp_apply_options(INVALID_SOCKET, &listener->options) != 0 ||
+    if (rs__os_socket_apply_options(INVALID_SOCKET, &listener->options) != 0 ||
         !(im = rs__iocp_socket_impl_new(RS__IOCP_PIPE))) {
         CloseHandle(pipe);
         return NULL;
@@ -249,7 +249,7 @@ static HANDLE open_pipe(const wchar_t *name)
 int rs__iocp_pipe_connect(rs_socket *s, const rs_socket_endpoint *remote)
 {
     struct rs__iocp_socket *im = s->impl;
-    if (rs__iocp_apply_options(INVALID_SOCKET, &s->options) != 0) {
+    if (rs__os_socket_apply_options(INVALID_SOCKET, &s->options) != 0) {
         return -1;
     }
     wchar_t *name = widen(remote->address);

@@ -205,7 +205,7 @@ static rs_socket *wrap_accepted(rs_socket *listener, struct rs__iocp_sock_op *op
         ->get_accept_ex_sockaddrs(op->buf, 0, RS__IOCP_ACCEPT_ADDR_LEN, RS__IOCP_ACCEPT_ADDR_LEN,
                                   &local, &local_len, &remote, &remote_len);
     /* The options first: a refusal then needs no socket taken apart. */
-    if (rs__iocp_apply_options(sock, &listener->options) != 0) {
+    if (rs__os_socket_apply_options(sock, &listener->options) != 0) {
         RS__LOG(RS_LOG_WARN, "accepted connection dropped: %s", rs__error_name(rs__last_error()));
         closesocket(sock);
         return NULL;

@@ -19,39 +19,6 @@
 
 #include <string.h>
 
-void rs__iocp_udp_report_unreachable(SOCKET sock, bool on)
-{
-    /* Windows fails the next receive of a UDP socket with WSAECONNRESET
-     * after one of its datagrams drew an ICMP port unreachable, connected or
-     * not (WSARecvFrom's documentation); POSIX reports it only on a
-     * connected socket. SIO_UDP_CONNRESET turns the report on and off. */
-    BOOL value = on ? TRUE : FALSE;
-    DWORD bytes = 0;
-    if (WSAIoctl(sock, SIO_UDP_CONNRESET, &value, sizeof value, NULL, 0, &bytes, NULL, NULL) != 0) {
-        RS__LOG(RS_LOG_DEBUG, "SIO_UDP_CONNRESET: %d", WSAGetLastError());
-    }
-}
-
-/* The SDK's mstcpip.h has it; mingw-w64's headers do not. */
-#ifndef SIO_UDP_NETRESET
-#define SIO_UDP_NETRESET _WSAIOW(IOC_VENDOR, 15)
-#endif
-
-void rs__iocp_udp_ignore_net_reset(SOCKET sock)
-{
-    /* Windows fails the next receive of a UDP socket with WSAENETRESET
-     * after one of its datagrams drew an ICMP time exceeded (SIO_UDP_NETRESET
-     * in the Winsock IOCTL documentation), connected or not; POSIX reports
-     * that to no UDP socket. Wine 8 fails the IOCTL (WSAEOPNOTSUPP) and,
-     * running on Linux, reports no time exceeded to a UDP socket either: the
-     * failure is only logged. */
-    BOOL value = FALSE;
-    DWORD bytes = 0;
-    if (WSAIoctl(sock, SIO_UDP_NETRESET, &value, sizeof value, NULL, 0, &bytes, NULL, NULL) != 0) {
-        RS__LOG(RS_LOG_DEBUG, "SIO_UDP_NETRESET: %d", WSAGetLastError());
-    }
-}
-
 int rs__iocp_udp_connect(rs_socket *s)
 {
     struct rs__iocp_socket *im = s->impl;
@@ -60,7 +27,7 @@ int rs__iocp_udp_connect(rs_socket *s)
     if (connect(im->sock, (const struct sockaddr *)&im->remote, im->remote_len) != 0) {
         return rs__iocp_raise_wsa(WSAGetLastError());
     }
-    rs__iocp_udp_report_unreachable(im->sock, true);
+    rs__os_socket_udp_report_unreachable(im->sock, true);
     return rs__iocp_set_local_from_socket(s, im->sock);
 }
 

@@ -280,18 +280,8 @@ static int base_handle(SOCKET s, HANDLE *base)
 int rs__backend_watch_init(struct rs_watch *w)
 {
     SOCKET s = (SOCKET)w->socket;
-    /* An open handle (GetHandleInformation fails on any other value) that
-     * is a socket (SO_TYPE fails with WSAENOTSOCK on files, pipes, ...):
-     * both checks change nothing. */
-    DWORD flags;
-    if (!GetHandleInformation((HANDLE)s, &flags)) {
-        return rs__raise(RS_ERROR_INVALID_ARGUMENT);
-    }
-    int type = 0;
-    int len = sizeof type;
-    if (getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &len) != 0) {
-        int err = WSAGetLastError();
-        return err == WSAENOTSOCK ? rs__raise(RS_ERROR_NOT_A_SOCKET) : rs__iocp_raise_wsa(err);
+    if (rs__os_socket_check_open(w->socket) != 0) {
+        return -1;
     }
     HANDLE base;
     if (base_handle(s, &base) != 0) {

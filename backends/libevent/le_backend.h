@@ -2,6 +2,8 @@
 #ifndef RS_LE_BACKEND_H
 #define RS_LE_BACKEND_H
 
+#include "le_compat.h"
+
 #include "../../common/backend.h"
 #include "../../common/event_loop_impl.h"
 #include "../../common/test_hooks.h"
@@ -48,7 +50,17 @@ int rs__le_raise_errno(int err);
 /* FD_CLOEXEC (F_SETFD) and O_NONBLOCK (F_SETFL) on fd, for systems without
  * the atomic SOCK_CLOEXEC / pipe2 / accept4 flags. */
 int rs__le_fd_cloexec_nonblock(int fd);
-/* pipe2(O_CLOEXEC | O_NONBLOCK), or pipe + fcntl where pipe2 is missing. */
+/* pipe2(O_CLOEXEC | O_NONBLOCK), or pipe + fcntl where pipe2 is missing;
+ * on Windows a loopback socket pair (le_win32.c). */
 int rs__le_pipe_cloexec_nonblock(int fds[2]);
+
+#ifdef _WIN32
+/* WSAStartup 2.2 and its WSACleanup (le_win32.c): the library's init and
+ * clean-up, each successful start-up paired with one clean-up. */
+int rs__le_win_startup(void);
+void rs__le_win_cleanup(void);
+/* Closes a pipe's read end (a socket) so that its writer hears of it at once. */
+void rs__le_win_close_read_end(int fd);
+#endif
 
 #endif

@@ -11,9 +11,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Every errno the backend gives a meaning, with the code the IOCP backend
  * reports for the Winsock, Win32 and NTSTATUS equivalents
@@ -81,9 +79,13 @@ static const struct rs__le_error_row local_connect_table[] = {
 };
 
 /* On a pipe, EPIPE means the read end is closed: what the same write
- * reports on Windows (ERROR_NO_DATA / STATUS_PIPE_BROKEN). */
+ * reports on Windows (ERROR_NO_DATA / STATUS_PIPE_BROKEN). Where the pipe is
+ * a socket pair (Windows), the other end's close shows as a reset or an
+ * abort, which means the same. */
 static const struct rs__le_error_row pipe_table[] = {
     {EPIPE, RS_ERROR_BROKEN_PIPE},
+    {ECONNRESET, RS_ERROR_BROKEN_PIPE},
+    {ECONNABORTED, RS_ERROR_BROKEN_PIPE},
 };
 
 #define TABLE(t)                                                                                   \
@@ -143,6 +145,7 @@ int rs__le_raise_errno(int err)
     return rs__raise(rs__le_error_from_errno(err));
 }
 
+#ifndef _WIN32 /* le_win32.c */
 int rs__le_fd_cloexec_nonblock(int fd)
 {
     int fdflags = fcntl(fd, F_GETFD);
@@ -175,3 +178,4 @@ int rs__le_pipe_cloexec_nonblock(int fds[2])
     return 0;
 #endif
 }
+#endif

@@ -16,10 +16,8 @@
 #include "../../common/log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #if defined(__linux__)
 #include <sys/eventfd.h>
@@ -38,11 +36,18 @@ const char *rs__backend_name(void)
 
 int rs__backend_library_init(void)
 {
+#ifdef _WIN32
+    return rs__le_win_startup();
+#else
     return 0;
+#endif
 }
 
 void rs__backend_library_clean_up(void)
 {
+#ifdef _WIN32
+    rs__le_win_cleanup();
+#endif
 }
 
 static int open_wake_channel(int fds[2])
@@ -112,7 +117,13 @@ int rs__backend_loop_init(rs_event_loop *loop)
      * is used by the loop thread only. */
     struct event_config *config = event_config_new();
     if (config) {
-        event_config_set_flag(config, EVENT_BASE_FLAG_NO_CACHE_TIME | EVENT_BASE_FLAG_NOLOCK);
+        int flags = EVENT_BASE_FLAG_NO_CACHE_TIME | EVENT_BASE_FLAG_NOLOCK;
+#ifdef _WIN32
+        /* Without it, libevent's Windows clock ticks at the scheduler's 16 ms
+         * (GetTickCount64) and timers fire up to that late. */
+        flags |= EVENT_BASE_FLAG_PRECISE_TIMER;
+#endif
+        event_config_set_flag(config, flags);
         le->base = event_base_new_with_config(config);
         event_config_free(config);
     }
@@ -206,8 +217,12 @@ static void wait_failed(struct rs__le_loop *le, int err, int64_t timeout_ns)
         pause_ns = (uint64_t)timeout_ns;
     }
     if (pause_ns > 0) {
+#ifdef _WIN32
+        Sleep((DWORD)((pause_ns + 999999u) / 1000000u));
+#else
         struct timespec ts = {(time_t)(pause_ns / 1000000000u), (long)(pause_ns % 1000000000u)};
         nanosleep(&ts, NULL);
+#endif
     }
 }
 
@@ -248,7 +263,9 @@ void rs__backend_loop_wait(rs_event_loop *loop, int64_t timeout_ns)
         if (!le->timer_armed || le->timer_deadline_ns > deadline) {
             /* Round up: waking before the deadline would only cost a spin. */
             uint64_t us = ((uint64_t)timeout_ns + 999u) / 1000u;
-            struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+            struct timeval tv;
+            tv.tv_sec = (time_t)(us / 1000000u);
+            tv.tv_usec = (long)(us % 1000000u);
             evtimer_add(le->timer_event, &tv);
             le->timer_armed = true;
             le->timer_deadline_ns = deadline;

@@ -1,10 +1,13 @@
 /*
- * libevent backend, pipes: pipe2(O_NONBLOCK | O_CLOEXEC). Each end has one
+ * libevent backend, pipes: pipe2(O_NONBLOCK | O_CLOEXEC), or on Windows a
+ * loopback socket pair (rs__le_pipe_cloexec_nonblock). Each end has one
  * edge-triggered, persistent `struct event` on its loop's event_base for its
  * whole life, created and added on the loop thread the first time it is
  * needed (the read end's at its first subscription, the write end's at its
- * first short write). Writes wait in a FIFO; the head keeps its progress
- * across partial writes.
+ * first short write). Without edge triggering (Windows, le_compat.h) the
+ * events are one-shot instead: the read end's re-added by a read that
+ * drains the pipe, the write end's by a write that finds it full. Writes
+ * wait in a FIFO; the head keeps its progress across partial writes.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -17,12 +20,16 @@
 #include "../../common/thread.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <time.h>
-#include <unistd.h>
+
+/* An end's event: persistent and edge-triggered, or one-shot without edge
+ * triggering (the file comment). */
+#if RS_LE_EDGE_TRIGGERED
+#define RS_LE_PIPE_EVENT(what) ((what) | EV_PERSIST | EV_ET)
+#else
+#define RS_LE_PIPE_EVENT(what) (what)
+#endif
 
 struct le_read_end {
     int fd;
@@ -110,7 +117,7 @@ int rs__backend_pipe_watch_readable(rs_pipe_read_end *read_end)
     }
     /* Edge-triggered: one event per arrival of data (or the write end's
      * close); common/ decides which of them the user hears about. */
-    r->ev = event_new(base_of(read_end->loop), r->fd, EV_READ | EV_PERSIST | EV_ET, on_read_event,
+    r->ev = event_new(base_of(read_end->loop), r->fd, RS_LE_PIPE_EVENT(EV_READ), on_read_event,
                       read_end);
     if (!r->ev) {
         return rs__raise(RS_ERROR_OUT_OF_MEMORY);
@@ -123,6 +130,23 @@ int rs__backend_pipe_watch_readable(rs_pipe_read_end *read_end)
     return 0;
 }
 
+#ifdef _WIN32
+int rs__backend_pipe_readable_state(rs_pipe_read_end *read_end)
+{
+    /* A socket pair: a peek tells data from the end of the stream (0) in
+     * one call; a reset (the write end closed with data unread) ends it too. */
+    struct le_read_end *r = read_end->impl;
+    char byte;
+    ssize_t n = recv(r->fd, &byte, 1, MSG_PEEK);
+    if (n > 0) {
+        return RS__PIPE_DATA;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return RS__PIPE_EMPTY;
+    }
+    return RS__PIPE_CLOSED;
+}
+#else
 int rs__backend_pipe_readable_state(rs_pipe_read_end *read_end)
 {
     struct le_read_end *r = read_end->impl;
@@ -143,6 +167,20 @@ int rs__backend_pipe_readable_state(rs_pipe_read_end *read_end)
     }
     return RS__PIPE_CLOSED;
 }
+#endif
+
+/* A read drained the pipe: without edge triggering, the read event is
+ * added again for the next arrival. */
+static void pipe_drained(struct le_read_end *r)
+{
+#if RS_LE_EDGE_TRIGGERED
+    (void)r;
+#else
+    if (r->ev) {
+        event_add(r->ev, NULL);
+    }
+#endif
+}
 
 int rs__backend_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, size_t *amount_read)
 {
@@ -150,11 +188,17 @@ int rs__backend_pipe_read(rs_pipe_read_end *read_end, void *buffer, size_t len, 
     for (;;) {
         ssize_t n = read(r->fd, buffer, len);
         if (n > 0) {
+            if ((size_t)n < len) {
+                pipe_drained(r);
+            }
             *amount_read = (size_t)n;
             return 0;
         }
         if (n == 0) {
             return rs__raise(RS_ERROR_BROKEN_PIPE);
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            pipe_drained(r);
         }
         if (errno != EINTR) {
             return rs__raise(rs__le_pipe_error_from_errno(errno));
@@ -168,7 +212,11 @@ void rs__backend_pipe_read_end_close(rs_pipe_read_end *read_end)
     if (r->ev) {
         event_free(r->ev);
     }
+#ifdef _WIN32
+    rs__le_win_close_read_end(r->fd);
+#else
     close(r->fd);
+#endif
     rs__mem_release(r);
     read_end->impl = NULL;
     rs__pipe_read_end_on_closed(read_end);
@@ -198,6 +246,14 @@ static ssize_t write_retrying(int fd, const void *data, size_t len)
     } while (n < 0 && errno == EINTR);
     return n;
 }
+
+#ifdef _WIN32
+/* A socket send raises no signal on Windows. */
+static ssize_t write_no_sigpipe(int fd, const void *data, size_t len)
+{
+    return write_retrying(fd, data, len);
+}
+#else
 
 static void sigpipe_set(sigset_t *set)
 {
@@ -242,6 +298,7 @@ static ssize_t write_no_sigpipe(int fd, const void *data, size_t len)
     return n;
 #endif
 }
+#endif
 
 static void on_write_event(evutil_socket_t fd, short what, void *arg);
 
@@ -265,11 +322,13 @@ static void pump(rs_pipe_write_end *write_end)
             }
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             if (!w->ev) {
-                w->ev = event_new(base_of(write_end->loop), w->fd, EV_WRITE | EV_PERSIST | EV_ET,
+                w->ev = event_new(base_of(write_end->loop), w->fd, RS_LE_PIPE_EVENT(EV_WRITE),
                                   on_write_event, write_end);
                 if (!w->ev || event_add(w->ev, NULL) != 0) {
                     error = RS_ERROR_SYS_CALL_FAILURE;
                 }
+            } else if (!RS_LE_EDGE_TRIGGERED && event_add(w->ev, NULL) != 0) {
+                error = RS_ERROR_SYS_CALL_FAILURE; /* one-shot: added again */
             }
             if (!error) {
                 return; /* the event fires when the reader made room */

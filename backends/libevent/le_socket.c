@@ -17,15 +17,8 @@
 #include "../../common/error.h"
 #include "../../common/log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
 #define HAVE_SOCK_CLOEXEC 1
@@ -62,6 +55,9 @@ int rs__le_prepare_fd(int fd, bool flags_done)
     return 0;
 }
 
+#ifndef _WIN32
+/* On Windows the options are those the IOCP backend applies too
+ * (common/os_socket.c, through le_win32.c). */
 static int bind_to_interface(int fd, const rs_socket_options *o)
 {
     const char *name = o->network_interface_name;
@@ -133,6 +129,7 @@ int rs__le_apply_options(int fd, const rs_socket_options *o)
     }
     return 0;
 }
+#endif
 
 /* ---- life cycle ---- */
 
@@ -143,7 +140,7 @@ static int family_of(rs_socket_domain domain)
 
 struct le_socket *rs__le_socket_alloc(void)
 {
-    return rs__mem_calloc(1, sizeof(struct le_socket) + event_get_struct_event_size());
+    return rs__mem_calloc(1, sizeof(struct le_socket) + RS_LE_SOCKET_EVENTS * rs__le_event_room());
 }
 
 int rs__backend_socket_init(rs_socket *s)
@@ -200,9 +197,12 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local)
         return -1;
     }
     /* A restarted server must rebind despite connections in TIME_WAIT. Not
-     * for UDP, where SO_REUSEADDR would let two sockets share a port. */
-    if (o->reuse == RS_SOCKET_REUSE_DEFAULT && o->type == RS_SOCKET_STREAM &&
-        o->domain != RS_SOCKET_LOCAL &&
+     * for UDP, where SO_REUSEADDR would let two sockets share a port; not on
+     * Windows, where it would let another socket take the port while this
+     * one listens and a listener rebinds despite TIME_WAIT without it (the
+     * IOCP backend's rs__backend_socket_bind). */
+    if (RS_LE_REUSEADDR_ON_BIND && o->reuse == RS_SOCKET_REUSE_DEFAULT &&
+        o->type == RS_SOCKET_STREAM && o->domain != RS_SOCKET_LOCAL &&
         rs__os_socket_set_int(le->fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR") != 0) {
         return -1;
     }
@@ -287,17 +287,36 @@ int rs__backend_socket_attach(rs_socket *socket)
     /* A listener: level-triggered reads only, added while accepting
      * (rs__backend_socket_start_accept). */
     bool listener = rs__socket_state(socket) == RS__SOCKET_LISTENING;
+#if RS_LE_EDGE_TRIGGERED
     short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
+#else
+    /* One-shot reads (re-armed by a read that drains) and writes (armed
+     * while a send waits for room or a connect for its end): le_socket.h. */
+    short what = listener ? EV_READ | EV_PERSIST : EV_READ;
+#endif
     if (event_assign(ev, ll->base, le->fd, what, rs__le_socket_on_event, socket) != 0) {
         return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     if (listener) {
         return 0;
     }
+#if !RS_LE_EDGE_TRIGGERED
+    if (event_assign(rs__le_socket_write_event(le), ll->base, le->fd, EV_WRITE,
+                     rs__le_socket_on_event, socket) != 0) {
+        return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
+    }
+#endif
     if (event_add(ev, NULL) != 0) {
         return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
     le->event = ev;
+#if !RS_LE_EDGE_TRIGGERED
+    le->read_armed = true;
+    if (rs__socket_state(socket) == RS__SOCKET_CONNECTING && !le->connect_error &&
+        rs__le_socket_want_write(le) != 0) {
+        return -1;
+    }
+#endif
     if (le->connect_error && rs__socket_state(socket) == RS__SOCKET_CONNECTING) {
         rs__le_close_os(socket);
         rs__socket_connect_done(socket, le->connect_error);
@@ -328,6 +347,12 @@ void rs__le_close_os(rs_socket *socket)
     rs__le_socket_flush_held(socket); /* what a write sent at once would have sent */
     if (le->event) {
         event_del(le->event);
+#if !RS_LE_EDGE_TRIGGERED
+        if (le->write_armed) { /* a listener's was never assigned */
+            event_del(rs__le_socket_write_event(le));
+            le->write_armed = false;
+        }
+#endif
         le->event = NULL;
     }
     if (le->fd >= 0) {

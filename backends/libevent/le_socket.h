@@ -7,7 +7,6 @@
 #include "../../common/backend.h"
 
 #include <stddef.h>
-#include <sys/socket.h>
 
 struct le_socket {
     /* Ordered so that the record has no padding: one per connection
@@ -20,7 +19,19 @@ struct le_socket {
      * from attach to close: edge-triggered, so nothing is re-armed per
      * operation and an idle socket costs the loop nothing. A listener's is
      * EV_READ | EV_PERSIST, level-triggered, added only while accepting. */
-    struct event *event;                 /* NULL, or event_storage once assigned and added */
+    struct event *event; /* NULL, or event_storage once assigned and added */
+#if !RS_LE_EDGE_TRIGGERED
+    /* Without edge triggering (RS_LE_EDGE_TRIGGERED, le_compat.h) reads and
+     * writes are one-shot events of their own, each pending only while
+     * wanted, since a level-triggered one would fire on every iteration
+     * while the socket stays readable or writable: the read event from
+     * attach until it fires, and again after a read that drains the socket
+     * (the "once until drained" rule, docs/readable-events.md), the write
+     * event while a send met a full buffer or a connect is under way. The
+     * write event lives in event_storage after the read event. */
+    bool read_armed;
+    bool write_armed;
+#endif
     struct rs__socket_write *write_head; /* FIFO of writes not yet fully sent */
     struct rs__socket_write *write_tail;
     /* Stream writes issued by a deferred completion (a write callback that
@@ -39,8 +50,31 @@ struct le_socket {
     } event_storage[];
 };
 
-/* A zeroed le_socket with room for its event. NULL (raised) without memory. */
+/* A zeroed le_socket with room for its events. NULL (raised) without memory. */
 struct le_socket *rs__le_socket_alloc(void);
+
+#if RS_LE_EDGE_TRIGGERED
+#define RS_LE_SOCKET_EVENTS 1
+#else
+#define RS_LE_SOCKET_EVENTS 2
+#endif
+/* The room one struct event takes in event_storage, rounded up so that the
+ * next one is aligned. */
+static inline size_t rs__le_event_room(void)
+{
+    size_t align = _Alignof(max_align_t);
+    return (event_get_struct_event_size() + align - 1) / align * align;
+}
+#if !RS_LE_EDGE_TRIGGERED
+static inline struct event *rs__le_socket_write_event(struct le_socket *le)
+{
+    return (struct event *)(le->event_storage[0].bytes + rs__le_event_room());
+}
+/* Arms the one-shot write event (a no-op while armed). Raises on failure. */
+int rs__le_socket_want_write(struct le_socket *le);
+/* Arms the one-shot read event after a read drained the socket. */
+void rs__le_socket_want_read(struct le_socket *le);
+#endif
 
 /* Applies options to fd; raises RS_ERROR_SOCKET_OPTION on refusal. */
 int rs__le_apply_options(int fd, const rs_socket_options *options);

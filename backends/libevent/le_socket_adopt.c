@@ -3,26 +3,15 @@
  * (rs_socket_adopt). Every check reads the descriptor only; it is changed
  * (non-blocking, close-on-exec) once it is registered with the loop, the
  * last step that can fail, so that a refused descriptor is left as it was.
+ * On Windows the descriptor is a Winsock SOCKET (le_compat.h).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* SO_PROTOCOL */
-#endif
 #include "le_socket.h"
 
 #include "../../common/alloc.h"
 #include "../../common/error.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static int family_of(rs_socket_domain domain)
-{
-    return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
-}
 
 static int get_int(int fd, int level, int name, int *value)
 {
@@ -34,45 +23,30 @@ static int get_int(int fd, int level, int name, int *value)
     return 0;
 }
 
-/* Whether fd is an open socket of the socket's type and domain. */
-static int check_kind(rs_socket *s, int fd, struct sockaddr_storage *local, socklen_t *local_len)
+/* Whether handle is an open socket of the socket's type and domain (what
+ * both backends check the same way: common/os_socket.c); reads its local
+ * address. */
+static int check_kind(rs_socket *s, rs_os_socket handle, struct sockaddr_storage *local,
+                      socklen_t *local_len)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        /* EBADF: not an open descriptor (closed, or never opened). */
-        return errno == EBADF ? rs__raise(RS_ERROR_INVALID_ARGUMENT) : rs__le_raise_errno(errno);
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        return rs__raise(RS_ERROR_NOT_A_SOCKET);
-    }
-    int type = 0;
-    if (get_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0) {
+    if (rs__os_socket_check_open(handle) != 0 ||
+        rs__os_socket_check_kind(handle, &s->options) != 0) {
         return -1;
     }
-    int want = s->options.type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
-    if (type != want) {
-        return rs__raise(RS_ERROR_INVALID_OPTIONS);
-    }
     *local_len = sizeof *local;
-    if (getsockname(fd, (struct sockaddr *)local, local_len) != 0) {
+    memset(local, 0, sizeof *local);
+    if (getsockname((int)handle, (struct sockaddr *)local, local_len) != 0) {
+#ifdef _WIN32
+        /* Winsock's getsockname fails with WSAEINVAL on a socket that is not
+         * bound (POSIX reports the wildcard address, port 0): the same
+         * unbound state for check_state. */
+        if (errno == EINVAL) {
+            *local_len = 0;
+            return 0;
+        }
+#endif
         return rs__le_raise_errno(errno);
     }
-    if (local->ss_family != family_of(s->options.domain)) {
-        return rs__raise(RS_ERROR_INVALID_OPTIONS);
-    }
-#ifdef SO_PROTOCOL
-    /* A stream of AF_INET may be SCTP, a datagram socket UDP-Lite: only TCP
-     * and UDP behave as reseau expects. */
-    if (s->options.domain != RS_SOCKET_LOCAL) {
-        int proto = 0;
-        if (get_int(fd, SOL_SOCKET, SO_PROTOCOL, &proto) != 0) {
-            return -1;
-        }
-        if (proto != (type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP)) {
-            return rs__raise(RS_ERROR_INVALID_OPTIONS);
-        }
-    }
-#endif
     return 0;
 }
 
@@ -97,7 +71,8 @@ static int check_state(int fd, rs_socket_adopt_kind kind, const struct sockaddr_
     }
     case RS_SOCKET_ADOPT_BOUND: {
         /* An unbound UDP socket reads as the wildcard address, port 0. */
-        uint16_t port = local->ss_family == AF_INET
+        uint16_t port = local->ss_family == 0 ? 0
+                        : local->ss_family == AF_INET
                             ? ((const struct sockaddr_in *)local)->sin_port
                             : ((const struct sockaddr_in6 *)local)->sin6_port;
         return !connected && port != 0 ? 0 : rs__raise(RS_ERROR_INVALID_STATE);
@@ -109,10 +84,10 @@ static int check_state(int fd, rs_socket_adopt_kind kind, const struct sockaddr_
 int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_kind kind,
                              bool *dual_stack)
 {
-    int fd = handle;
+    int fd = (int)handle;
     struct sockaddr_storage local, peer;
     socklen_t local_len = 0, peer_len = 0;
-    if (check_kind(s, fd, &local, &local_len) != 0 ||
+    if (check_kind(s, handle, &local, &local_len) != 0 ||
         check_state(fd, kind, &local, &peer, &peer_len) != 0) {
         return -1;
     }
@@ -123,11 +98,13 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
         }
         *dual_stack = v6only == 0;
     }
+#ifndef _WIN32
     int fdflags = fcntl(fd, F_GETFD);
     int flflags = fcntl(fd, F_GETFL);
     if (fdflags < 0 || flflags < 0) {
         return rs__le_raise_errno(errno);
     }
+#endif
     struct le_socket *le = rs__le_socket_alloc();
     if (!le) {
         return -1;
@@ -142,11 +119,24 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
         if (le->event) {
             event_del(le->event);
         }
+#ifndef _WIN32
         /* Put back what the failed step may have set. */
         fcntl(fd, F_SETFD, fdflags);
         fcntl(fd, F_SETFL, flflags);
+#endif
+        /* On Windows the step is ioctlsocket(FIONBIO) and then the handle's
+         * inheritance: a failed FIONBIO changed nothing, and Winsock has no
+         * call that reads the blocking mode back. */
         goto fail;
     }
+#ifdef _WIN32
+    if (s->options.type == RS_SOCKET_DGRAM) {
+        /* As the backend's own datagram sockets on Windows: an ICMP port
+         * unreachable fails the receives of a connected socket only. */
+        rs__os_socket_udp_report_unreachable(handle, kind == RS_SOCKET_ADOPT_CONNECTED);
+        rs__os_socket_udp_ignore_net_reset(handle);
+    }
+#endif
     rs__socket_set_local(s, (const struct sockaddr *)&local, (size_t)local_len);
     if (kind == RS_SOCKET_ADOPT_CONNECTED) {
         rs__socket_set_remote(s, (const struct sockaddr *)&peer, (size_t)peer_len);

@@ -22,8 +22,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* SO_NOSIGPIPE is set on the descriptor instead */
@@ -260,6 +258,54 @@ void rs__backend_socket_stop_accept(rs_socket *socket)
     }
 }
 
+/* ---- one-shot events (without edge triggering, le_socket.h) ---- */
+
+#if !RS_LE_EDGE_TRIGGERED
+int rs__le_socket_want_write(struct le_socket *le)
+{
+    if (!le->write_armed && le->event) {
+        if (event_add(rs__le_socket_write_event(le), NULL) != 0) {
+            return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
+        }
+        le->write_armed = true;
+    }
+    return 0;
+}
+
+void rs__le_socket_want_read(struct le_socket *le)
+{
+    /* Cannot fail for an event already assigned on a select-based base
+     * (event_add only grows the descriptor sets, which libevent allocates
+     * up front for each added socket); if it did, reads from a task still
+     * find the data. */
+    if (!le->read_armed && le->event && event_add(le->event, NULL) == 0) {
+        le->read_armed = true;
+    }
+}
+#endif
+
+/* The kernel has no room: wait for the write event. */
+static void want_write(rs_socket *s)
+{
+#if RS_LE_EDGE_TRIGGERED
+    (void)s; /* the edge comes by itself */
+#else
+    if (rs__le_socket_want_write(s->impl) != 0) {
+        rs__le_socket_fail_writes(s, rs__last_error());
+    }
+#endif
+}
+
+/* A read drained the socket: the next arrival is a new sign of data. */
+static void drained(rs_socket *s)
+{
+#if RS_LE_EDGE_TRIGGERED
+    (void)s; /* the edge comes by itself */
+#else
+    rs__le_socket_want_read(s->impl);
+#endif
+}
+
 /* ---- write queue ---- */
 
 static struct rs__socket_write *pop_write(struct le_socket *le)
@@ -341,6 +387,7 @@ static void flush_stream(rs_socket *s)
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 le->writable = false; /* resume on the next EV_WRITE edge */
+                want_write(s);
                 return;
             }
             rs__le_socket_fail_writes(s, rs__le_error_from_errno(errno));
@@ -453,6 +500,7 @@ static void flush_dgram(rs_socket *s)
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 le->writable = false;
+                want_write(s);
                 return;
             }
             rs__socket_write_done(pop_write(le), rs__le_error_from_errno(errno));
@@ -635,10 +683,16 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
         n = rs__le_recv(le->fd, buffer, len, flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            drained(socket);
+        }
         return rs__le_raise_errno(errno);
     }
     if (n == 0 && !dgram) {
         return rs__raise(RS_ERROR_SOCKET_CLOSED);
+    }
+    if (!dgram && (size_t)n < len) {
+        drained(socket);
     }
     *amount_read = (size_t)n > len ? len : (size_t)n;
     return 0;
@@ -660,6 +714,9 @@ int rs__backend_socket_read_from(rs_socket *socket, void *buffer, size_t len, si
         n = recvfrom(le->fd, buffer, len, flags, (struct sockaddr *)&ss, &ss_len);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            drained(socket);
+        }
         return rs__le_raise_errno(errno);
     }
     *amount_read = (size_t)n > len ? len : (size_t)n;
@@ -676,6 +733,16 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
     struct le_socket *le = s->impl;
     rs__socket_acquire(s);
     enum rs__socket_state state = rs__socket_state(s);
+#if !RS_LE_EDGE_TRIGGERED
+    /* A one-shot event is no longer pending once it fired (a listener's
+     * persistent read event keeps its flag unused). */
+    if (what & EV_READ) {
+        le->read_armed = false;
+    }
+    if (what & EV_WRITE) {
+        le->write_armed = false;
+    }
+#endif
     if (state == RS__SOCKET_CONNECTING) {
         finish_connect(s);
         if (rs__socket_state(s) != RS__SOCKET_CONNECTED) {

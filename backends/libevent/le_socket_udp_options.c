@@ -9,7 +9,6 @@
 #include "../../common/error.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <string.h>
 
 /* The errors udp.h documents; the others are a refused option. */

@@ -7,7 +7,8 @@
  *
  * Hang-up: with READABLE, the event also asks for EV_CLOSED where the base
  * can tell it (EV_FEATURE_EARLY_CLOSE: epoll's EPOLLRDHUP on Linux);
- * elsewhere the peer's close is only readable (recv returns 0).
+ * elsewhere (kqueue, select on Windows) the peer's close is only readable
+ * (recv returns 0).
  */
 #include "le_backend.h"
 
@@ -17,8 +18,6 @@
 #include <event2/event_struct.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/socket.h>
 
 struct le_watch {
     struct event event;
@@ -47,16 +46,8 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 
 int rs__backend_watch_init(struct rs_watch *w)
 {
-    /* An open descriptor (F_GETFD fails only with EBADF) that is a socket
-     * (SO_TYPE fails with ENOTSOCK otherwise): both checks change nothing. */
-    if (fcntl(w->socket, F_GETFD) < 0) {
-        return rs__raise(RS_ERROR_INVALID_ARGUMENT);
-    }
-    int type;
-    socklen_t len = sizeof type;
-    if (getsockopt(w->socket, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-        return rs__raise(errno == ENOTSOCK ? RS_ERROR_NOT_A_SOCKET
-                                           : rs__le_error_from_errno(errno));
+    if (rs__os_socket_check_open(w->socket) != 0) {
+        return -1;
     }
     struct le_watch *lw = rs__mem_calloc(1, sizeof *lw);
     if (!lw) {
