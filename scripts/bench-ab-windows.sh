@@ -4,7 +4,12 @@
 # workload of reseau-bench, in one session. Writes the table into
 # docs/performance.md (between its "ab-windows" markers) and prints it.
 #
-#   scripts/bench-ab-windows.sh [--reps N] [--no-requests] [--no-write]
+#   scripts/bench-ab-windows.sh [--quick] [--reps N] [--no-requests] [--no-write]
+#
+# --quick runs the tool's small counts (reseau-bench --quick): under Wine a
+# full-size run of every workload takes hours. WINEPREFIX may name a prefix
+# of its own (default build/wine-prefix), so that it can run beside the
+# test suite's.
 #
 # Both builds are release cross builds with the benchmark only:
 # build/bench-iocp and build/bench-libevent-win. For each workload the two
@@ -18,14 +23,16 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 reps=5
+quick=
 requests=1
 write=1
 while [ $# -gt 0 ]; do
     case $1 in
     --reps) reps=$2; shift 2 ;;
+    --quick) quick=--quick; shift ;;
     --no-requests) requests=0; shift ;;
     --no-write) write=0; shift ;;
-    *) echo "usage: scripts/bench-ab-windows.sh [--reps N] [--no-requests] [--no-write]" >&2; exit 2 ;;
+    *) echo "usage: scripts/bench-ab-windows.sh [--quick] [--reps N] [--no-requests] [--no-write]" >&2; exit 2 ;;
     esac
 done
 
@@ -55,10 +62,10 @@ workloads=$(wine "$iocp_build/bench/reseau-bench.exe" --list 2>/dev/null |
     awk '$1 == "workload" { print $2 }')
 for w in $workloads; do
     echo "wall: $w" >&2
-    wine "$iocp_build/bench/reseau-bench.exe" --impl reseau,iocp --workload "$w" --reps "$reps" \
-        --json >"$work/iocp-$w.json" 2>/dev/null || true
-    wine "$le_build/bench/reseau-bench.exe" --impl reseau --workload "$w" --reps "$reps" \
-        --json >"$work/le-$w.json" 2>/dev/null || true
+    wine "$iocp_build/bench/reseau-bench.exe" $quick --impl reseau,iocp --workload "$w" \
+        --reps "$reps" --json >"$work/iocp-$w.json" 2>/dev/null || true
+    wine "$le_build/bench/reseau-bench.exe" $quick --impl reseau --workload "$w" \
+        --reps "$reps" --json >"$work/le-$w.json" 2>/dev/null || true
 done
 
 if [ "$requests" = 1 ]; then
@@ -69,10 +76,11 @@ if [ "$requests" = 1 ]; then
 fi
 wine_env_stop
 
-python3 - "$work" "$reps" "$root/docs/performance.md" "$write" <<'EOF'
+python3 - "$work" "$reps" "$root/docs/performance.md" "$write" "${quick:+quick}" <<'EOF'
 import datetime, glob, json, os, sys
 
 work, reps, doc, write = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+size = "the tool's --quick counts" if len(sys.argv) > 5 and sys.argv[5] else "full counts"
 
 def load(prefix):
     out = {}
@@ -131,10 +139,10 @@ for w in order:
     lines.append(f"| {w} | {unit} | {text(a)} | {text(b)} | {text(f)} | {ratio} "
                  f"| {req_iocp.get((w, 'reseau'), '-')} | {req_le.get((w, 'reseau'), '-')} "
                  f"| {req_iocp.get((w, 'iocp'), '-')} |")
-stamp = datetime.datetime.utcnow().strftime("%Y-%m-%d")
+stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%MZ")
 table = "\n".join(lines)
 block = (f"<!-- ab-windows:begin (scripts/bench-ab-windows.sh writes this block) -->\n"
-         f"Run of {stamp}, {reps} runs per cell (medians), one session under Wine; "
+         f"Run of {stamp}, {size}, {reps} runs per cell (medians), one session under Wine; "
          f"`libevent / iocp` is the libevent build's speed relative to the IOCP build's "
          f"(above 1: faster).\n\n{table}\n<!-- ab-windows:end -->")
 print(table)
