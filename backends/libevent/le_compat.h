@@ -40,6 +40,10 @@
 
 /* SO_REUSEADDR on a stream socket before bind (le_socket.c). */
 #define RS_LE_REUSEADDR_ON_BIND 1
+/* socket() and accept() return a descriptor still to be made non-blocking
+ * and close-on-exec where SOCK_CLOEXEC / accept4 are missing
+ * (rs__le_prepare_fd). */
+#define RS_LE_SOCKETS_COME_READY 0
 /* One edge-triggered registration per socket (le_socket.h). */
 #define RS_LE_EDGE_TRIGGERED 1
 
@@ -59,6 +63,9 @@
 #include <unistd.h>
 
 #define RS_LE_REUSEADDR_ON_BIND 0
+/* le_win32.c's socket() and accept() return sockets already non-blocking
+ * and not inherited: rs__le_prepare_fd has nothing left to set. */
+#define RS_LE_SOCKETS_COME_READY 1
 /* libevent's Windows backend (select) ignores EV_ET without an error, and
  * an edge-triggered registration then fires on every iteration: reads and
  * writes have separate events there, each armed only while wanted. */

@@ -164,7 +164,7 @@ int rs__backend_socket_init(rs_socket *s)
     /* IPV6_V6ONLY defaults off on Linux and on on Windows (and may be a
      * sysctl elsewhere): always set, so that the option means the same on
      * every system. */
-    if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC) != 0 ||
+    if (rs__le_prepare_fd(le->fd, HAVE_SOCK_CLOEXEC || RS_LE_SOCKETS_COME_READY) != 0 ||
         (s->options.domain == RS_SOCKET_IPV6 &&
          rs__os_socket_set_v6only(le->fd, &s->options) != 0)) {
         close(le->fd);

@@ -101,8 +101,8 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
     rs_socket_options options = listener->options;
     options.network_interface_name[0] = '\0';
     struct le_socket *le = NULL;
-    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4) != 0 || rs__le_apply_options(fd, &options) != 0 ||
-        !(le = rs__le_socket_alloc())) {
+    if (rs__le_prepare_fd(fd, HAVE_ACCEPT4 || RS_LE_SOCKETS_COME_READY) != 0 ||
+        rs__le_apply_options(fd, &options) != 0 || !(le = rs__le_socket_alloc())) {
         close(fd);
         return NULL;
     }

@@ -98,16 +98,20 @@ static SOCKET sock(int fd)
     return fd < 0 ? INVALID_SOCKET : (SOCKET)(uintptr_t)(unsigned)fd;
 }
 
-/* Non-blocking and not inherited: what SOCK_NONBLOCK | SOCK_CLOEXEC give on
- * POSIX. socket() cannot fail over to a non-inheritable handle by itself;
- * WSASocket's WSA_FLAG_NO_HANDLE_INHERIT can (Windows 7 SP1 and later). */
-static int prepare(SOCKET s)
+/* Non-blocking and, unless made so already, not inherited: what
+ * SOCK_NONBLOCK | SOCK_CLOEXEC give on POSIX. socket() cannot make a
+ * non-inheritable handle by itself; WSASocket's WSA_FLAG_NO_HANDLE_INHERIT
+ * can (Windows 7 SP1 and later), and then no SetHandleInformation is
+ * needed (under Wine each call is a server request). */
+static int prepare(SOCKET s, bool inheritable)
 {
     u_long on = 1;
     if (ioctlsocket(s, FIONBIO, &on) != 0) {
         return fail();
     }
-    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    if (inheritable) {
+        SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    }
     return 0;
 }
 
@@ -118,7 +122,7 @@ int rs__le_win_socket(int family, int type, int protocol)
     if (s == INVALID_SOCKET) {
         return fail();
     }
-    if (prepare(s) != 0) {
+    if (prepare(s, false) != 0) {
         int err = errno;
         closesocket(s);
         errno = err;
@@ -168,7 +172,7 @@ int rs__le_win_accept(int fd, struct sockaddr *sa, socklen_t *len)
     }
     /* An accepted socket inherits the listener's non-blocking mode, but not
      * the handle's inheritance flag. */
-    if (prepare(s) != 0) {
+    if (prepare(s, true) != 0) {
         int err = errno;
         closesocket(s);
         errno = err;
@@ -294,7 +298,7 @@ int rs__le_win_unread(int fd, int *count)
 
 int rs__le_fd_cloexec_nonblock(int fd)
 {
-    if (prepare(sock(fd)) != 0) {
+    if (prepare(sock(fd), true) != 0) {
         return rs__le_raise_errno(errno);
     }
     return 0;
@@ -312,7 +316,7 @@ int rs__le_pipe_cloexec_nonblock(int fds[2])
     if (evutil_socketpair(AF_INET, SOCK_STREAM, 0, pair) != 0) {
         return rs__le_raise_errno(rs__le_win_errno());
     }
-    if (prepare((SOCKET)pair[0]) != 0 || prepare((SOCKET)pair[1]) != 0) {
+    if (prepare((SOCKET)pair[0], true) != 0 || prepare((SOCKET)pair[1], true) != 0) {
         int err = errno;
         closesocket((SOCKET)pair[0]);
         closesocket((SOCKET)pair[1]);
