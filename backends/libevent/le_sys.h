@@ -18,9 +18,10 @@
 #ifndef RS_LE_SYS_H
 #define RS_LE_SYS_H
 
+/* The socket calls: POSIX's, or on Windows le_win32.c's Winsock wrappers. */
+#include "le_compat.h"
+
 #include <stddef.h>
-#include <sys/socket.h>
-#include <sys/types.h>
 
 #if defined(__linux__)
 #include <sys/syscall.h>
