@@ -43,7 +43,11 @@ int bench_idle_clients_start(uint16_t port, long n, struct bench_result *r);
  * the heap count if a failed run left it on. */
 void bench_idle_clients_stop(void);
 
-/* Records the result: before and after are samples around n connections. */
+/* Why the heap figure could not be read (each platform's sampler says). */
+const char *bench_idle_no_heap_reason(void);
+
+/* Records the result: before and after are samples around n connections
+ * (idle.c, one rule for every platform). */
 void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *before,
                        const struct bench_mem *after);
 

@@ -250,18 +250,7 @@ void bench_idle_clients_stop(void)
     client_pipe = -1;
 }
 
-void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *before,
-                       const struct bench_mem *after)
+const char *bench_idle_no_heap_reason(void)
 {
-    r->ops = (uint64_t)n;
-    r->elapsed_ns = 1;
-    if (before->heap == BENCH_MEM_NONE || after->heap == BENCH_MEM_NONE) {
-        r->status = BENCH_NA;
-        snprintf(r->note, sizeof r->note, "no heap counter in this build (glibc only)");
-        return;
-    }
-    r->value = n ? (double)(after->heap - before->heap) / (double)n : 0;
-    r->value2 = n && before->rss != BENCH_MEM_NONE && after->rss != BENCH_MEM_NONE
-                    ? (double)(after->rss - before->rss) / (double)n
-                    : 0;
+    return "no heap counter in this build (glibc only)";
 }

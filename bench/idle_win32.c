@@ -139,18 +139,9 @@ int bench_idle_client_main(uint16_t port, long n)
     return 0;
 }
 
-void bench_idle_result(struct bench_result *r, long n, const struct bench_mem *before,
-                       const struct bench_mem *after)
+const char *bench_idle_no_heap_reason(void)
 {
-    r->ops = (uint64_t)n;
-    r->elapsed_ns = 1;
-    if (before->heap == BENCH_MEM_NONE || after->heap == BENCH_MEM_NONE) {
-        r->status = BENCH_NA;
-        snprintf(r->note, sizeof r->note, "HeapWalk failed");
-        return;
-    }
-    r->value = n ? (double)(after->heap - before->heap) / (double)n : 0;
-    r->value2 = n ? (double)(after->rss - before->rss) / (double)n : 0;
+    return "HeapWalk failed";
 }
 
 /* ---- the raw IOCP floor: AcceptEx, then a zero-byte WSARecv per

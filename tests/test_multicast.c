@@ -341,17 +341,6 @@ static void test_ud2_bad_input(void **state)
     assert_int_equal(rs_socket_destroy(closed), 0);
 }
 
-/* Wine's own quirks are told apart from reseau's by asking for Wine. */
-static bool running_under_wine(void)
-{
-#ifdef _WIN32
-    HMODULE ntdll = GetModuleHandleA("ntdll.dll");
-    return ntdll && GetProcAddress(ntdll, "wine_get_version") != NULL;
-#else
-    return false;
-#endif
-}
-
 /* A sender bound to source_address, sending through the loopback
  * interface to group:port. */
 static struct sk_peer *group_sender(rs_event_loop *loop, const char *source_address,
@@ -403,7 +392,7 @@ static void test_ud2_ipv4_source_specific_delivery(void **state)
     struct sk_peer *source = group_sender(loop, "127.0.0.1", "232.1.2.4", member_ep.port);
     sk_peer_write(source, "s", 1);
     sk_peer_wait_bytes(member, 1);
-    if (member->data[0] == 'x' && running_under_wine()) {
+    if (member->data[0] == 'x' && rs_test_under_wine()) {
         sk_peer_free(source);
         sk_peer_free(other);
         sk_peer_free(member);
