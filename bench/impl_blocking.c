@@ -328,7 +328,7 @@ static void bl_udp(const struct bench_params *p, struct bench_result *r)
             lost = sent - received; /* nothing for a whole stall period */
             continue;
         }
-        received++;
+        bench_udp_arrived(sent, &received, &lost);
     }
 out:
     r->elapsed_ns = bench_now_ns() - start;
@@ -372,7 +372,7 @@ static void bl_udp_to(const struct bench_params *p, struct bench_result *r)
             lost = sent - received; /* nothing for a whole stall period */
             continue;
         }
-        received++;
+        bench_udp_arrived(sent, &received, &lost);
     }
 out:
     r->elapsed_ns = bench_now_ns() - start;

@@ -664,7 +664,7 @@ static bool udp_got(void *owner, DWORD n)
 {
     (void)n;
     struct udp *u = owner;
-    u->received++;
+    bench_udp_arrived(u->sent, &u->received, &u->lost);
     udp_check_done(u);
     udp_pump(u);
     return !u->l.done;
@@ -741,7 +741,7 @@ static bool udp_to_got(void *owner, DWORD n)
 {
     (void)n;
     struct udp_to *t = owner;
-    t->u.received++;
+    bench_udp_arrived(t->u.sent, &t->u.received, &t->u.lost);
     udp_check_done(&t->u);
     udp_to_pump(t);
     return !t->u.l.done;

@@ -621,7 +621,7 @@ static void udp_read_cb(evutil_socket_t fd, short what, void *arg)
     struct udp *u = arg;
     unsigned char buf[2048];
     while (recv(fd, buf, sizeof buf, 0) >= 0) {
-        u->received++;
+        bench_udp_arrived(u->sent, &u->received, &u->lost);
     }
     if (errno != EAGAIN) {
         run_error(&u->run, "udp recv");

@@ -762,7 +762,7 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
     if (addr == NULL) {
         return; /* nothing more to read now */
     }
-    u->received++;
+    bench_udp_arrived(u->sent, &u->received, &u->lost);
     udp_check_done(u);
     udp_pump(u);
 }
@@ -961,7 +961,7 @@ static void udp_to_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
     if (addr == NULL) {
         return; /* nothing more to read now */
     }
-    t->u.received++;
+    bench_udp_arrived(t->u.sent, &t->u.received, &t->u.lost);
     udp_check_done(&t->u);
     udp_to_pump(t);
 }

@@ -637,7 +637,7 @@ static void udp_readable(rs_socket *s, int error_code, void *arg)
             }
             break;
         }
-        u->received++;
+        bench_udp_arrived(u->sent, &u->received, &u->lost);
     }
     udp_check_done(u);
     udp_pump(u);
@@ -751,7 +751,7 @@ static void udp_to_readable(rs_socket *s, int error_code, void *arg)
             }
             break;
         }
-        u->received++;
+        bench_udp_arrived(u->sent, &u->received, &u->lost);
     }
     udp_check_done(u);
     udp_to_pump(t);
