@@ -549,8 +549,9 @@ void rs__le_socket_flush_held(rs_socket *socket)
  * the write must be queued: the kernel took part of it (or none, EAGAIN /
  * EINTR), and the queue sends the rest.
  */
-static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
+static bool send_lone(rs_socket *socket, struct rs__socket_write *req)
 {
+    struct le_socket *le = socket->impl;
     struct iovec iov = {(void *)req->data, req->len < WRITE_MAX_BYTES ? req->len : WRITE_MAX_BYTES};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
     ssize_t n = rs__le_sendmsg(le->fd, &msg, MSG_NOSIGNAL);
@@ -565,6 +566,7 @@ static bool send_lone(struct le_socket *le, struct rs__socket_write *req)
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
         le->writable = false; /* resume on the next EV_WRITE edge */
+        want_write(socket);   /* without edge triggering, ask for it */
         return false;
     }
     if (errno == EINTR) {
@@ -595,7 +597,7 @@ int rs__backend_socket_write(rs_socket *socket, struct rs__socket_write *req)
     struct le_socket *le = socket->impl;
     bool idle = !le->write_head;
     if (idle && le->writable && !req->bufs && socket->options.type == RS_SOCKET_STREAM &&
-        !socket->loop->in_deferred && send_lone(le, req)) {
+        !socket->loop->in_deferred && send_lone(socket, req)) {
         return 0;
     }
     if (le->write_tail) {
