@@ -160,16 +160,6 @@ void rs__event_loop_wake(rs_event_loop *loop)
     }
 }
 
-/* Wakes the loop for a flag set outside synced.lock (a stop): the empty
- * critical section orders the flag with the loop's last look before it
- * blocks, as queueing under the lock does for tasks. */
-static void wake_for_flag(rs_event_loop *loop)
-{
-    rs__fastlock_lock(&loop->synced.lock);
-    rs__fastlock_unlock(&loop->synced.lock);
-    rs__event_loop_wake(loop);
-}
-
 static rs_event_loop *new_loop(const rs_event_loop_options *options, bool caller_thread)
 {
     if (rs__library_check() != 0) {
@@ -330,10 +320,9 @@ static inline void run_iteration(rs_event_loop *loop, bool poll_only,
     if ((rs__atomic_load(&loop->metrics.timing_wanted) != 0) != loop->metrics.timing) {
         switch_timing(loop);
     }
-    /* The flag stays up while the loop is awake: work queued meanwhile by
-     * other threads is drained here, on the next iteration, without a
-     * wake-up. A clear flag means the queue was empty at the last look
-     * before a wait and nothing was queued since (whoever queues raises it). */
+    /* Clear before draining: a submission after this point wakes us again.
+     * Every submission and cancel request raises the flag after queueing, so
+     * an iteration that finds it clear has nothing to drain. */
     if (rs__atomic_load(&loop->wake_pending) && rs__atomic_exchange(&loop->wake_pending, 0)) {
         drain_synced(loop);
     }
@@ -454,7 +443,7 @@ static bool stop_thread_locked(rs_event_loop *loop)
     }
     bool was_running = rs__atomic_exchange(&loop->stop_requested, 1) == 0;
     if (was_running) {
-        wake_for_flag(loop);
+        rs__event_loop_wake(loop);
     }
     rs__thread_join(&loop->thread);
     loop->thread_started = false;
@@ -583,7 +572,7 @@ int rs_event_loop_stop(rs_event_loop *loop)
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (rs__atomic_exchange(&loop->stop_requested, 1) == 0) {
-        wake_for_flag(loop);
+        rs__event_loop_wake(loop);
     }
     return 0;
 }
