@@ -60,6 +60,11 @@ enum {
     /* Accepting ran short of handles or memory and the user was told; not
      * again until a connection was accepted. */
     RS__SF_ACCEPT_SHORTAGE = 1u << 8,
+    /* The peer's end of stream has arrived, or may have where the backend
+     * cannot tell: a stream read shorter than asked no longer drains, the
+     * read that returns the end does (docs/readable-events.md, rule 2). Set
+     * by a readiness backend whose sign of the end may already be spent. */
+    RS__SF_END_MAY_WAIT = 1u << 9,
 };
 
 /* One queued write. Owned by the backend from rs__backend_socket_write until

@@ -147,8 +147,11 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
     *amount_read = n;
     /* A datagram read says nothing about the next datagram: only
-     * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. */
-    if (socket->options.type == RS_SOCKET_DGRAM || n == len) {
+     * RS_ERROR_WOULD_BLOCK proves a datagram socket drained. Nor does a
+     * short stream read with the end of the stream behind it: the sign of
+     * the end came with the data, and no other comes. */
+    if (socket->options.type == RS_SOCKET_DGRAM || n == len ||
+        rs__socket_flag(socket, RS__SF_END_MAY_WAIT)) {
         if (rs__socket_flag(socket, RS__SF_IN_READABLE)) {
             /* scheduled when the callback returns */
             rs__socket_set_flag(socket, RS__SF_REDELIVER, true);

@@ -18,9 +18,11 @@
 #define UD_CHUNK (64u << 10)
 
 enum ud_mode {
-    UD_DRAIN,                  /* read until RS_ERROR_WOULD_BLOCK */
-    UD_DRAIN_THEN_UNSUBSCRIBE, /* the same, then unsubscribe (twice) */
-    UD_RESUBSCRIBE_UNREAD,     /* once: unsubscribe and subscribe again, reading nothing */
+    UD_DRAIN,                      /* read until RS_ERROR_WOULD_BLOCK */
+    UD_DRAIN_THEN_UNSUBSCRIBE,     /* the same, then unsubscribe (twice) */
+    UD_RESUBSCRIBE_UNREAD,         /* once: unsubscribe and subscribe again, reading nothing */
+    UD_READ_ONCE,                  /* one read per callback, whatever it returns */
+    UD_READ_ONCE_THEN_UNSUBSCRIBE, /* the same, then unsubscribe */
 };
 
 struct ud {
@@ -211,6 +213,20 @@ static void ud_on_readable(rs_socket *socket, int error_code, void *user_data)
         u->resubscribe_rc = rs_socket_unsubscribe_from_readable_events(socket);
         if (u->resubscribe_rc == 0) {
             u->resubscribe_rc = rs_socket_subscribe_to_readable_events(socket, ud_on_readable, u);
+        }
+        ud_signal(u);
+        return;
+    }
+    if (u->mode == UD_READ_ONCE || u->mode == UD_READ_ONCE_THEN_UNSUBSCRIBE) {
+        unsigned char buf[16384];
+        size_t n = 0;
+        if (rs_socket_read(socket, buf, sizeof buf, &n) == 0) {
+            ud_keep(u, buf, n);
+        } else if (rs_last_error() != RS_ERROR_WOULD_BLOCK) {
+            u->read_error = rs_last_error();
+        }
+        if (u->mode == UD_READ_ONCE_THEN_UNSUBSCRIBE) {
+            u->unsubscribe_rc = rs_socket_unsubscribe_from_readable_events(socket);
         }
         ud_signal(u);
         return;
@@ -418,6 +434,62 @@ static void test_ud5_unsubscribe_inside_readable_callback(void **state)
     assert_true(u.resubscribed);
     assert_int_equal(u.resubscribe_rc, 0);
     assert_true(ud_readable_calls(&u) >= calls + 2);
+    ud_clean_up(&u);
+}
+
+static void ud_end_client_stream_on_loop(void *arg)
+{
+    struct ud *u = arg;
+    assert_int_equal(rs_socket_shutdown(u->client, RS_SOCKET_DIRECTION_WRITE), 0);
+}
+
+/* The peer's last bytes and its end of stream, both arrived before the
+ * subscription: an epoll edge reports them together, so the read that
+ * returns the bytes short is not the last sign the socket gets. */
+static void ud_last_bytes_then_end(struct ud *u)
+{
+    ud_stream_pair(u, RS_SOCKET_IPV4);
+    ud_write(u, "last");
+    rs_test_run_on_loop(u->loop, ud_end_client_stream_on_loop, u);
+}
+
+static void ud_wait_end(struct ud *u)
+{
+    SK_WAIT(u, u->read_error != 0, "the read that reports the end of the stream");
+    assert_string_equal(rs_error_name(u->read_error), rs_error_name(RS_ERROR_SOCKET_CLOSED));
+    assert_int_equal(u->in_len, 4);
+    assert_memory_equal(u->in, "last", 4);
+}
+
+/* A callback that reads once, short, with the end of the stream behind
+ * the bytes: called again, and that read reports the end (rule 2 of
+ * docs/readable-events.md: a short read with the end behind it does not
+ * drain). */
+static void test_ud5_short_read_with_the_end_behind_it_is_called_again(void **state)
+{
+    struct ud u;
+    ud_init(&u, *state);
+    ud_last_bytes_then_end(&u);
+    ud_subscribe(&u, UD_READ_ONCE);
+    ud_wait_end(&u);
+    assert_int_equal(ud_readable_calls(&u), 2);
+    ud_clean_up(&u);
+}
+
+/* tcp_proxy's pause: one short read, unsubscribe (the other side is
+ * busy), subscribe later. The end of the stream that came with the bytes
+ * is reported then. */
+static void test_ud5_resubscribe_after_a_short_read_reports_the_end(void **state)
+{
+    struct ud u;
+    ud_init(&u, *state);
+    ud_last_bytes_then_end(&u);
+    ud_subscribe(&u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
+    SK_WAIT(&u, u.in_len == 4 || u.read_error != 0, "the first read");
+    assert_int_equal(u.read_error, 0);
+    assert_int_equal(u.unsubscribe_rc, 0);
+    ud_subscribe(&u, UD_READ_ONCE);
+    ud_wait_end(&u);
     ud_clean_up(&u);
 }
 
@@ -719,6 +791,8 @@ int main(void)
         UD_TEST(test_ud5_read_after_unsubscribe_gets_everything_in_order),
         UD_TEST(test_ud5_unsubscribe_inside_readable_callback),
         UD_TEST(test_ud5_unsubscribe_datagrams_stay),
+        UD_TEST(test_ud5_short_read_with_the_end_behind_it_is_called_again),
+        UD_TEST(test_ud5_resubscribe_after_a_short_read_reports_the_end),
         UD_TEST(test_ud5_unsubscribe_bad_input),
         UD_TEST(test_ud8_try_write_takes_what_the_kernel_takes),
         UD_TEST(test_ud8_try_write_local),

@@ -360,7 +360,8 @@ RS_API rs_event_loop *rs_socket_get_event_loop(const rs_socket *socket);
  * Edge-triggered readability, once per socket: on_readable runs when data
  * arrives (or on the next iteration after subscribing, if data is already
  * there). After a read that drained the socket (RS_ERROR_WOULD_BLOCK, or a
- * stream read shorter than asked) the next call comes when new data arrives;
+ * stream read shorter than asked with no end of stream behind it) the next
+ * call comes when new data arrives;
  * if the last read filled the buffer it comes again on the next loop
  * iteration; if the callback did not drain the socket it is not called again,
  * even when more data arrives, until a read drains it (docs/readable-events.md:

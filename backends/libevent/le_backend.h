@@ -21,6 +21,9 @@ struct rs__le_loop {
     uint64_t timer_deadline_ns; /* when it fires (common/'s clock), if armed */
     int wake_fds[2];            /* read end, write end (the same eventfd twice on Linux) */
     uint32_t wait_failures;     /* dispatches that failed in a row */
+    /* The base reports a peer's end of stream apart from data (EV_CLOSED:
+     * EPOLLRDHUP with epoll; kqueue and select cannot). */
+    bool early_close;
 };
 
 /* Maps an errno value to an RS_ERROR_* code (le_errors.c); an errno

@@ -131,6 +131,7 @@ int rs__backend_loop_init(rs_event_loop *loop)
         rs__mem_release(le);
         return rs__raise(RS_ERROR_SYS_CALL_FAILURE);
     }
+    le->early_close = (event_base_get_features(le->base) & EV_FEATURE_EARLY_CLOSE) != 0;
     if (open_wake_channel(le->wake_fds) != 0) {
         goto fail_base;
     }

@@ -289,6 +289,16 @@ int rs__backend_socket_attach(rs_socket *socket)
     bool listener = rs__socket_state(socket) == RS__SOCKET_LISTENING;
 #if RS_LE_EDGE_TRIGGERED
     short what = listener ? EV_READ | EV_PERSIST : EV_READ | EV_WRITE | EV_PERSIST | EV_ET;
+    /* The end of the stream often comes with the last data, in one edge: a
+     * read that returns the data short leaves the end to read, and no edge
+     * is left to tell of it. EV_CLOSED (EPOLLRDHUP) marks that case; where
+     * the base cannot report it (kqueue), any short read might be that
+     * case, so none drains (RS__SF_END_MAY_WAIT). */
+    if (!listener && ll->early_close) {
+        what |= EV_CLOSED;
+    } else if (!listener && socket->options.type == RS_SOCKET_STREAM) {
+        rs__socket_set_flag(socket, RS__SF_END_MAY_WAIT, true);
+    }
 #else
     /* One-shot reads (re-armed by a read that drains) and writes (armed
      * while a send waits for room or a connect for its end): le_socket.h. */

@@ -15,7 +15,8 @@ struct le_socket {
     /* A stream connect that failed inside connect(2): reported once the
      * socket is attached, through the connection callback. */
     int connect_error;
-    /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET,
+    /* The socket's one registration, EV_READ | EV_WRITE | EV_PERSIST | EV_ET
+     * (and EV_CLOSED where the base reports it, le_socket.c),
      * from attach to close: edge-triggered, so nothing is re-armed per
      * operation and an idle socket costs the loop nothing. A listener's is
      * EV_READ | EV_PERSIST, level-triggered, added only while accepting. */

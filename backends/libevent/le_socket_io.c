@@ -763,7 +763,10 @@ void rs__le_socket_on_event(evutil_socket_t fd, short what, void *arg)
             flush(s);
         }
     }
-    if ((what & EV_READ) && rs__socket_state(s) != RS__SOCKET_CLOSED) {
+    if (what & EV_CLOSED) {
+        rs__socket_set_flag(s, RS__SF_END_MAY_WAIT, true);
+    }
+    if ((what & (EV_READ | EV_CLOSED)) && rs__socket_state(s) != RS__SOCKET_CLOSED) {
         rs__socket_readable(s);
     }
 out:
