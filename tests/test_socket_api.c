@@ -36,6 +36,8 @@ struct ud {
     bool connected;
     int connect_error;
     long destroyed;
+    long destroys_issued; /* rs_socket_destroy calls made (ud_destroy_sockets) */
+    bool had_listener;
 
     /* The server's readable callback. */
     enum ud_mode mode;
@@ -98,11 +100,57 @@ static void ud_on_connect(rs_socket *socket, int error_code, void *user_data)
     ud_signal(u);
 }
 
-static void ud_init(struct ud *u, rs_event_loop *loop)
+/* Destroys the sockets not destroyed yet (each once), counting them. */
+static int ud_destroy_sockets(struct ud *u)
 {
-    memset(u, 0, sizeof *u);
+    int rc = 0;
+    rs_socket **all[] = {&u->client, &u->server, &u->listener};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (*all[i]) {
+            rc |= rs_socket_destroy(*all[i]);
+            *all[i] = NULL;
+            u->destroys_issued++;
+        }
+    }
+    return rc;
+}
+
+/* Destroys the sockets a failed test left and frees u (HO10: the next test
+ * starts clean). False, leaking u on purpose, if a destroy callback never
+ * came. */
+static bool ud_release(void *obj)
+{
+    struct ud *u = obj;
+    ud_destroy_sockets(u);
+    uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
+    rs_test_counter_lock(&u->counter);
+    while (u->destroyed < u->destroys_issued) {
+        if (rs__clock_now_ns() >= deadline) {
+            rs_test_counter_unlock(&u->counter);
+            print_error("harness: a socket of the failed test was not destroyed\n");
+            return false;
+        }
+        (void)rs_test_counter_wait_change(&u->counter, deadline);
+    }
+    rs_test_counter_unlock(&u->counter);
+    if (u->had_listener) {
+        sk_remove_path(u->domain, &u->endpoint);
+    }
+    rs_test_counter_clean_up(&u->counter);
+    free(u->in);
+    free(u);
+    return true;
+}
+
+/* On the heap and owned by the test, since the loop calls back into it. */
+static struct ud *ud_new(rs_event_loop *loop)
+{
+    struct ud *u = calloc(1, sizeof *u);
+    assert_non_null(u);
     u->loop = loop;
     rs_test_counter_init(&u->counter);
+    rs_test_own(u, ud_release, NULL);
+    return u;
 }
 
 static rs_socket *ud_socket(struct ud *u, rs_socket_type type, rs_socket_domain domain)
@@ -120,6 +168,7 @@ static void ud_stream_pair(struct ud *u, rs_socket_domain domain)
 {
     u->domain = domain;
     u->listener = ud_socket(u, RS_SOCKET_STREAM, domain);
+    u->had_listener = true;
     rs_socket_endpoint ep = sk_loopback(domain);
     assert_int_equal(rs_socket_bind(u->listener, &ep), 0);
     assert_int_equal(rs_socket_get_bound_address(u->listener, &u->endpoint), 0);
@@ -149,20 +198,15 @@ static void ud_dgram_pair(struct ud *u)
 
 static void ud_clean_up(struct ud *u)
 {
-    long sockets = 0;
-    rs_socket *all[] = {u->client, u->server, u->listener};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        if (all[i]) {
-            assert_int_equal(rs_socket_destroy(all[i]), 0);
-            sockets++;
-        }
-    }
-    SK_WAIT(u, u->destroyed >= sockets, "the sockets' destroy callbacks");
-    if (u->listener) {
+    assert_int_equal(ud_destroy_sockets(u), 0);
+    SK_WAIT(u, u->destroyed >= u->destroys_issued, "the sockets' destroy callbacks");
+    if (u->had_listener) {
         sk_remove_path(u->domain, &u->endpoint);
     }
+    rs_test_disown(u);
     free(u->in);
     rs_test_counter_clean_up(&u->counter);
+    free(u);
 }
 
 /* ---- the server's reading ---- */
@@ -331,27 +375,26 @@ static void ud_wait_in(struct ud *u, size_t n)
 
 static void test_ud5_unsubscribe_stops_callbacks_and_data_stays(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
-    ud_subscribe(&u, UD_DRAIN);
-    ud_write(&u, "first");
-    ud_wait_in(&u, 5);
-    rs_test_run_on_loop(u.loop, ud_unsubscribe_on_loop, &u);
-    long calls = u.calls_at_unsubscribe;
-    ud_write(&u, "second");
-    sk_loop_wait_until(u.loop, UD_QUIET_MS);
+    struct ud *u = ud_new(*state);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
+    ud_subscribe(u, UD_DRAIN);
+    ud_write(u, "first");
+    ud_wait_in(u, 5);
+    rs_test_run_on_loop(u->loop, ud_unsubscribe_on_loop, u);
+    long calls = u->calls_at_unsubscribe;
+    ud_write(u, "second");
+    sk_loop_wait_until(u->loop, UD_QUIET_MS);
     /* No callback, and the bytes stay where they are (on Windows a receive
      * posted before the unsubscribe may hold them: docs/windows.md). */
-    assert_int_equal(ud_readable_calls(&u), calls);
-    assert_int_equal(ud_in_len(&u), 5);
+    assert_int_equal(ud_readable_calls(u), calls);
+    assert_int_equal(ud_in_len(u), 5);
 
     /* Subscribing again reports the waiting bytes without new data. */
-    ud_subscribe(&u, UD_DRAIN);
-    ud_wait_in(&u, 11);
-    assert_memory_equal(u.in, "firstsecond", 11);
-    assert_true(ud_readable_calls(&u) > calls);
-    ud_clean_up(&u);
+    ud_subscribe(u, UD_DRAIN);
+    ud_wait_in(u, 11);
+    assert_memory_equal(u->in, "firstsecond", 11);
+    assert_true(ud_readable_calls(u) > calls);
+    ud_clean_up(u);
 }
 
 /* Reads on the loop until RS_ERROR_WOULD_BLOCK. */
@@ -365,14 +408,13 @@ static void ud_drain_on_loop(void *arg)
 
 static void test_ud5_read_after_unsubscribe_gets_everything_in_order(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
-    ud_subscribe(&u, UD_DRAIN);
-    ud_write(&u, "first");
-    ud_wait_in(&u, 5);
-    rs_test_run_on_loop(u.loop, ud_unsubscribe_on_loop, &u);
-    long calls = u.calls_at_unsubscribe;
+    struct ud *u = ud_new(*state);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
+    ud_subscribe(u, UD_DRAIN);
+    ud_write(u, "first");
+    ud_wait_in(u, 5);
+    rs_test_run_on_loop(u->loop, ud_unsubscribe_on_loop, u);
+    long calls = u->calls_at_unsubscribe;
 
     /* More than a receive posted on Windows holds (128 KiB): part of it
      * is held by reseau, the rest waits in the kernel, and reads hand it
@@ -381,60 +423,59 @@ static void test_ud5_read_after_unsubscribe_gets_everything_in_order(void **stat
     unsigned char *data = malloc(len);
     assert_non_null(data);
     sk_fill_pattern(data, len, 5);
-    struct ud_write w = {&u, data, len};
-    rs_test_run_on_loop(u.loop, ud_write_on_loop, &w);
+    struct ud_write w = {u, data, len};
+    rs_test_run_on_loop(u->loop, ud_write_on_loop, &w);
     /* Reads without a subscription, until everything came: each read
      * drains what is there now; the loop's timer spaces the attempts. */
     uint64_t deadline = rs__clock_now_ns() + RS_TEST_TIMEOUT_MS * 1000000ull;
-    while (ud_in_len(&u) < 5 + len && u.read_error == 0 && rs__clock_now_ns() < deadline) {
-        rs_test_run_on_loop(u.loop, ud_drain_on_loop, &u);
-        if (ud_in_len(&u) < 5 + len) {
-            sk_loop_wait_until(u.loop, 10);
+    while (ud_in_len(u) < 5 + len && u->read_error == 0 && rs__clock_now_ns() < deadline) {
+        rs_test_run_on_loop(u->loop, ud_drain_on_loop, u);
+        if (ud_in_len(u) < 5 + len) {
+            sk_loop_wait_until(u->loop, 10);
         }
     }
-    assert_int_equal(u.read_error, 0);
-    assert_int_equal(u.in_len, 5 + len);
-    assert_true(sk_check_pattern(u.in + 5, len, 5));
-    SK_WAIT(&u, u.writes_done == 2, "the big write's completion");
-    assert_int_equal(ud_readable_calls(&u), calls);
+    assert_int_equal(u->read_error, 0);
+    assert_int_equal(u->in_len, 5 + len);
+    assert_true(sk_check_pattern(u->in + 5, len, 5));
+    SK_WAIT(u, u->writes_done == 2, "the big write's completion");
+    assert_int_equal(ud_readable_calls(u), calls);
     free(data);
-    ud_clean_up(&u);
+    ud_clean_up(u);
 }
 
 static void test_ud5_unsubscribe_inside_readable_callback(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
-    ud_subscribe(&u, UD_DRAIN_THEN_UNSUBSCRIBE);
-    ud_write(&u, "first");
-    ud_wait_in(&u, 5);
-    assert_int_equal(u.unsubscribe_rc, 0);
-    assert_string_equal(rs_error_name(u.unsubscribe_again), rs_error_name(RS_ERROR_INVALID_STATE));
-    long calls = ud_readable_calls(&u);
+    struct ud *u = ud_new(*state);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
+    ud_subscribe(u, UD_DRAIN_THEN_UNSUBSCRIBE);
+    ud_write(u, "first");
+    ud_wait_in(u, 5);
+    assert_int_equal(u->unsubscribe_rc, 0);
+    assert_string_equal(rs_error_name(u->unsubscribe_again), rs_error_name(RS_ERROR_INVALID_STATE));
+    long calls = ud_readable_calls(u);
 
-    ud_write(&u, "second");
-    sk_loop_wait_until(u.loop, UD_QUIET_MS);
-    assert_int_equal(ud_readable_calls(&u), calls);
-    assert_int_equal(ud_in_len(&u), 5);
+    ud_write(u, "second");
+    sk_loop_wait_until(u->loop, UD_QUIET_MS);
+    assert_int_equal(ud_readable_calls(u), calls);
+    assert_int_equal(ud_in_len(u), 5);
 
-    ud_subscribe(&u, UD_DRAIN);
-    ud_wait_in(&u, 11);
-    assert_memory_equal(u.in, "firstsecond", 11);
+    ud_subscribe(u, UD_DRAIN);
+    ud_wait_in(u, 11);
+    assert_memory_equal(u->in, "firstsecond", 11);
 
     /* Unsubscribing and subscribing again inside the callback, reading
      * nothing: the data waits, so the callback comes again. */
-    rs_test_counter_lock(&u.counter);
-    u.mode = UD_RESUBSCRIBE_UNREAD;
-    calls = u.readable_calls;
-    rs_test_counter_unlock(&u.counter);
-    ud_write(&u, "third");
-    ud_wait_in(&u, 16);
-    assert_memory_equal(u.in, "firstsecondthird", 16);
-    assert_true(u.resubscribed);
-    assert_int_equal(u.resubscribe_rc, 0);
-    assert_true(ud_readable_calls(&u) >= calls + 2);
-    ud_clean_up(&u);
+    rs_test_counter_lock(&u->counter);
+    u->mode = UD_RESUBSCRIBE_UNREAD;
+    calls = u->readable_calls;
+    rs_test_counter_unlock(&u->counter);
+    ud_write(u, "third");
+    ud_wait_in(u, 16);
+    assert_memory_equal(u->in, "firstsecondthird", 16);
+    assert_true(u->resubscribed);
+    assert_int_equal(u->resubscribe_rc, 0);
+    assert_true(ud_readable_calls(u) >= calls + 2);
+    ud_clean_up(u);
 }
 
 static void ud_end_client_stream_on_loop(void *arg)
@@ -467,13 +508,12 @@ static void ud_wait_end(struct ud *u)
  * drain). */
 static void test_ud5_short_read_with_the_end_behind_it_is_called_again(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_last_bytes_then_end(&u);
-    ud_subscribe(&u, UD_READ_ONCE);
-    ud_wait_end(&u);
-    assert_int_equal(ud_readable_calls(&u), 2);
-    ud_clean_up(&u);
+    struct ud *u = ud_new(*state);
+    ud_last_bytes_then_end(u);
+    ud_subscribe(u, UD_READ_ONCE);
+    ud_wait_end(u);
+    assert_int_equal(ud_readable_calls(u), 2);
+    ud_clean_up(u);
 }
 
 /* tcp_proxy's pause: one short read, unsubscribe (the other side is
@@ -481,37 +521,35 @@ static void test_ud5_short_read_with_the_end_behind_it_is_called_again(void **st
  * is reported then. */
 static void test_ud5_resubscribe_after_a_short_read_reports_the_end(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_last_bytes_then_end(&u);
-    ud_subscribe(&u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
-    SK_WAIT(&u, u.in_len == 4 || u.read_error != 0, "the first read");
-    assert_int_equal(u.read_error, 0);
-    assert_int_equal(u.unsubscribe_rc, 0);
-    ud_subscribe(&u, UD_READ_ONCE);
-    ud_wait_end(&u);
-    ud_clean_up(&u);
+    struct ud *u = ud_new(*state);
+    ud_last_bytes_then_end(u);
+    ud_subscribe(u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
+    SK_WAIT(u, u->in_len == 4 || u->read_error != 0, "the first read");
+    assert_int_equal(u->read_error, 0);
+    assert_int_equal(u->unsubscribe_rc, 0);
+    ud_subscribe(u, UD_READ_ONCE);
+    ud_wait_end(u);
+    ud_clean_up(u);
 }
 
 static void test_ud5_unsubscribe_datagrams_stay(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_dgram_pair(&u);
-    ud_subscribe(&u, UD_DRAIN);
-    ud_write(&u, "one");
-    ud_wait_in(&u, 3);
-    rs_test_run_on_loop(u.loop, ud_unsubscribe_on_loop, &u);
-    long calls = u.calls_at_unsubscribe;
-    ud_write(&u, "two");
-    ud_write(&u, "three");
-    sk_loop_wait_until(u.loop, UD_QUIET_MS);
-    assert_int_equal(ud_readable_calls(&u), calls);
-    assert_int_equal(ud_in_len(&u), 3);
-    ud_subscribe(&u, UD_DRAIN);
-    ud_wait_in(&u, 11);
-    assert_memory_equal(u.in, "onetwothree", 11);
-    ud_clean_up(&u);
+    struct ud *u = ud_new(*state);
+    ud_dgram_pair(u);
+    ud_subscribe(u, UD_DRAIN);
+    ud_write(u, "one");
+    ud_wait_in(u, 3);
+    rs_test_run_on_loop(u->loop, ud_unsubscribe_on_loop, u);
+    long calls = u->calls_at_unsubscribe;
+    ud_write(u, "two");
+    ud_write(u, "three");
+    sk_loop_wait_until(u->loop, UD_QUIET_MS);
+    assert_int_equal(ud_readable_calls(u), calls);
+    assert_int_equal(ud_in_len(u), 3);
+    ud_subscribe(u, UD_DRAIN);
+    ud_wait_in(u, 11);
+    assert_memory_equal(u->in, "onetwothree", 11);
+    ud_clean_up(u);
 }
 
 static void ud_unsubscribe_bad_on_loop(void *arg)
@@ -533,8 +571,7 @@ static void ud_close_then_unsubscribe_on_loop(void *arg)
 
 static void test_ud5_unsubscribe_bad_input(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
+    struct ud *u = ud_new(*state);
     assert_fails_with(rs_socket_unsubscribe_from_readable_events(NULL), RS_ERROR_INVALID_ARGUMENT);
     /* No loop yet. */
     rs_socket_options options = sk_options(RS_SOCKET_STREAM, RS_SOCKET_IPV4);
@@ -543,16 +580,16 @@ static void test_ud5_unsubscribe_bad_input(void **state)
     assert_fails_with(rs_socket_unsubscribe_from_readable_events(fresh), RS_ERROR_INVALID_STATE);
     assert_int_equal(rs_socket_destroy(fresh), 0);
 
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
-    rs_test_run_on_loop(u.loop, ud_unsubscribe_bad_on_loop, &u);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
+    rs_test_run_on_loop(u->loop, ud_unsubscribe_bad_on_loop, u);
     /* Wrong thread: refused, and the subscription goes on. */
-    assert_fails_with(rs_socket_unsubscribe_from_readable_events(u.server), RS_ERROR_WRONG_THREAD);
-    ud_write(&u, "still");
-    ud_wait_in(&u, 5);
-    assert_memory_equal(u.in, "still", 5);
+    assert_fails_with(rs_socket_unsubscribe_from_readable_events(u->server), RS_ERROR_WRONG_THREAD);
+    ud_write(u, "still");
+    ud_wait_in(u, 5);
+    assert_memory_equal(u->in, "still", 5);
     /* Closed while subscribed. */
-    rs_test_run_on_loop(u.loop, ud_close_then_unsubscribe_on_loop, &u);
-    ud_clean_up(&u);
+    rs_test_run_on_loop(u->loop, ud_close_then_unsubscribe_on_loop, u);
+    ud_clean_up(u);
 }
 
 /* ---- UD8 ---- */
@@ -586,46 +623,45 @@ static void ud_write_then_try_on_loop(void *arg)
 
 static void ud8_takes_now(rs_socket_type type, rs_socket_domain domain, void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
+    struct ud *u = ud_new(*state);
     if (type == RS_SOCKET_DGRAM) {
-        ud_dgram_pair(&u);
+        ud_dgram_pair(u);
     } else {
-        ud_stream_pair(&u, domain);
+        ud_stream_pair(u, domain);
     }
-    ud_subscribe(&u, UD_DRAIN);
+    ud_subscribe(u, UD_DRAIN);
     unsigned char data[2000];
     sk_fill_pattern(data, sizeof data, 0);
-    struct ud_try t = {&u, data, 1000, 0, 0, 12345, 1};
-    rs_test_run_on_loop(u.loop, ud_try_write_on_loop, &t);
+    struct ud_try t = {u, data, 1000, 0, 0, 12345, 1};
+    rs_test_run_on_loop(u->loop, ud_try_write_on_loop, &t);
     if (domain == RS_SOCKET_LOCAL && rs_backend_id() == RS_BACKEND_IOCP) {
         /* A named pipe has no non-blocking write (socket.h). */
         assert_int_equal(t.rc, -1);
         assert_string_equal(rs_error_name(t.error), rs_error_name(RS_ERROR_PLATFORM_NOT_SUPPORTED));
         assert_int_equal(t.written, 12345);
-        ud_clean_up(&u);
+        ud_clean_up(u);
         return;
     }
     assert_int_equal(t.rc, 0);
     /* A fresh socket's send buffer holds far more than 1000 bytes. */
     assert_int_equal(t.written, 1000);
     assert_int_equal(t.queue_after, 0);
-    ud_wait_in(&u, 1000);
-    assert_true(sk_check_pattern(u.in, u.in_len, 0));
-    assert_int_equal(u.writes_done, 0);
+    ud_wait_in(u, 1000);
+    assert_true(sk_check_pattern(u->in, u->in_len, 0));
+    assert_int_equal(u->writes_done, 0);
 
     /* A queued write whose completion has not run: refused, although the
      * kernel has room, and nothing is sent. */
-    struct ud_try q = {&u, data + 1000, 1000, 0, 0, 12345, 0};
-    rs_test_run_on_loop(u.loop, ud_write_then_try_on_loop, &q);
+    struct ud_try q = {u, data + 1000, 1000, 0, 0, 12345, 0};
+    rs_test_run_on_loop(u->loop, ud_write_then_try_on_loop, &q);
     assert_int_equal(q.rc, -1);
     assert_string_equal(rs_error_name(q.error), rs_error_name(RS_ERROR_WOULD_BLOCK));
     assert_int_equal(q.written, 12345);
-    SK_WAIT(&u, u.writes_done == 1, "the queued write's completion");
-    assert_int_equal(u.write_error, 0);
-    ud_wait_in(&u, 2000);
-    assert_true(sk_check_pattern(u.in, u.in_len, 0));
-    ud_clean_up(&u);
+    SK_WAIT(u, u->writes_done == 1, "the queued write's completion");
+    assert_int_equal(u->write_error, 0);
+    ud_wait_in(u, 2000);
+    assert_true(sk_check_pattern(u->in, u->in_len, 0));
+    ud_clean_up(u);
 }
 
 static void test_ud8_try_write_takes_what_the_kernel_takes(void **state)
@@ -687,37 +723,36 @@ static void ud_fill_on_loop(void *arg)
 
 static void test_ud8_would_block_when_full_or_queued_and_fifo(void **state)
 {
-    struct ud u;
-    ud_init(&u, *state);
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
+    struct ud *u = ud_new(*state);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
     struct ud_fill f;
     memset(&f, 0, sizeof f);
-    f.u = &u;
-    rs_test_run_on_loop(u.loop, ud_fill_on_loop, &f);
+    f.u = u;
+    rs_test_run_on_loop(u->loop, ud_fill_on_loop, &f);
     assert_string_equal(rs_error_name(f.full_error), rs_error_name(RS_ERROR_WOULD_BLOCK));
     assert_true(f.sent > 0);
     assert_string_equal(rs_error_name(f.queued_error), rs_error_name(RS_ERROR_WOULD_BLOCK));
 
     /* The server reads: the bytes try_write took, then the queued writes. */
     size_t total = f.sent + f.queued_len[0] + f.queued_len[1];
-    ud_subscribe(&u, UD_DRAIN);
-    SK_WAIT(&u, u.writes_done == 2, "the queued writes' completions");
-    assert_int_equal(u.write_error, 0);
-    ud_wait_in(&u, total);
-    assert_true(sk_check_pattern(u.in, u.in_len, 0));
+    ud_subscribe(u, UD_DRAIN);
+    SK_WAIT(u, u->writes_done == 2, "the queued writes' completions");
+    assert_int_equal(u->write_error, 0);
+    ud_wait_in(u, total);
+    assert_true(sk_check_pattern(u->in, u->in_len, 0));
 
     /* Nothing queued any more: taken at once, after everything else. */
     unsigned char tail[1000];
     sk_fill_pattern(tail, sizeof tail, total);
-    struct ud_try t = {&u, tail, sizeof tail, 0, 0, 0, 1};
-    rs_test_run_on_loop(u.loop, ud_try_write_on_loop, &t);
+    struct ud_try t = {u, tail, sizeof tail, 0, 0, 0, 1};
+    rs_test_run_on_loop(u->loop, ud_try_write_on_loop, &t);
     assert_int_equal(t.rc, 0);
     assert_int_equal(t.written, sizeof tail);
-    ud_wait_in(&u, total + sizeof tail);
-    assert_true(sk_check_pattern(u.in, u.in_len, 0));
+    ud_wait_in(u, total + sizeof tail);
+    assert_true(sk_check_pattern(u->in, u->in_len, 0));
     free(f.queued[0]);
     free(f.queued[1]);
-    ud_clean_up(&u);
+    ud_clean_up(u);
 }
 
 static void ud_try_write_bad_on_loop(void *arg)
@@ -762,24 +797,23 @@ static void test_ud8_try_write_bad_input(void **state)
     assert_fails_with(rs_socket_try_write(fresh, "x", 1, &n), RS_ERROR_INVALID_STATE);
     assert_int_equal(rs_socket_destroy(fresh), 0);
 
-    struct ud u;
-    ud_init(&u, *state);
-    ud_stream_pair(&u, RS_SOCKET_IPV4);
+    struct ud *u = ud_new(*state);
+    ud_stream_pair(u, RS_SOCKET_IPV4);
     /* Wrong thread: nothing sent. */
-    assert_fails_with(rs_socket_try_write(u.client, "x", 1, &n), RS_ERROR_WRONG_THREAD);
+    assert_fails_with(rs_socket_try_write(u->client, "x", 1, &n), RS_ERROR_WRONG_THREAD);
     assert_int_equal(n, 12345);
-    rs_test_run_on_loop(u.loop, ud_try_write_bad_on_loop, &u);
+    rs_test_run_on_loop(u->loop, ud_try_write_bad_on_loop, u);
     /* The server reads the end of stream and nothing else. */
-    ud_subscribe(&u, UD_DRAIN);
-    SK_WAIT(&u, u.read_error != 0, "the end of stream");
-    assert_string_equal(rs_error_name(u.read_error), rs_error_name(RS_ERROR_SOCKET_CLOSED));
-    assert_int_equal(u.in_len, 0);
-    ud_clean_up(&u);
+    ud_subscribe(u, UD_DRAIN);
+    SK_WAIT(u, u->read_error != 0, "the end of stream");
+    assert_string_equal(rs_error_name(u->read_error), rs_error_name(RS_ERROR_SOCKET_CLOSED));
+    assert_int_equal(u->in_len, 0);
+    ud_clean_up(u);
 
-    ud_init(&u, *state);
-    ud_dgram_pair(&u);
-    rs_test_run_on_loop(u.loop, ud_try_write_dgram_bad_on_loop, &u);
-    ud_clean_up(&u);
+    u = ud_new(*state);
+    ud_dgram_pair(u);
+    rs_test_run_on_loop(u->loop, ud_try_write_dgram_bad_on_loop, u);
+    ud_clean_up(u);
 }
 
 #define UD_TEST(fn) cmocka_unit_test_setup_teardown(fn, rs_test_setup_loop, rs_test_teardown_loop)
