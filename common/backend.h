@@ -153,7 +153,9 @@ int rs__backend_socket_attach(rs_socket *socket);
 int rs__backend_socket_start_accept(rs_socket *socket);
 /* Accepting stopped: no rs__socket_accepted after this. Loop thread. */
 void rs__backend_socket_stop_accept(rs_socket *socket);
-/* A readable callback was subscribed. Loop thread. */
+/* A readable callback was subscribed. A backend that finds data (or an end
+ * or error) its readiness reports missed sets RS__SF_READABLE_PENDING, so
+ * the subscription reports it. Loop thread. */
 int rs__backend_socket_subscribe(rs_socket *socket);
 /* Non-blocking read; *amount_read set on success. Raises RS_ERROR_WOULD_BLOCK,
  * RS_ERROR_SOCKET_CLOSED (end of stream), ... Loop thread. */

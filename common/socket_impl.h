@@ -65,6 +65,10 @@ enum {
      * read that returns the end does (docs/readable-events.md, rule 2). Set
      * by a readiness backend whose sign of the end may already be spent. */
     RS__SF_END_MAY_WAIT = 1u << 9,
+    /* READABLE_PENDING was cleared by a short stream read, not proved by a
+     * refused one: a readiness backend may look again when a subscription
+     * starts (docs/readable-events.md, "A short read with the end behind it"). */
+    RS__SF_DRAIN_UNPROVEN = 1u << 10,
 };
 
 /* One queued write. Owned by the backend from rs__backend_socket_write until

@@ -142,6 +142,7 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     if (rs__backend_socket_read(socket, buffer, len, &n) != 0) {
         rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
         rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
+        rs__socket_set_flag(socket, RS__SF_DRAIN_UNPROVEN, false);
         return -1;
     }
     rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
@@ -161,6 +162,7 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     } else {
         rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
         rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
+        rs__socket_set_flag(socket, RS__SF_DRAIN_UNPROVEN, true);
     }
     return 0;
 }

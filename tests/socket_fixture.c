@@ -7,9 +7,15 @@
 #include <string.h>
 
 #ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
 #include <windows.h>
 #include <io.h>
 #else
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #endif
 
@@ -627,4 +633,67 @@ struct sk_peer *sk_bound_udp_peer(rs_event_loop *loop)
     rs_socket_endpoint ep = sk_loopback(RS_SOCKET_IPV4);
     assert_int_equal(rs_socket_bind(p->socket, &ep), 0);
     return p;
+}
+
+/* ---- raw clients ---- */
+
+sk_raw_socket sk_raw_connect(const rs_socket_endpoint *ep)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)ep->port);
+    assert_int_equal(inet_pton(AF_INET, ep->address, &sa.sin_addr), 1);
+#ifdef _WIN32
+    SOCKET s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    assert_true(s != INVALID_SOCKET);
+    DWORD timeout = RS_TEST_TIMEOUT_MS;
+#else
+    int s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    assert_true(s >= 0);
+    struct timeval timeout = {RS_TEST_TIMEOUT_MS / 1000, 0};
+#endif
+    /* Bounded: a reply that never comes fails the test instead of hanging. */
+    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof timeout),
+                     0);
+    assert_int_equal(connect(s, (const struct sockaddr *)&sa, sizeof sa), 0);
+    return (sk_raw_socket)s;
+}
+
+void sk_raw_close(sk_raw_socket s)
+{
+#ifdef _WIN32
+    closesocket((SOCKET)s);
+#else
+    close(s);
+#endif
+}
+
+void sk_raw_reset(sk_raw_socket s)
+{
+    struct linger lg = {1, 0};
+    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg), 0);
+    sk_raw_close(s);
+}
+
+void sk_raw_send_all(sk_raw_socket s, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        int n = (int)send(s, p, (int)len, 0);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void sk_raw_recv_all(sk_raw_socket s, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        int n = (int)recv(s, p, (int)len, 0);
+        assert_true(n > 0);
+        p += n;
+        len -= (size_t)n;
+    }
 }

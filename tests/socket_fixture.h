@@ -143,4 +143,20 @@ struct sk_peer *sk_connect_and_exchange(struct sk_server *server, rs_event_loop 
 /* A UDP IPv4 peer bound to 127.0.0.1 port 0. */
 struct sk_peer *sk_bound_udp_peer(rs_event_loop *loop);
 
+/* Raw clients: the operating system's own blocking sockets, outside
+ * reseau, for what reseau's API does not do (a reset on close). Receives
+ * time out after the test's bound. */
+#ifdef _WIN32
+typedef uintptr_t sk_raw_socket; /* SOCKET */
+#else
+typedef int sk_raw_socket;
+#endif
+/* A blocking TCP client connected to the IPv4 endpoint ep. */
+sk_raw_socket sk_raw_connect(const rs_socket_endpoint *ep);
+/* Closes with SO_LINGER 0: the connection ends with a reset, not a FIN. */
+void sk_raw_reset(sk_raw_socket s);
+void sk_raw_close(sk_raw_socket s);
+void sk_raw_send_all(sk_raw_socket s, const void *data, size_t len);
+void sk_raw_recv_all(sk_raw_socket s, void *buf, size_t len);
+
 #endif

@@ -13,87 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <winsock2.h>
-#include <ws2tcpip.h>
-typedef SOCKET raw_socket;
-#define RAW_INVALID INVALID_SOCKET
-#define raw_close closesocket
-#else
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-typedef int raw_socket;
-#define RAW_INVALID (-1)
-#define raw_close close
-#endif
-
-/* ---- raw clients ---- */
-
-static raw_socket raw_connect(const rs_socket_endpoint *ep)
-{
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)ep->port);
-    assert_int_equal(inet_pton(AF_INET, ep->address, &sa.sin_addr), 1);
-    raw_socket s = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
-    assert_true(s != RAW_INVALID);
-    /* Bounded: a reply that never comes fails the test instead of hanging. */
-#ifdef _WIN32
-    DWORD timeout = RS_TEST_TIMEOUT_MS;
-#else
-    struct timeval timeout = {RS_TEST_TIMEOUT_MS / 1000, 0};
-#endif
-    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof timeout),
-                     0);
-    assert_int_equal(connect(s, (const struct sockaddr *)&sa, sizeof sa), 0);
-    return s;
-}
-
-/* Closes with SO_LINGER 0: the connection ends with a reset, not a FIN. */
-static void raw_reset(raw_socket s)
-{
-    struct linger lg = {1, 0};
-    assert_int_equal(setsockopt(s, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg), 0);
-    raw_close(s);
-}
-
-static void raw_send_all(raw_socket s, const void *data, size_t len)
-{
-    const char *p = data;
-    while (len > 0) {
-        int n = (int)send(s, p, (int)len, 0);
-        assert_true(n > 0);
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void raw_recv_all(raw_socket s, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len > 0) {
-        int n = (int)recv(s, p, (int)len, 0);
-        assert_true(n > 0);
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 /* A normal client: connects, is echoed a message, closes normally. */
 static void normal_client(const rs_socket_endpoint *ep, int n)
 {
     char msg[32] = {0};
     snprintf(msg, sizeof msg, "normal client %d", n);
-    raw_socket s = raw_connect(ep);
-    raw_send_all(s, msg, sizeof msg);
+    sk_raw_socket s = sk_raw_connect(ep);
+    sk_raw_send_all(s, msg, sizeof msg);
     char back[sizeof msg];
-    raw_recv_all(s, back, sizeof back);
+    sk_raw_recv_all(s, back, sizeof back);
     assert_memory_equal(back, msg, sizeof msg);
-    raw_close(s);
+    sk_raw_close(s);
 }
 
 /* ---- the server ---- */
@@ -374,7 +304,7 @@ static void test_ho1_resets_before_accept(void **state)
     for (int b = 0; b < BURSTS; b++) {
         set_accepting(&sv, false);
         for (int i = 0; i < RESETS_PER_BURST; i++) {
-            raw_reset(raw_connect(&sv.endpoint));
+            sk_raw_reset(sk_raw_connect(&sv.endpoint));
         }
         set_accepting(&sv, true);
         for (int i = 0; i < NORMAL_PER_BURST; i++) {
@@ -411,14 +341,14 @@ static void test_ho8_resets_during_reads_and_writes(void **state)
     enum { CONNECTIONS = 1000 };
     static const char request[1024];
     for (int i = 0; i < CONNECTIONS; i++) {
-        raw_socket s = raw_connect(&sv.endpoint);
-        raw_send_all(s, request, sizeof request);
+        sk_raw_socket s = sk_raw_connect(&sv.endpoint);
+        sk_raw_send_all(s, request, sizeof request);
         /* The server's writes have started: some bytes are here, the rest
          * is queued behind a buffer the client no longer reads. */
         unsigned char some[512];
-        raw_recv_all(s, some, sizeof some);
+        sk_raw_recv_all(s, some, sizeof some);
         assert_true(sk_check_pattern(some, sizeof some, 3));
-        raw_reset(s);
+        sk_raw_reset(s);
     }
     SK_WAIT(&sv, sv.accepted == CONNECTIONS, "every connection accepted");
     server_wait_all_destroyed(&sv);

@@ -165,7 +165,7 @@ static rs_socket *ud_socket(struct ud *u, rs_socket_type type, rs_socket_domain 
 
 /* A connected stream pair: u->client connected, u->server accepted on the
  * loop, not subscribed. */
-static void ud_stream_pair(struct ud *u, rs_socket_domain domain)
+static void ud_listen(struct ud *u, rs_socket_domain domain)
 {
     u->domain = domain;
     u->listener = ud_socket(u, RS_SOCKET_STREAM, domain);
@@ -175,6 +175,11 @@ static void ud_stream_pair(struct ud *u, rs_socket_domain domain)
     assert_int_equal(rs_socket_get_bound_address(u->listener, &u->endpoint), 0);
     assert_int_equal(rs_socket_listen(u->listener, 4), 0);
     assert_int_equal(rs_socket_start_accept(u->listener, u->loop, ud_on_accept, u), 0);
+}
+
+static void ud_stream_pair(struct ud *u, rs_socket_domain domain)
+{
+    ud_listen(u, domain);
     u->client = ud_socket(u, RS_SOCKET_STREAM, domain);
     assert_int_equal(rs_socket_connect(u->client, &u->endpoint, u->loop, ud_on_connect, u), 0);
     SK_WAIT(u, u->connected && u->server, "the connection");
@@ -547,6 +552,27 @@ static void test_ud5_resubscribe_after_a_short_read_reports_the_end(void **state
     ud_clean_up(u);
 }
 
+/* As above with a reset behind the bytes instead of an end of stream: a
+ * raw client that closes with SO_LINGER 0. */
+static void test_ud5_resubscribe_after_a_short_read_reports_a_reset(void **state)
+{
+    struct ud *u = ud_new(*state);
+    ud_listen(u, RS_SOCKET_IPV4);
+    sk_raw_socket raw = sk_raw_connect(&u->endpoint);
+    SK_WAIT(u, u->server, "the connection");
+    sk_raw_send_all(raw, "last", 4);
+    sk_raw_reset(raw);
+    ud_subscribe(u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
+    SK_WAIT(u, u->in_len == 4 || u->read_error != 0, "the first read");
+    assert_int_equal(u->read_error, 0);
+    assert_int_equal(u->unsubscribe_rc, 0);
+    ud_subscribe(u, UD_READ_ONCE);
+    SK_WAIT(u, u->read_error != 0, "the read that reports the reset");
+    assert_string_equal(rs_error_name(u->read_error), rs_error_name(RS_ERROR_CONNECTION_RESET));
+    assert_memory_equal(u->in, "last", 4);
+    ud_clean_up(u);
+}
+
 static void test_ud5_unsubscribe_datagrams_stay(void **state)
 {
     struct ud *u = ud_new(*state);
@@ -830,6 +856,7 @@ int main(void)
         UD_TEST(test_ud5_unsubscribe_datagrams_stay),
         UD_TEST(test_ud5_short_read_with_the_end_behind_it_is_called_again),
         UD_TEST(test_ud5_resubscribe_after_a_short_read_reports_the_end),
+        UD_TEST(test_ud5_resubscribe_after_a_short_read_reports_a_reset),
         UD_TEST(test_ud5_unsubscribe_bad_input),
         UD_TEST(test_ud8_try_write_takes_what_the_kernel_takes),
         UD_TEST(test_ud8_try_write_local),

@@ -656,7 +656,32 @@ int rs__backend_socket_try_write(rs_socket *socket, const void *data, size_t len
 
 int rs__backend_socket_subscribe(rs_socket *socket)
 {
+#if RS_LE_EDGE_TRIGGERED
+    /* A short read counted as draining, but a reset (or, where EV_CLOSED
+     * is missing, an end of stream) that came in the same edge as those
+     * bytes is still to be read, and no edge is left to tell of it. A
+     * reader that unsubscribed after such a read (a proxy pausing one side)
+     * would never hear of it: one look, only when a subscription starts
+     * after a short read. poll(2), not a peeking recv(2), which would
+     * consume the pending error (Linux hands out and clears sk_err once)
+     * and leave the next read an end of stream instead of the reset.
+     * Without edge triggering the re-armed read event reports it by itself. */
+    if (rs__socket_flag(socket, RS__SF_DRAIN_UNPROVEN) &&
+        !rs__socket_flag(socket, RS__SF_READABLE_PENDING)) {
+        struct le_socket *le = socket->impl;
+        struct pollfd p = {.fd = le->fd, .events = POLLIN};
+        int n;
+        do {
+            n = poll(&p, 1, 0);
+        } while (n < 0 && errno == EINTR);
+        if (n != 0) { /* readable, ended, failed; or poll itself failed: let a read tell */
+            rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, true);
+        }
+        rs__socket_set_flag(socket, RS__SF_DRAIN_UNPROVEN, false);
+    }
+#else
     (void)socket;
+#endif
     return 0;
 }
 
