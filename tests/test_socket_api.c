@@ -568,7 +568,13 @@ static void test_ud5_resubscribe_after_a_short_read_reports_a_reset(void **state
     assert_int_equal(u->unsubscribe_rc, 0);
     ud_subscribe(u, UD_READ_ONCE);
     SK_WAIT(u, u->read_error != 0, "the read that reports the reset");
-    assert_string_equal(rs_error_name(u->read_error), rs_error_name(RS_ERROR_CONNECTION_RESET));
+    if (rs_test_under_wine() && u->read_error == RS_ERROR_SOCKET_CLOSED) {
+        /* Under Wine 8 the receive after such a reset completes with 0
+         * bytes, an end of stream, where Windows fails it with
+         * WSAECONNRESET (docs/windows.md). */
+    } else {
+        assert_string_equal(rs_error_name(u->read_error), rs_error_name(RS_ERROR_CONNECTION_RESET));
+    }
     assert_memory_equal(u->in, "last", 4);
     ud_clean_up(u);
 }
