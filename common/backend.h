@@ -127,10 +127,27 @@ void rs__backend_pipe_write_end_close(rs_pipe_write_end *write_end);
  */
 struct rs__socket_write;
 
+/* What the room after a socket (rs__socket_impl_room) is aligned for:
+ * pointers, 64-bit integers and doubles, which is all a backend's record
+ * (and libevent's struct event) holds. Narrower than max_align_t (16 bytes
+ * on x86-64), which would leave 8 bytes of padding after each socket. */
+union rs__impl_align {
+    void *pointer;
+    void (*function)(void);
+    int64_t integer;
+    double real;
+};
+/* Bytes of the backend's per-socket state that common/ places after each
+ * rs_socket, in the same allocation (rs__socket_impl_room), or 0 where the
+ * backend allocates its own: one allocation per socket instead of two, a
+ * server holding one per connection (docs/performance.md, "Memory per
+ * connection"). The same value on every call. Any thread. */
+size_t rs__backend_socket_impl_size(void);
 /* Creates the OS socket for socket->options and stores the backend's state
  * in socket->impl. Any thread. Raises on failure, leaving nothing behind. */
 int rs__backend_socket_init(rs_socket *socket);
-/* Frees socket->impl; the OS socket is already closed. Any thread, the socket
+/* Frees socket->impl (releases what it holds, where it lives in the
+ * socket's own room); the OS socket is already closed. Any thread, the socket
  * has no I/O in progress. */
 void rs__backend_socket_clean_up(rs_socket *socket);
 /* Binds to local (validated) and stores the bound address, with the port the
@@ -249,9 +266,14 @@ void rs__pipe_write_end_on_closed(rs_pipe_write_end *write_end);
  * the listener's name for LOCAL). NULL with the error raised (impl is then
  * the backend's to free). */
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
+/* The zeroed rs__backend_socket_impl_size() bytes after the socket (NULL
+ * where the size is 0): the backend's state, freed with the socket. */
+void *rs__socket_impl_room(rs_socket *socket);
 /* Frees a socket of rs__socket_new_accepted that was never delivered (the
  * backend's own discard: accepting stopped, the listener closed) and
- * returns its impl, which the backend then closes and frees itself. */
+ * returns its impl, which the backend then closes and frees itself (a
+ * backend whose state lives in the socket's room, rs__socket_impl_room,
+ * takes what it needs from it first: the room goes with the socket). */
 void *rs__socket_discard_accepted(rs_socket *socket);
 /* True while the listener accepts (started, not stopped, not closed, not
  * destroyed): the backend asks this before it hands a connection or an

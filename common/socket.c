@@ -151,6 +151,7 @@ static void release_parts(rs_socket *s)
         rs__mem_release(s->local.path);
     }
     rs__mem_release(s->role);
+    rs__mem_release(s->readable_task);
 }
 
 void rs__socket_free(rs_socket *s)
@@ -191,16 +192,26 @@ static void connect_task_fn(rs_task *task, void *arg, rs_task_status status);
 static void accept_retry_fn(rs_task *task, void *arg, rs_task_status status);
 static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status);
 
+/* Where the backend's room starts: after the socket, aligned as
+ * union rs__impl_align. */
+#define IMPL_ALIGN _Alignof(union rs__impl_align)
+#define IMPL_ROOM_OFFSET ((sizeof(rs_socket) + IMPL_ALIGN - 1) / IMPL_ALIGN * IMPL_ALIGN)
+
+void *rs__socket_impl_room(rs_socket *socket)
+{
+    return rs__backend_socket_impl_size() ? (unsigned char *)socket + IMPL_ROOM_OFFSET : NULL;
+}
+
 rs_socket *rs__socket_alloc(const rs_socket_options *options, long state)
 {
-    rs_socket *s = rs__mem_calloc(1, sizeof *s);
+    size_t room = rs__backend_socket_impl_size();
+    rs_socket *s = rs__mem_calloc(1, room ? IMPL_ROOM_OFFSET + room : sizeof *s);
     if (!s) {
         return NULL;
     }
     s->options = *options;
     s->refs = 1;
     s->state = state;
-    rs_task_init(&s->readable_task, rs__socket_readable_task, s, "socket readable");
     return s;
 }
 
@@ -419,7 +430,9 @@ static void release_common(rs_socket *s, enum rs__socket_state state)
     rs__socket_set_state(s, RS__SOCKET_CLOSED);
     rs__socket_set_flag(s, RS__SF_REDELIVER, false);
     if (s->loop) {
-        rs_event_loop_cancel_task(s->loop, &s->readable_task);
+        if (s->readable_task) {
+            rs_event_loop_cancel_task(s->loop, s->readable_task);
+        }
         if (state == RS__SOCKET_LISTENING && s->role) {
             /* Its reference would keep the socket until the retry's time. */
             rs_event_loop_cancel_task(s->loop, &rs__socket_listener(s)->accept_retry_task);

@@ -166,7 +166,10 @@ struct rs_socket {
     rs_socket_on_shutdown_complete_fn *on_destroy;
     void *destroy_user_data;
 
-    rs_task readable_task; /* calls on_readable again on the next iteration */
+    /* Calls on_readable again on the next iteration (docs/readable-events.md,
+     * rule 3): allocated by the first redelivery, so that a connection that
+     * never fills its read buffer (every idle one) does not carry a task. */
+    rs_task *readable_task;
     /* Completed write requests kept for the next writes (loop thread):
      * a steady stream of writes then allocates nothing. */
     void *spare_writes; /* rs__spares_* (alloc.h) */
@@ -248,8 +251,6 @@ void rs__socket_unset_loop(rs_socket *s);
 /* Gives a listener its listener record (rs_socket_adopt: the one of
  * rs_socket_start_accept); -1 (RS_ERROR_OUT_OF_MEMORY raised) without memory. */
 int rs__socket_init_listener(rs_socket *s);
-/* rs_socket.readable_task's function. */
-void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status);
 
 /* The state word: the state and its flags (any thread). */
 static inline long rs__socket_state_word(const rs_socket *socket)

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "error.h"
 #include "event_loop_impl.h"
+#include "log.h"
 
 #include <string.h>
 
@@ -44,12 +45,26 @@ static bool can_read(const rs_socket *s)
            (s->options.type == RS_SOCKET_DGRAM && rs__socket_state(s) == RS__SOCKET_BOUND);
 }
 
+static void readable_task_fn(rs_task *task, void *arg, rs_task_status status);
+
 /* Calls on_readable again on the next iteration (unless a read drains first). */
 static void schedule_redeliver(rs_socket *s)
 {
+    if (!s->readable_task) {
+        s->readable_task = rs__mem_acquire(sizeof *s->readable_task);
+        if (!s->readable_task) {
+            /* Without the task the socket cannot be told again: it counts
+             * as drained, so the next sign of data calls on_readable. */
+            RS__LOG(RS_LOG_ERROR, "socket: no memory to report readable data again");
+            rs__socket_set_flag(s, RS__SF_READABLE_PENDING, false);
+            rs__socket_set_flag(s, RS__SF_REDELIVER, false);
+            return;
+        }
+        rs_task_init(s->readable_task, readable_task_fn, s, "socket readable");
+    }
     rs__socket_set_flag(s, RS__SF_REDELIVER, true);
     rs__socket_acquire(s);
-    if (rs_event_loop_schedule_now(s->loop, &s->readable_task) != 0) {
+    if (rs_event_loop_schedule_now(s->loop, s->readable_task) != 0) {
         rs__socket_release(s); /* already scheduled */
     }
 }
@@ -81,7 +96,7 @@ static void deliver_readable(rs_socket *s)
     rs__socket_release(s);
 }
 
-void rs__socket_readable_task(rs_task *task, void *arg, rs_task_status status)
+static void readable_task_fn(rs_task *task, void *arg, rs_task_status status)
 {
     (void)task;
     rs_socket *s = arg;

@@ -474,6 +474,13 @@ void rs__iocp_socket_init_tasks(rs_socket *s)
                   im->kind == RS__IOCP_PIPE ? "pipe connect retry" : "socket send retry");
 }
 
+/* The record is allocated apart (rs__iocp_socket_impl_new): an accepted
+ * one exists before its socket, from the AcceptEx that fills it. */
+size_t rs__backend_socket_impl_size(void)
+{
+    return 0;
+}
+
 int rs__backend_socket_init(rs_socket *s)
 {
     const rs_socket_options *o = &s->options;

@@ -138,17 +138,14 @@ static int family_of(rs_socket_domain domain)
     return domain == RS_SOCKET_IPV4 ? AF_INET : domain == RS_SOCKET_IPV6 ? AF_INET6 : AF_UNIX;
 }
 
-struct le_socket *rs__le_socket_alloc(void)
+size_t rs__backend_socket_impl_size(void)
 {
-    return rs__mem_calloc(1, sizeof(struct le_socket) + RS_LE_SOCKET_EVENTS * rs__le_event_room());
+    return sizeof(struct le_socket) + RS_LE_SOCKET_EVENTS * rs__le_event_room();
 }
 
 int rs__backend_socket_init(rs_socket *s)
 {
-    struct le_socket *le = rs__le_socket_alloc();
-    if (!le) {
-        return -1;
-    }
+    struct le_socket *le = rs__socket_impl_room(s);
     int type = s->options.type == RS_SOCKET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
     int family = family_of(s->options.domain);
 #if HAVE_SOCK_CLOEXEC
@@ -157,9 +154,7 @@ int rs__backend_socket_init(rs_socket *s)
     le->fd = socket(family, type, 0);
 #endif
     if (le->fd < 0) {
-        int err = errno;
-        rs__mem_release(le);
-        return rs__le_raise_errno(err);
+        return rs__le_raise_errno(errno);
     }
     /* IPV6_V6ONLY defaults off on Linux and on on Windows (and may be a
      * sysctl elsewhere): always set, so that the option means the same on
@@ -168,7 +163,6 @@ int rs__backend_socket_init(rs_socket *s)
         (s->options.domain == RS_SOCKET_IPV6 &&
          rs__os_socket_set_v6only(le->fd, &s->options) != 0)) {
         close(le->fd);
-        rs__mem_release(le);
         return -1;
     }
     le->writable = true;
@@ -182,7 +176,8 @@ void rs__backend_socket_clean_up(rs_socket *socket)
     if (le && le->fd >= 0) {
         close(le->fd);
     }
-    rs__mem_release(le);
+    /* The record is the socket's room (rs__backend_socket_impl_size): it
+     * goes with the socket. */
     socket->impl = NULL;
 }
 

@@ -46,13 +46,13 @@ struct le_socket {
     /* Room for the struct event (event_get_struct_event_size() bytes, in
      * the same allocation: no malloc and free of its own per connection). */
     union {
-        max_align_t align;
+        union rs__impl_align align; /* all a struct event needs */
         unsigned char bytes[1];
     } event_storage[];
 };
 
-/* A zeroed le_socket with room for its events. NULL (raised) without memory. */
-struct le_socket *rs__le_socket_alloc(void);
+/* Each le_socket, with room for its events, lives in its socket's
+ * allocation (rs__backend_socket_impl_size, rs__socket_impl_room). */
 
 #if RS_LE_EDGE_TRIGGERED
 #define RS_LE_SOCKET_EVENTS 1
@@ -63,7 +63,7 @@ struct le_socket *rs__le_socket_alloc(void);
  * next one is aligned. */
 static inline size_t rs__le_event_room(void)
 {
-    size_t align = _Alignof(max_align_t);
+    size_t align = _Alignof(union rs__impl_align);
     return (event_get_struct_event_size() + align - 1) / align * align;
 }
 #if !RS_LE_EDGE_TRIGGERED

@@ -105,10 +105,7 @@ int rs__backend_socket_adopt(rs_socket *s, rs_os_socket handle, rs_socket_adopt_
         return rs__le_raise_errno(errno);
     }
 #endif
-    struct le_socket *le = rs__le_socket_alloc();
-    if (!le) {
-        return -1;
-    }
+    struct le_socket *le = rs__socket_impl_room(s);
     le->fd = fd;
     le->writable = true;
     s->impl = le;

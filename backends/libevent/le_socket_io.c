@@ -100,20 +100,16 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
      * CAP_NET_RAW: apply the other options only. */
     rs_socket_options options = listener->options;
     options.network_interface_name[0] = '\0';
-    struct le_socket *le = NULL;
+    rs_socket *s = NULL;
     if (rs__le_prepare_fd(fd, HAVE_ACCEPT4 || RS_LE_SOCKETS_COME_READY) != 0 ||
-        rs__le_apply_options(fd, &options) != 0 || !(le = rs__le_socket_alloc())) {
+        rs__le_apply_options(fd, &options) != 0 || !(s = rs__socket_new_accepted(listener, NULL))) {
         close(fd);
         return NULL;
     }
+    struct le_socket *le = rs__socket_impl_room(s);
     le->fd = fd;
     le->writable = true;
-    rs_socket *s = rs__socket_new_accepted(listener, le);
-    if (!s) {
-        close(fd);
-        rs__mem_release(le);
-        return NULL;
-    }
+    s->impl = le;
     /* The local address is common/'s (the listener's, or read when first
      * asked for); a Unix socket's peer is the listener's path (common/). */
     if (s->options.domain != RS_SOCKET_LOCAL) {
@@ -125,9 +121,10 @@ static rs_socket *wrap_accepted(rs_socket *listener, int fd, const struct sockad
 /* A connection accepted after accepting stopped: closed unreported. */
 static void discard_accepted(rs_socket *s)
 {
-    struct le_socket *le = rs__socket_discard_accepted(s);
-    close(le->fd);
-    rs__mem_release(le);
+    /* The record goes with the socket (its room): the descriptor first. */
+    int fd = ((struct le_socket *)s->impl)->fd;
+    rs__socket_discard_accepted(s);
+    close(fd);
 }
 
 /* accept(2) failures that concern the pending connection, not the
