@@ -451,6 +451,28 @@ int rs_format_ipv6_address(const uint8_t address[16], uint32_t scope_id, char *o
     return (int)(p - out);
 }
 
+/* The IPv4 / IPv6 checks of rs__endpoint_validate (the length already
+ * checked), with what the parse found: the address and the scope id. */
+static int validate_ip(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind,
+                       uint8_t bytes[16], uint32_t *scope_id)
+{
+    *scope_id = 0;
+    int rc = domain == RS_SOCKET_IPV4 ? rs_parse_ipv4_address(ep->address, bytes)
+                                      : rs_parse_ipv6_scoped_address(ep->address, bytes, scope_id);
+    if (rc != 0) {
+        return rc;
+    }
+    /* A link-local address (fe80::/10) is ambiguous without its zone (RFC
+     * 4007 section 6): Linux refuses it (EINVAL) where Windows picks an
+     * interface, so both backends refuse it here. */
+    if (domain == RS_SOCKET_IPV6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80 &&
+        *scope_id == 0) {
+        return rs_raise(RS_ERROR_INVALID_ADDRESS);
+    }
+    return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
+                    : rs_socket_validate_port_for_connect(ep->port, domain);
+}
+
 int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind)
 {
     if (!ep || !is_known_domain(domain)) {
@@ -467,21 +489,40 @@ int rs__endpoint_validate(const rs_socket_endpoint *ep, rs_socket_domain domain,
         return validate_local_path(ep->address, len);
     }
     uint8_t bytes[16];
-    uint32_t scope_id = 0;
-    int rc = domain == RS_SOCKET_IPV4 ? rs_parse_ipv4_address(ep->address, bytes)
-                                      : rs_parse_ipv6_scoped_address(ep->address, bytes, &scope_id);
-    if (rc != 0) {
-        return rc;
+    uint32_t scope_id;
+    return validate_ip(ep, domain, for_bind, bytes, &scope_id);
+}
+
+int rs__endpoint_validate_ip(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind,
+                             struct rs__sockaddr_ip *out, size_t *len)
+{
+    if (!ep || (domain != RS_SOCKET_IPV4 && domain != RS_SOCKET_IPV6)) {
+        return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
-    /* A link-local address (fe80::/10) is ambiguous without its zone (RFC
-     * 4007 section 6): Linux refuses it (EINVAL) where Windows picks an
-     * interface, so both backends refuse it here. */
-    if (domain == RS_SOCKET_IPV6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80 &&
-        scope_id == 0) {
+    if (bounded_len(ep->address, RS_ADDRESS_MAX_LEN) == RS_ADDRESS_MAX_LEN) {
         return rs_raise(RS_ERROR_INVALID_ADDRESS);
     }
-    return for_bind ? rs_socket_validate_port_for_bind(ep->port, domain)
-                    : rs_socket_validate_port_for_connect(ep->port, domain);
+    uint8_t bytes[16];
+    uint32_t scope_id;
+    if (validate_ip(ep, domain, for_bind, bytes, &scope_id) != 0) {
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    if (domain == RS_SOCKET_IPV4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)out->u.bytes;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)ep->port);
+        memcpy(&sin->sin_addr, bytes, 4);
+        *len = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out->u.bytes;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)ep->port);
+        memcpy(&sin6->sin6_addr, bytes, 16);
+        sin6->sin6_scope_id = scope_id;
+        *len = sizeof *sin6;
+    }
+    return 0;
 }
 
 size_t rs__format_ipv4(const uint8_t address[4], char out[16])

@@ -82,5 +82,11 @@ struct rs__sockaddr_ip {
  * rs__sockaddr_from_endpoint, RS_ERROR_INVALID_ARGUMENT (LOCAL). Any thread. */
 int rs__sockaddr_ip_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint *ep,
                                   struct rs__sockaddr_ip *out, size_t *len);
+/* rs__endpoint_validate of an IPv4 or IPv6 endpoint (the same checks, the
+ * same errors; RS_ERROR_INVALID_ARGUMENT for LOCAL) that also writes its
+ * socket address (rs__sockaddr_ip_from_endpoint's) from the same parse:
+ * for a call that needs both (rs_socket_connect). Any thread. */
+int rs__endpoint_validate_ip(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind,
+                             struct rs__sockaddr_ip *out, size_t *len);
 
 #endif

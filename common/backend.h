@@ -157,7 +157,10 @@ int rs__backend_socket_bind(rs_socket *socket, const rs_socket_endpoint *local);
 int rs__backend_socket_listen(rs_socket *socket, int backlog);
 /* Starts connecting to remote (validated) from the calling thread: applies
  * the options and raises only the errors the public header documents as
- * synchronous. The OS connect may start here or be deferred to
+ * synchronous. For IPv4 and IPv6, socket->remote.ip already holds remote's
+ * socket address (socket->remote_len bytes, from rs_socket_connect's one
+ * parse of the text): the backend connects to it, and may replace it with
+ * the peer's address (rs__socket_set_remote). The OS connect may start here or be deferred to
  * rs__backend_socket_attach (a completion port needs the association first);
  * either way it completes through rs__socket_connect_done, after attach. */
 int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote);

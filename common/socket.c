@@ -999,7 +999,13 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
         return rs_raise(RS_ERROR_WRONG_THREAD);
     }
     rs_socket_domain domain = socket->options.domain;
-    if (rs__endpoint_validate(remote, domain, false) != 0) {
+    /* An IP address is parsed once, here: the validation gives the socket
+     * address the backend connects to (rs__backend_socket_connect). */
+    struct rs__sockaddr_ip addr;
+    size_t addr_len = 0;
+    if ((domain == RS_SOCKET_LOCAL
+             ? rs__endpoint_validate(remote, domain, false)
+             : rs__endpoint_validate_ip(remote, domain, false, &addr, &addr_len)) != 0) {
         return -1;
     }
     /* Allocated before the connect starts, so that running short of memory
@@ -1013,10 +1019,15 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
     }
     rs_task_init(&c->connect_task, connect_task_fn, socket, "socket connect");
     rs_task_init(&c->timeout_task, timeout_task_fn, socket, "socket connect timeout");
-    /* The backend may store the peer's address as it connects
-     * (rs__socket_set_remote); otherwise it is the endpoint's, through the
-     * socket address, so that "fe80::1%lo" reads back as "fe80::1%1". */
-    socket->remote_len = 0;
+    /* The peer's address is the endpoint's, as a socket address (so that
+     * "fe80::1%lo" reads back as "fe80::1%1"), unless the backend stores
+     * another as it connects (rs__socket_set_remote). */
+    if (domain == RS_SOCKET_LOCAL) {
+        socket->remote_len = 0;
+    } else {
+        socket->remote.ip = addr;
+        socket->remote_len = (uint8_t)addr_len;
+    }
     if (rs__backend_socket_connect(socket, remote) != 0) {
         rs__mem_release(path);
         rs__mem_release(c);
@@ -1029,12 +1040,6 @@ int rs_socket_connect(rs_socket *socket, const rs_socket_endpoint *remote, rs_ev
         if (old != socket->local.path) {
             rs__mem_release(old);
         }
-    } else if (socket->remote_len == 0) {
-        size_t len = 0;
-        if (rs__sockaddr_ip_from_endpoint(domain, remote, &socket->remote.ip, &len) != 0) {
-            len = 0;
-        }
-        socket->remote_len = (uint8_t)len;
     }
     socket->remote_known = socket->options.type == RS_SOCKET_DGRAM;
     c->on_connect = on_result;

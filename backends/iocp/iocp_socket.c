@@ -595,12 +595,12 @@ int rs__backend_socket_connect(rs_socket *s, const rs_socket_endpoint *remote)
     if (im->kind == RS__IOCP_PIPE) {
         return rs__iocp_pipe_connect(s, remote);
     }
-    size_t remote_len = 0;
-    if (rs__sockaddr_from_endpoint(s->options.domain, remote, &im->remote, &remote_len) != 0 ||
-        rs__os_socket_apply_options(im->sock, &s->options) != 0) {
+    /* The socket address common/ parsed (s->remote). */
+    memcpy(&im->remote, s->remote.ip.u.bytes, s->remote_len);
+    im->remote_len = (int)s->remote_len;
+    if (rs__os_socket_apply_options(im->sock, &s->options) != 0) {
         return -1;
     }
-    im->remote_len = (int)remote_len;
     if (im->kind == RS__IOCP_UDP) {
         return rs__iocp_udp_connect(s);
     }

@@ -233,26 +233,30 @@ int rs__backend_socket_connect(rs_socket *socket, const rs_socket_endpoint *remo
 {
     struct le_socket *le = socket->impl;
     const rs_socket_options *o = &socket->options;
+    /* IPv4 / IPv6: the socket address common/ parsed (socket->remote). */
     struct sockaddr_storage ss;
-    size_t len = 0;
-    if (rs__sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0 ||
-        rs__le_apply_options(le->fd, o) != 0) {
+    const struct sockaddr *sa = (const struct sockaddr *)socket->remote.ip.u.bytes;
+    size_t len = socket->remote_len;
+    if (o->domain == RS_SOCKET_LOCAL) {
+        if (rs__sockaddr_from_endpoint(o->domain, remote, &ss, &len) != 0) {
+            return -1;
+        }
+        sa = (const struct sockaddr *)&ss;
+    }
+    if (rs__le_apply_options(le->fd, o) != 0) {
         return -1;
     }
     int rc;
     do {
-        rc = connect(le->fd, (struct sockaddr *)&ss, (socklen_t)len);
+        rc = connect(le->fd, sa, (socklen_t)len);
     } while (rc != 0 && errno == EINTR);
-    /* The peer's address is the one connected to, so no getpeername(2) is
-     * needed later; except for 0.0.0.0, which Linux turns into a loopback
-     * address. */
+    /* The peer's address is the one connected to (already in
+     * socket->remote), so no getpeername(2) is needed later; except for
+     * 0.0.0.0, which Linux turns into a loopback address. */
     le->peer_known = false;
     if (o->domain == RS_SOCKET_IPV4 && o->type == RS_SOCKET_STREAM) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-        if (sin->sin_addr.s_addr != htonl(INADDR_ANY)) {
-            rs__socket_set_remote(socket, (const struct sockaddr *)&ss, len);
-            le->peer_known = true;
-        }
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        le->peer_known = sin->sin_addr.s_addr != htonl(INADDR_ANY);
     }
     if (rc == 0 || errno == EINPROGRESS) {
         le->connect_error = 0;
