@@ -160,6 +160,16 @@ void rs__event_loop_wake(rs_event_loop *loop)
     }
 }
 
+/* Wakes the loop for a flag set outside synced.lock (a stop): the empty
+ * critical section orders the flag with the loop's last look before it
+ * blocks, as queueing under the lock does for tasks. */
+static void wake_for_flag(rs_event_loop *loop)
+{
+    rs__fastlock_lock(&loop->synced.lock);
+    rs__fastlock_unlock(&loop->synced.lock);
+    rs__event_loop_wake(loop);
+}
+
 static rs_event_loop *new_loop(const rs_event_loop_options *options, bool caller_thread)
 {
     if (rs__library_check() != 0) {
@@ -307,6 +317,31 @@ static inline uint64_t callbacks_called(const rs_event_loop *loop)
            rs__atomic_load_relaxed_u64(&m->io_callbacks);
 }
 
+/* The loop is about to wait with a timeout: lowers wake_pending, then takes
+ * a last look at the cross-thread queue and the stop flag, under the lock.
+ * Returns false (the flag raised again) if either has something: the wait
+ * must then only poll. Loop thread.
+ *
+ * Why no wake-up is lost: a thread that queues work does so under the lock
+ * and reads the flag after releasing it. If its critical section came
+ * first, the look below sees the work. If the look came first, the clearing
+ * store happens before the other thread's read of the flag (release by this
+ * unlock, acquire by its lock), so it reads 0 (or a 1 raised after it by a
+ * thread that then wakes the loop) and wakes the loop. A stop takes the
+ * empty critical section of wake_for_flag for the same reason. */
+static bool last_look_before_wait(rs_event_loop *loop)
+{
+    rs__atomic_store(&loop->wake_pending, 0);
+    rs__fastlock_lock(&loop->synced.lock);
+    bool queued = loop->synced.incoming.head || loop->synced.incoming_timed.head ||
+                  loop->synced.cancel_head || rs__atomic_load(&loop->stop_requested);
+    rs__fastlock_unlock(&loop->synced.lock);
+    if (queued) {
+        rs__atomic_store(&loop->wake_pending, 1);
+    }
+    return !queued;
+}
+
 /* One iteration: what is ready, then the wait for I/O. The wait blocks
  * unless work is queued or a stop was asked for, and, with poll_only, never
  * (RS_RUN_NOWAIT); with poll_unless_called_since (RS_RUN_ONCE), only while
@@ -320,10 +355,11 @@ static inline void run_iteration(rs_event_loop *loop, bool poll_only,
     if ((rs__atomic_load(&loop->metrics.timing_wanted) != 0) != loop->metrics.timing) {
         switch_timing(loop);
     }
-    /* Clear before draining: a submission after this point wakes us again.
-     * Every submission and cancel request raises the flag after queueing, so
-     * an iteration that finds it clear has nothing to drain. */
-    if (rs__atomic_load(&loop->wake_pending) && rs__atomic_exchange(&loop->wake_pending, 0)) {
+    /* The flag stays up while the loop is awake: work queued meanwhile by
+     * other threads is drained here, on the next iteration, without a
+     * wake-up. A clear flag means the queue was empty at the last look
+     * before a wait and nothing was queued since (whoever queues raises it). */
+    if (rs__atomic_load(&loop->wake_pending)) {
         drain_synced(loop);
     }
 
@@ -360,6 +396,9 @@ static inline void run_iteration(rs_event_loop *loop, bool poll_only,
     }
     /* Only a wait that may block lowers the flag: while the loop keeps
      * finding work, other threads queue without waking it. */
+    if (timeout != 0 && rs__atomic_load(&loop->wake_pending) && !last_look_before_wait(loop)) {
+        timeout = 0;
+    }
     /* Only a wait that may block is timed: a poll counts as running, and
      * costs no clock reading. */
     if (timeout != 0 && loop->metrics.timing) {
@@ -443,7 +482,7 @@ static bool stop_thread_locked(rs_event_loop *loop)
     }
     bool was_running = rs__atomic_exchange(&loop->stop_requested, 1) == 0;
     if (was_running) {
-        rs__event_loop_wake(loop);
+        wake_for_flag(loop);
     }
     rs__thread_join(&loop->thread);
     loop->thread_started = false;
@@ -572,7 +611,7 @@ int rs_event_loop_stop(rs_event_loop *loop)
         return rs_raise(RS_ERROR_INVALID_ARGUMENT);
     }
     if (rs__atomic_exchange(&loop->stop_requested, 1) == 0) {
-        rs__event_loop_wake(loop);
+        wake_for_flag(loop);
     }
     return 0;
 }

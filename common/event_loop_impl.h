@@ -152,8 +152,8 @@ static inline void rs__event_loop_defer(rs_event_loop *loop, struct rs__deferred
 }
 
 /* Wakes the loop unless wake_pending is already set. Any thread, after
- * queueing work under synced.lock (the loop clears the flag before it
- * drains, so work queued after that raises it again). */
+ * queueing work under synced.lock (the lock orders the queueing with the
+ * loop's last look before it blocks). */
 void rs__event_loop_wake(rs_event_loop *loop);
 
 #endif
