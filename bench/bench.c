@@ -312,6 +312,7 @@ static const struct bench_impl *const impls[] = {
 #ifdef _WIN32
     &bench_impl_iocp,
     &bench_impl_iocp_thread,
+    &bench_impl_iocp_padded,
 #else
     &bench_impl_libevent,
     &bench_impl_libuv,

@@ -130,6 +130,7 @@ extern const struct bench_impl bench_impl_reseau;
 #ifdef _WIN32
 extern const struct bench_impl bench_impl_iocp;
 extern const struct bench_impl bench_impl_iocp_thread;
+extern const struct bench_impl bench_impl_iocp_padded;
 #else
 extern const struct bench_impl bench_impl_libevent;
 extern const struct bench_impl bench_impl_libuv;

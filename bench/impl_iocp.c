@@ -4,6 +4,8 @@
  */
 #include "iocp_loop.h"
 
+#include <reseau/event_loop.h>
+
 #include <wchar.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,10 +485,15 @@ struct item {
     struct item *next;
 };
 
+/* The nodes are `stride` bytes apart: an item's own size, or a reseau
+ * task's (iocp-padded), so that the floor can be compared with reseau with
+ * as many bytes crossing between the threads per task. */
 struct tasks {
     struct iocp_loop l;
     SRWLOCK lock;
-    struct item *head, *tail, *items;
+    struct item *head, *tail;
+    unsigned char *items;
+    size_t stride;
     bool wake_pending; /* under lock: a packet is queued and not yet drained */
     struct iocp_op wake;
     long n, done;
@@ -514,7 +521,7 @@ static void tasks_producer(void *arg)
 {
     struct tasks *t = arg;
     for (long i = 0; i < t->n; i++) {
-        struct item *it = &t->items[i];
+        struct item *it = (struct item *)(t->items + (size_t)i * t->stride);
         it->next = NULL;
         AcquireSRWLockExclusive(&t->lock);
         if (t->tail) {
@@ -533,11 +540,10 @@ static void tasks_producer(void *arg)
     }
 }
 
-static void io_tasks(const struct bench_params *p, struct bench_result *r)
+static void tasks_run(const struct bench_params *p, struct bench_result *r, size_t stride)
 {
     struct tasks *t = calloc(1, sizeof *t);
-    if (!t || !(t->items = calloc((size_t)p->tasks + 1, sizeof *t->items)) ||
-        !iocp_loop_init(&t->l, p, r)) {
+    if (!t || !(t->items = calloc((size_t)p->tasks + 1, stride)) || !iocp_loop_init(&t->l, p, r)) {
         bench_fail(r, "set-up failed");
         if (t) {
             free(t->items);
@@ -547,7 +553,8 @@ static void io_tasks(const struct bench_params *p, struct bench_result *r)
     }
     InitializeSRWLock(&t->lock);
     t->n = p->tasks;
-    bench_prefault(t->items, ((size_t)t->n + 1) * sizeof *t->items);
+    t->stride = stride;
+    bench_prefault(t->items, ((size_t)t->n + 1) * stride);
     iocp_op_arm(&t->wake, tasks_wake, t);
     t->l.start_ns = bench_now_ns();
     if (t->n == 0) {
@@ -562,6 +569,19 @@ static void io_tasks(const struct bench_params *p, struct bench_result *r)
     iocp_loop_close(&t->l);
     free(t->items);
     free(t);
+}
+
+static void io_tasks(const struct bench_params *p, struct bench_result *r)
+{
+    tasks_run(p, r, sizeof(struct item));
+}
+
+/* Each node takes the bytes of an rs_task (80 on Win64), of which the list
+ * uses the first 8, as reseau's uses its task's first line. */
+static void io_tasks_padded(const struct bench_params *p, struct bench_result *r)
+{
+    _Static_assert(sizeof(rs_task) >= sizeof(struct item), "an rs_task holds an item");
+    tasks_run(p, r, sizeof(rs_task));
 }
 
 /* ---- timers: a binary heap, GetQueuedCompletionStatusEx as the sleep ---- */
@@ -868,6 +888,7 @@ ON_THREAD(io_pingpong)
 ON_THREAD(io_stream)
 ON_THREAD(io_connect)
 ON_THREAD(io_tasks)
+ON_THREAD(io_tasks_padded)
 ON_THREAD(io_timers)
 ON_THREAD(io_udp)
 ON_THREAD(io_fanin)
@@ -915,6 +936,29 @@ const struct bench_impl bench_impl_iocp = {
             [BW_WATCH] = io_watch,
             [BW_UDP_TO] = io_udp_to,
             [BW_IDLE] = bench_io_idle,
+        },
+    .init = io_init,
+    .clean_up = io_clean_up,
+};
+
+#define PADDED_NA "the iocp-thread row: only the tasks workload depends on the size of a node"
+const struct bench_impl bench_impl_iocp_padded = {
+    .name = "iocp-padded",
+    .description = "iocp-thread with each task node padded to sizeof(rs_task), as many bytes "
+                   "per task as reseau moves between the threads",
+    .run = {[BW_TASKS] = io_tasks_padded_on_thread},
+    .na_note =
+        {
+            [BW_PINGPONG] = PADDED_NA,
+            [BW_STREAM] = PADDED_NA,
+            [BW_CONNECT] = PADDED_NA,
+            [BW_TIMERS] = PADDED_NA,
+            [BW_UDP] = PADDED_NA,
+            [BW_FANIN] = PADDED_NA,
+            [BW_PIPE] = PADDED_NA,
+            [BW_WATCH] = PADDED_NA,
+            [BW_UDP_TO] = PADDED_NA,
+            [BW_IDLE] = PADDED_NA,
         },
     .init = io_init,
     .clean_up = io_clean_up,
