@@ -329,8 +329,13 @@ void rs__socket_readable(rs_socket *socket);
 
 /* The backend finished with a write: error 0 (written in full) or a code.
  * Queues the completion for the loop's next iteration (a deferred
- * completion, not a task); never calls the user directly. */
-void rs__socket_write_done(struct rs__socket_write *req, int error_code);
+ * completion, not a task); never calls the user directly. Inline: every
+ * write of request/response traffic ends here, from the backend's send. */
+static inline void rs__socket_write_done(struct rs__socket_write *req, int error_code)
+{
+    req->error = error_code;
+    rs__event_loop_defer(req->socket->loop, &req->done);
+}
 /* Counts n more bytes of req written and moves its buffer cursor past them. */
 void rs__socket_write_advance(struct rs__socket_write *req, size_t n);
 

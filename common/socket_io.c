@@ -47,6 +47,13 @@ static bool can_read(const rs_socket *s)
 
 static void readable_task_fn(rs_task *task, void *arg, rs_task_status status);
 
+/* A read drained the socket (or failed): nothing reported is left unread,
+ * and no redelivery is owed. */
+static inline void clear_readable(rs_socket *s)
+{
+    s->flags = (uint16_t)(s->flags & ~(unsigned)(RS__SF_READABLE_PENDING | RS__SF_REDELIVER));
+}
+
 /* Calls on_readable again on the next iteration (unless a read drains first). */
 static void schedule_redeliver(rs_socket *s)
 {
@@ -73,24 +80,31 @@ static void deliver_readable(rs_socket *s)
 {
     /* Shut down for reading: the data stays unread and unreported
      * (rs_socket_shutdown). */
-    if (!s->on_readable || rs__socket_is_destroyed(s) || rs__socket_state(s) == RS__SOCKET_CLOSED ||
-        !can_read(s)) {
+    /* (A socket that can read is connected or bound, so not closed.) */
+    if (!s->on_readable || rs__socket_is_destroyed(s) || !can_read(s)) {
         return;
     }
-    /* A read that fills the buffer during the callback sets it again. */
-    rs__socket_set_flag(s, RS__SF_REDELIVER, false);
+    /* A read that fills the buffer during the callback sets REDELIVER
+     * again; IN_READABLE is restored afterwards (a nested delivery keeps
+     * the outer one's). One update of the flags word for both. */
+    unsigned flags = s->flags;
+    bool outer = (flags & RS__SF_IN_READABLE) != 0;
+    s->flags = (uint16_t)((flags & ~(unsigned)RS__SF_REDELIVER) | RS__SF_IN_READABLE);
     rs__socket_acquire(s);
-    bool outer = rs__socket_flag(s, RS__SF_IN_READABLE);
-    rs__socket_set_flag(s, RS__SF_IN_READABLE, true);
     rs__metrics_io_callback(&s->loop->metrics);
     s->on_readable(s, 0, s->readable_user_data);
-    rs__socket_set_flag(s, RS__SF_IN_READABLE, outer);
+    if (outer) {
+        rs__socket_release(s);
+        return;
+    }
+    flags = s->flags & ~(unsigned)RS__SF_IN_READABLE;
+    s->flags = (uint16_t)flags;
     /* Reads inside the callback only note that the last one filled the
      * buffer; the redelivery is scheduled once, here, if that is still so:
      * a callback that reads until drained (the usual loop) then costs no
      * task, and a datagram socket no task per datagram. */
-    if (rs__socket_flag(s, RS__SF_REDELIVER) && !outer && s->on_readable &&
-        !rs__socket_is_destroyed(s) && rs__socket_state(s) != RS__SOCKET_CLOSED) {
+    if ((flags & RS__SF_REDELIVER) && s->on_readable && !rs__socket_is_destroyed(s) &&
+        rs__socket_state(s) != RS__SOCKET_CLOSED) {
         schedule_redeliver(s);
     }
     rs__socket_release(s);
@@ -112,10 +126,10 @@ void rs__socket_readable(rs_socket *s)
     /* Once until drained (docs/readable-events.md): a sign of data while
      * data already reported is unread brings no second callback, so the
      * edge-triggered epoll backend reports what a completion-based one can. */
-    if (rs__socket_flag(s, RS__SF_READABLE_PENDING)) {
+    if (s->flags & RS__SF_READABLE_PENDING) {
         return;
     }
-    rs__socket_set_flag(s, RS__SF_READABLE_PENDING, true);
+    s->flags = (uint16_t)(s->flags | RS__SF_READABLE_PENDING);
     deliver_readable(s);
 }
 
@@ -155,9 +169,10 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
     }
     size_t n = 0;
     if (rs__backend_socket_read(socket, buffer, len, &n) != 0) {
-        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
-        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
-        rs__socket_set_flag(socket, RS__SF_DRAIN_UNPROVEN, false);
+        /* The read ended what was reported: no redelivery, no look owed. */
+        socket->flags =
+            (uint16_t)(socket->flags & ~(unsigned)(RS__SF_READABLE_PENDING | RS__SF_REDELIVER |
+                                                   RS__SF_DRAIN_UNPROVEN));
         return -1;
     }
     rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
@@ -175,9 +190,11 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
             schedule_redeliver(socket);
         }
     } else {
-        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
-        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
-        rs__socket_set_flag(socket, RS__SF_DRAIN_UNPROVEN, true);
+        /* Drained, as far as a short read can tell (DRAIN_UNPROVEN:
+         * le_socket_io.c looks again at the next subscription). */
+        socket->flags =
+            (uint16_t)((socket->flags & ~(unsigned)(RS__SF_READABLE_PENDING | RS__SF_REDELIVER)) |
+                       RS__SF_DRAIN_UNPROVEN);
     }
     return 0;
 }
@@ -204,12 +221,6 @@ static void write_done_fn(struct rs__deferred *done)
                      req->user_data);
     recycle_write(s, req);
     rs__socket_release(s);
-}
-
-void rs__socket_write_done(struct rs__socket_write *req, int error_code)
-{
-    req->error = error_code;
-    rs__event_loop_defer(req->socket->loop, &req->done);
 }
 
 /* What every write to the peer checks after its arguments: the thread, a
@@ -534,8 +545,7 @@ int rs_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amo
     size_t n = 0;
     rs_socket_endpoint sender;
     if (rs__backend_socket_read_from(socket, buffer, len, &n, &sender) != 0) {
-        rs__socket_set_flag(socket, RS__SF_READABLE_PENDING, false);
-        rs__socket_set_flag(socket, RS__SF_REDELIVER, false);
+        clear_readable(socket);
         return -1;
     }
     rs__metrics_bump(&socket->loop->metrics.bytes_read, n);
