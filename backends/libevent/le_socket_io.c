@@ -690,17 +690,14 @@ void rs__backend_socket_unsubscribe(rs_socket *socket)
     (void)socket;
 }
 
-int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
+/* A datagram read: MSG_TRUNC where Linux has it, so that a truncated
+ * datagram reports its full length (the rest is discarded either way). */
+static int read_dgram(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
 {
     struct le_socket *le = socket->impl;
-    bool dgram = socket->options.type == RS_SOCKET_DGRAM;
     int flags = 0;
 #ifdef __linux__
-    /* Linux reports a truncated datagram's full length with MSG_TRUNC; the
-     * rest of the datagram is discarded either way. */
-    if (dgram) {
-        flags = MSG_TRUNC;
-    }
+    flags = MSG_TRUNC;
 #endif
     ssize_t n;
     do {
@@ -712,14 +709,34 @@ int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t 
         }
         return rs__le_raise_errno(errno);
     }
-    if (n == 0 && !dgram) {
-        return rs__raise(RS_ERROR_SOCKET_CLOSED);
-    }
-    if (!dgram && (size_t)n < len) {
-        drained(socket);
-    }
     *amount_read = (size_t)n > len ? len : (size_t)n;
     return 0;
+}
+
+int rs__backend_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_read)
+{
+    if (socket->options.type == RS_SOCKET_DGRAM) {
+        return read_dgram(socket, buffer, len, amount_read);
+    }
+    struct le_socket *le = socket->impl;
+    ssize_t n;
+    do {
+        n = rs__le_recv(le->fd, buffer, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        if ((size_t)n < len) {
+            drained(socket);
+        }
+        *amount_read = (size_t)n;
+        return 0;
+    }
+    if (n == 0) {
+        return rs__raise(RS_ERROR_SOCKET_CLOSED);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        drained(socket);
+    }
+    return rs__le_raise_errno(errno);
 }
 
 int rs__backend_socket_read_from(rs_socket *socket, void *buffer, size_t len, size_t *amount_read,
