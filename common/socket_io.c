@@ -191,7 +191,7 @@ int rs_socket_read(rs_socket *socket, void *buffer, size_t len, size_t *amount_r
         }
     } else {
         /* Drained, as far as a short read can tell (DRAIN_UNPROVEN:
-         * le_socket_io.c looks again at the next subscription). */
+         * a readiness backend looks again at the next subscription). */
         socket->flags =
             (uint16_t)((socket->flags & ~(unsigned)(RS__SF_READABLE_PENDING | RS__SF_REDELIVER)) |
                        RS__SF_DRAIN_UNPROVEN);
