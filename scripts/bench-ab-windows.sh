@@ -133,8 +133,9 @@ for w in order:
     va, vb = value(a), value(b)
     ratio = "-"
     if va and vb:
-        # Above 1: the libevent build is faster (for "s until all fired", lower is better).
-        r = va / vb if unit.startswith("s ") else vb / va
+        # Above 1: the libevent build is better. Lower is better for
+        # "s until all fired" and for memory ("heap B/conn").
+        r = va / vb if unit.startswith("s ") or "B/" in unit else vb / va
         ratio = f"{r:.2f}"
     lines.append(f"| {w} | {unit} | {text(a)} | {text(b)} | {text(f)} | {ratio} "
                  f"| {req_iocp.get((w, 'reseau'), '-')} | {req_le.get((w, 'reseau'), '-')} "
@@ -143,8 +144,8 @@ stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%MZ")
 table = "\n".join(lines)
 block = (f"<!-- ab-windows:begin (scripts/bench-ab-windows.sh writes this block) -->\n"
          f"Run of {stamp}, {size}, {reps} runs per cell (medians), one session under Wine; "
-         f"`libevent / iocp` is the libevent build's speed relative to the IOCP build's "
-         f"(above 1: faster).\n\n{table}\n<!-- ab-windows:end -->")
+         f"`libevent / iocp` is the libevent build's figure relative to the IOCP build's "
+         f"(above 1: faster, or less memory for heap B/conn).\n\n{table}\n<!-- ab-windows:end -->")
 print(table)
 if write:
     text_doc = open(doc).read()
