@@ -16,7 +16,8 @@
 #                        is its own, docs/performance.md "Memory per connection")
 #   counts.txt           scripts/bench-callgrind.sh over every workload but idle
 #                        (instructions and system calls per operation)
-#   fanin-counts.txt     the same for fanin at FANIN_CONNS connections
+#   fanin-counts-N.txt   the same for fanin at N connections, one file per
+#                        count of FANIN_CONNS
 #   ab-windows.txt       scripts/bench-ab-windows.sh --quick: IOCP build, libevent
 #                        build for Windows and the raw IOCP floor under Wine, wall
 #                        ratios and wineserver requests per operation (it also
@@ -36,6 +37,10 @@ native=$root/build/bench-release
 if [ ! -d "$native" ]; then
     meson setup "$native" "$root" --buildtype=release --wrap-mode=nodownload -Dbench=true \
         -Dtests=false -Dexamples=false >/dev/null
+else
+    # A directory left by another command may be meson's default -O0 build
+    # or lack the bench: its figures would not be the summary's.
+    meson configure "$native" -Dbuildtype=release -Dbench=true >/dev/null
 fi
 ninja -C "$native" >/dev/null
 bench=$native/bench/reseau-bench
@@ -47,7 +52,7 @@ stamp() { printf '# %s: %s, load average %s\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%
 step() {
     local file=$out/$1
     shift
-    echo "bench-full: $1 ... -> $file" >&2
+    echo "bench-full: $(date -u +%H:%M:%SZ) $(basename "$file") ..." >&2
     {
         stamp start
         echo "# command: $*"
