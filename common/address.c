@@ -451,6 +451,27 @@ int rs_format_ipv6_address(const uint8_t address[16], uint32_t scope_id, char *o
     return (int)(p - out);
 }
 
+/* Writes the socket address of a parsed IPv4 (4 bytes) or IPv6 (16 bytes,
+ * with its scope id) address and port into zeroed storage; returns its
+ * length. */
+static size_t ip_sockaddr(void *out, rs_socket_domain domain, const uint8_t *bytes,
+                          uint32_t scope_id, uint32_t port)
+{
+    if (domain == RS_SOCKET_IPV4) {
+        struct sockaddr_in *sin = out;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        memcpy(&sin->sin_addr, bytes, 4);
+        return sizeof *sin;
+    }
+    struct sockaddr_in6 *sin6 = out;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)port);
+    memcpy(&sin6->sin6_addr, bytes, 16);
+    sin6->sin6_scope_id = scope_id;
+    return sizeof *sin6;
+}
+
 /* The IPv4 / IPv6 checks of rs__endpoint_validate (the length already
  * checked), with what the parse found: the address and the scope id. */
 static int validate_ip(const rs_socket_endpoint *ep, rs_socket_domain domain, bool for_bind,
@@ -508,20 +529,7 @@ int rs__endpoint_validate_ip(const rs_socket_endpoint *ep, rs_socket_domain doma
         return -1;
     }
     memset(out, 0, sizeof *out);
-    if (domain == RS_SOCKET_IPV4) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out->u.bytes;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)ep->port);
-        memcpy(&sin->sin_addr, bytes, 4);
-        *len = sizeof *sin;
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out->u.bytes;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)ep->port);
-        memcpy(&sin6->sin6_addr, bytes, 16);
-        sin6->sin6_scope_id = scope_id;
-        *len = sizeof *sin6;
-    }
+    *len = ip_sockaddr(out->u.bytes, domain, bytes, scope_id, ep->port);
     return 0;
 }
 
@@ -550,29 +558,20 @@ int rs__sockaddr_from_endpoint(rs_socket_domain domain, const rs_socket_endpoint
     memset(out, 0, sizeof *out);
     switch (domain) {
     case RS_SOCKET_IPV4: {
-        struct sockaddr_in *sin = (struct sockaddr_in *)out;
         uint8_t bytes[4];
         if (rs_parse_ipv4_address(ep->address, bytes) != 0) {
             return -1;
         }
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)ep->port);
-        memcpy(&sin->sin_addr, bytes, sizeof bytes);
-        *len = sizeof *sin;
+        *len = ip_sockaddr(out, domain, bytes, 0, ep->port);
         return 0;
     }
     case RS_SOCKET_IPV6: {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
         uint8_t bytes[16];
         uint32_t scope_id;
         if (rs_parse_ipv6_scoped_address(ep->address, bytes, &scope_id) != 0) {
             return -1;
         }
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)ep->port);
-        memcpy(&sin6->sin6_addr, bytes, sizeof bytes);
-        sin6->sin6_scope_id = scope_id;
-        *len = sizeof *sin6;
+        *len = ip_sockaddr(out, domain, bytes, scope_id, ep->port);
         return 0;
     }
     case RS_SOCKET_LOCAL: {
