@@ -269,8 +269,9 @@ void rs__pipe_write_end_on_closed(rs_pipe_write_end *write_end);
  * the listener's name for LOCAL). NULL with the error raised (impl is then
  * the backend's to free). */
 rs_socket *rs__socket_new_accepted(const rs_socket *listener, void *impl);
-/* The zeroed rs__backend_socket_impl_size() bytes after the socket (NULL
- * where the size is 0): the backend's state, freed with the socket. */
+/* The zeroed rs__backend_socket_impl_size() bytes after the socket: the
+ * backend's state, freed with the socket. Only for a backend whose size is
+ * not 0 (no size is asked again here: it is fixed for the process). */
 void *rs__socket_impl_room(rs_socket *socket);
 /* Frees a socket of rs__socket_new_accepted that was never delivered (the
  * backend's own discard: accepting stopped, the listener closed) and

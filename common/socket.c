@@ -199,7 +199,7 @@ static void timeout_task_fn(rs_task *task, void *arg, rs_task_status status);
 
 void *rs__socket_impl_room(rs_socket *socket)
 {
-    return rs__backend_socket_impl_size() ? (unsigned char *)socket + IMPL_ROOM_OFFSET : NULL;
+    return (unsigned char *)socket + IMPL_ROOM_OFFSET;
 }
 
 rs_socket *rs__socket_alloc(const rs_socket_options *options, long state)
