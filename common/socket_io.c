@@ -63,8 +63,7 @@ static void schedule_redeliver(rs_socket *s)
             /* Without the task the socket cannot be told again: it counts
              * as drained, so the next sign of data calls on_readable. */
             RS__LOG(RS_LOG_ERROR, "socket: no memory to report readable data again");
-            rs__socket_set_flag(s, RS__SF_READABLE_PENDING, false);
-            rs__socket_set_flag(s, RS__SF_REDELIVER, false);
+            clear_readable(s);
             return;
         }
         rs_task_init(s->readable_task, readable_task_fn, s, "socket readable");
