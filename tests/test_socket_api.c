@@ -536,6 +536,17 @@ static void test_ud5_short_read_with_the_end_behind_it_is_called_again(void **st
     ud_clean_up(u);
 }
 
+/* tcp_proxy's pause and resume: a callback reads "last" once (short) and
+ * unsubscribes; then the test subscribes again with one read per callback. */
+static void ud_pause_after_a_short_read_then_resume(struct ud *u)
+{
+    ud_subscribe(u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
+    SK_WAIT(u, u->in_len == 4 || u->read_error != 0, "the first read");
+    assert_int_equal(u->read_error, 0);
+    assert_int_equal(u->unsubscribe_rc, 0);
+    ud_subscribe(u, UD_READ_ONCE);
+}
+
 /* tcp_proxy's pause: one short read, unsubscribe (the other side is
  * busy), subscribe later. The end of the stream that came with the bytes
  * is reported then. */
@@ -543,11 +554,7 @@ static void test_ud5_resubscribe_after_a_short_read_reports_the_end(void **state
 {
     struct ud *u = ud_new(*state);
     ud_last_bytes_then_end(u);
-    ud_subscribe(u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
-    SK_WAIT(u, u->in_len == 4 || u->read_error != 0, "the first read");
-    assert_int_equal(u->read_error, 0);
-    assert_int_equal(u->unsubscribe_rc, 0);
-    ud_subscribe(u, UD_READ_ONCE);
+    ud_pause_after_a_short_read_then_resume(u);
     ud_wait_end(u);
     ud_clean_up(u);
 }
@@ -562,11 +569,7 @@ static void test_ud5_resubscribe_after_a_short_read_reports_a_reset(void **state
     SK_WAIT(u, u->server, "the connection");
     sk_raw_send_all(raw, "last", 4);
     sk_raw_reset(raw);
-    ud_subscribe(u, UD_READ_ONCE_THEN_UNSUBSCRIBE);
-    SK_WAIT(u, u->in_len == 4 || u->read_error != 0, "the first read");
-    assert_int_equal(u->read_error, 0);
-    assert_int_equal(u->unsubscribe_rc, 0);
-    ud_subscribe(u, UD_READ_ONCE);
+    ud_pause_after_a_short_read_then_resume(u);
     SK_WAIT(u, u->read_error != 0, "the read that reports the reset");
     if (rs_test_under_wine() && u->read_error == RS_ERROR_SOCKET_CLOSED) {
         /* Under Wine 8 the receive after such a reset completes with 0
